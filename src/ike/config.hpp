@@ -1,0 +1,132 @@
+// Connection configuration as the IKE engine consumes it: plain values with
+// credentials already loaded (the daemon reads files; the engine never does).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/net.hpp"
+#include "common/result.hpp"
+#include "common/time.hpp"
+#include "crypto/pki.hpp"
+#include "wire/message.hpp"
+
+namespace mobiked::ike {
+
+// An IKE identity (RFC 7296 §3.5). parse() infers the type as strongSwan does:
+// an IP address, "user@domain" (RFC822), "C=.., O=.., CN=.." (DER DN), "@fqdn"
+// or a plain name (FQDN), or "%any" (wildcard, only as a remote id).
+struct Identity {
+    wire::IdType type = wire::IdType::fqdn;
+    Bytes data;
+    bool any = false;
+
+    static Result<Identity> parse(const std::string& text);
+    static Identity from_payload(const wire::IdPayload& p) { return {p.type, p.data, false}; }
+    wire::IdPayload to_payload() const { return {type, data}; }
+    bool matches(const Identity& other) const;  // `any` matches everything
+    std::string to_string() const;
+    bool operator==(const Identity& o) const { return type == o.type && data == o.data && any == o.any; }
+};
+
+enum class AuthMethod : std::uint8_t { psk, pubkey, eap };
+std::string_view auth_method_name(AuthMethod m);
+
+struct LocalAuth {
+    AuthMethod method = AuthMethod::psk;
+    Identity id;
+    // pubkey: our certificate (leaf first, then intermediates to send) and key.
+    std::vector<crypto::Certificate> certificates;
+    std::shared_ptr<crypto::PrivateKey> private_key;
+};
+
+struct RemoteAuth {
+    AuthMethod method = AuthMethod::psk;
+    Identity id;  // may be %any
+    std::vector<crypto::Certificate> trust_anchors;  // pubkey: CAs the peer's chain must reach
+};
+
+// A traffic selector as configured. `dynamic` stands for our own (or the
+// peer's) current IKE address and is resolved when a CHILD_SA is negotiated.
+struct TsSpec {
+    AddressRange range = AddressRange::any(IpAddress::Family::v4);
+    std::uint8_t protocol = 0;  // 0 = any
+    std::uint16_t port_first = 0;
+    std::uint16_t port_last = 65535;
+    bool dynamic = false;
+
+    static Result<TsSpec> parse(const std::string& text);  // "10.0.0.0/24", "a-b", "dynamic", "10.1.0.0/16[udp/53]"
+    std::string to_string() const;
+};
+
+enum class IpsecMode : std::uint8_t { tunnel, transport };
+enum class StartAction : std::uint8_t { none, start, trap };
+
+struct Lifetimes {
+    Duration rekey_time = std::chrono::hours(1);  // soft; 0 disables
+    Duration life_time = std::chrono::hours(1) + std::chrono::minutes(6);  // hard
+    std::uint64_t rekey_bytes = 0;
+    std::uint64_t life_bytes = 0;
+    std::uint64_t rekey_packets = 0;
+    std::uint64_t life_packets = 0;
+};
+
+struct ChildConfig {
+    std::string name;
+    std::vector<TsSpec> local_ts;
+    std::vector<TsSpec> remote_ts;
+    IpsecMode mode = IpsecMode::tunnel;
+    std::vector<wire::Proposal> esp_proposals;  // protocol esp, empty SPI
+    Lifetimes lifetimes;
+    StartAction start_action = StartAction::none;
+};
+
+// Retransmission schedule (RFC 7296 §2.1): timeout * base^n for n < tries,
+// then the exchange fails. Defaults as strongSwan's: 4 s, 1.8, 5 tries (~165 s).
+struct RetransmitConfig {
+    Duration timeout = std::chrono::seconds(4);
+    double base = 1.8;
+    unsigned tries = 5;
+    Duration jitter_max = Duration::zero();
+};
+
+struct ConnectionConfig {
+    std::string name;
+    std::vector<IpAddress> local_addrs;   // empty = any
+    std::vector<std::string> remote_hosts; // addresses; empty or "%any" = accept any (responder only)
+    std::uint16_t local_port = wire::kIkePort;
+    std::uint16_t remote_port = wire::kIkePort;
+    std::vector<wire::Proposal> ike_proposals;  // protocol ike
+    LocalAuth local;
+    RemoteAuth remote;
+    std::vector<ChildConfig> children;
+    bool mobike = true;
+    bool send_certreq = true;
+    Lifetimes ike_lifetimes;
+    RetransmitConfig retransmit;
+    Duration dpd_delay = Duration::zero();  // 0 = no liveness checks
+    bool encap_force = false;  // always float to 4500 / UDP-encapsulate ESP (fake NAT)
+};
+
+// Pre-shared keys, looked up by the pair of identities (either may be %any).
+struct SharedSecret {
+    std::vector<Identity> ids;
+    Bytes secret;
+};
+
+struct Config {
+    std::vector<ConnectionConfig> connections;
+    std::vector<SharedSecret> secrets;
+    // Half-open IKE SAs above which we demand cookies (RFC 7296 §2.6); 0 = always.
+    std::size_t cookie_threshold = 1000;
+    Duration half_open_timeout = std::chrono::seconds(30);
+
+    const ConnectionConfig* find_connection(const std::string& name) const;
+    // The PSK for a (local, remote) identity pair, best match first; nullptr if none.
+    const SharedSecret* find_secret(const Identity& local, const Identity& remote) const;
+};
+
+}  // namespace mobiked::ike

@@ -1,0 +1,204 @@
+// The IKEv2 engine: a sans-I/O protocol core (ngtcp2 style).
+//
+// Callers hand in datagrams with their addresses and the current time, and
+// get back datagrams to send, SA commands for the data plane and events.
+// The engine owns no sockets, clocks or threads. It is single-threaded: the
+// caller serialises all calls. Randomness is injected so simulations replay.
+//
+// Contract for the caller:
+//  * on_datagram(): `data` is an IKE message without the non-ESP marker; the
+//    caller strips the 4-byte zero marker on port-4500 sockets and adds it to
+//    every datagram it sends whose local or remote port is 4500.
+//  * next_deadline() tells when on_timer() must be called next (nullopt: no timer).
+//  * Output vectors are appended to, never cleared, by the engine.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/net.hpp"
+#include "common/time.hpp"
+#include "crypto/random.hpp"
+#include "ike/config.hpp"
+
+namespace mobiked::ike {
+
+struct Datagram {
+    Endpoint local;
+    Endpoint remote;
+    Bytes data;
+};
+
+// Keys and algorithms of one direction of a CHILD_SA.
+struct ChildSaKeys {
+    std::uint16_t encr_id = 0;
+    std::uint16_t encr_key_bits = 0;
+    std::uint16_t integ_id = 0;
+    Bytes encr_key;  // includes the salt for AEAD (key || salt)
+    Bytes integ_key;
+};
+
+struct TrafficSelectorRange {
+    AddressRange range;
+    std::uint8_t protocol = 0;
+    std::uint16_t port_first = 0;
+    std::uint16_t port_last = 65535;
+    std::string to_string() const;
+    bool operator==(const TrafficSelectorRange&) const = default;
+};
+
+struct InstallChildSa {
+    std::uint64_t ike_sa_id = 0;
+    std::uint32_t child_id = 0;
+    std::string child_name;
+    std::uint32_t spi_in = 0;
+    std::uint32_t spi_out = 0;
+    wire::ProtocolId protocol = wire::ProtocolId::esp;
+    IpsecMode mode = IpsecMode::tunnel;
+    bool esn = false;
+    bool udp_encap = false;
+    Endpoint local;
+    Endpoint remote;
+    ChildSaKeys inbound;
+    ChildSaKeys outbound;
+    std::vector<TrafficSelectorRange> local_ts;
+    std::vector<TrafficSelectorRange> remote_ts;
+    Lifetimes lifetimes;
+};
+
+struct DeleteChildSa {
+    std::uint64_t ike_sa_id = 0;
+    std::uint32_t child_id = 0;
+    std::uint32_t spi_in = 0;
+    std::uint32_t spi_out = 0;
+};
+
+// Every CHILD_SA of an IKE SA now uses these outer addresses (MOBIKE).
+struct UpdateSaAddresses {
+    std::uint64_t ike_sa_id = 0;
+    Endpoint local;
+    Endpoint remote;
+    bool udp_encap = false;
+};
+
+using SaCommand = std::variant<InstallChildSa, DeleteChildSa, UpdateSaAddresses>;
+
+struct Event {
+    enum class Kind {
+        ike_established,
+        ike_deleted,
+        ike_failed,  // an exchange failed or timed out; detail says why
+        child_established,
+        child_deleted,
+        child_failed,
+        ike_moved,
+        error_received,  // a peer's error notify, detail names it
+    };
+    Kind kind = Kind::ike_established;
+    std::uint64_t ike_sa_id = 0;
+    std::string connection;
+    std::string detail;
+    Time at{};
+};
+std::string_view event_kind_name(Event::Kind k);
+
+struct Output {
+    std::vector<Datagram> datagrams;
+    std::vector<SaCommand> commands;
+    std::vector<Event> events;
+};
+
+enum class IkeState : std::uint8_t {
+    created,
+    init_sent,      // initiator: IKE_SA_INIT request out
+    auth_sent,      // initiator: IKE_AUTH request out
+    init_replied,   // responder: IKE_SA_INIT answered, waiting for IKE_AUTH
+    established,
+    deleting,
+    deleted,
+};
+std::string_view ike_state_name(IkeState s);
+
+// Read-only views for the control API and tests.
+struct ChildSaInfo {
+    std::uint32_t child_id = 0;
+    std::string name;
+    std::uint32_t spi_in = 0;
+    std::uint32_t spi_out = 0;
+    IpsecMode mode = IpsecMode::tunnel;
+    std::string proposal;  // e.g. "AES_GCM_16_128"
+    std::vector<TrafficSelectorRange> local_ts;
+    std::vector<TrafficSelectorRange> remote_ts;
+    bool udp_encap = false;
+    Time established_at{};
+};
+
+struct IkeSaInfo {
+    std::uint64_t id = 0;  // engine-local handle, stable for the SA's life
+    std::string connection;
+    IkeState state = IkeState::created;
+    bool initiator = false;
+    std::uint64_t spi_i = 0;
+    std::uint64_t spi_r = 0;
+    Endpoint local;
+    Endpoint remote;
+    std::string local_id;
+    std::string remote_id;
+    std::string proposal;  // e.g. "AES_GCM_16_128/PRF_HMAC_SHA2_256/CURVE_25519"
+    bool nat_local = false;
+    bool nat_remote = false;
+    bool mobike = false;
+    Time established_at{};
+    std::vector<ChildSaInfo> children;
+};
+
+enum class LogLevel : std::uint8_t { debug, info, warning, error };
+// Log sink: subsystem ("ike", "cfg", ...) and a message that never contains keys.
+using LogSink = std::function<void(LogLevel, std::string_view subsystem, const std::string& msg)>;
+
+struct EngineEnvironment {
+    crypto::Random* random = nullptr;  // required; must outlive the engine
+    LogSink log;                       // optional
+};
+
+class Engine {
+public:
+    Engine(Config config, EngineEnvironment env);
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // Replaces the configuration; existing SAs keep the connection they were made with.
+    void load_config(Config config);
+    const Config& config() const;
+
+    // Starts an IKE SA for `connection` with all its children (or only `child`
+    // if given). `local` may have an unspecified address: the caller's route
+    // lookup result should be passed instead when known. Returns the SA id.
+    Result<std::uint64_t> initiate(const std::string& connection, const std::string& child,
+                                   const Endpoint& local, const Endpoint& remote, Time now,
+                                   Output& out);
+
+    void on_datagram(const Datagram& in, Time now, Output& out);
+    void on_timer(Time now, Output& out);
+    std::optional<Time> next_deadline() const;
+
+    // Sends an INFORMATIONAL Delete for the IKE SA (and so its children).
+    Status terminate_ike(std::uint64_t ike_sa_id, Time now, Output& out);
+    Status terminate_child(std::uint64_t ike_sa_id, std::uint32_t child_id, Time now, Output& out);
+
+    std::vector<IkeSaInfo> list_sas() const;
+    std::size_t ike_sa_count() const;
+    std::size_t half_open_count() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mobiked::ike
