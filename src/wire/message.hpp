@@ -31,6 +31,7 @@ struct Header {
 
     bool is_response() const { return (flags & flags::response) != 0; }
     bool from_initiator() const { return (flags & flags::initiator) != 0; }
+    bool operator==(const Header&) const = default;
 };
 
 struct Transform {
@@ -187,6 +188,7 @@ struct DecodeError {
 struct Message {
     Header header;
     std::vector<Payload> payloads;  // for a received protected message: up to and including SK/SKF
+    bool operator==(const Message&) const = default;
 };
 
 template <typename T>
@@ -227,7 +229,8 @@ const Payload* find_payload(const std::vector<Payload>& payloads, PayloadType ty
 const NotifyPayload* find_notify(const std::vector<Payload>& payloads, std::uint16_t type);
 std::vector<const NotifyPayload*> find_notifies(const std::vector<Payload>& payloads, std::uint16_t type);
 
-// Human-readable one-line summary: "IKE_AUTH request #1 [ IDi AUTH SA TSi TSr N(MOBIKE_SUP) ]".
+// Human-readable one-line summary: "IKE_AUTH request 1 [ IDi AUTH SA TSi TSr N(MOBIKE_SUP) ]".
+// Notify types are abbreviated as strongSwan logs them; unknown numbers show as PAYLOAD(n) etc.
 std::string describe(const Message& m);
 std::string describe(const Header& h, const std::vector<Payload>& payloads);
 
