@@ -27,6 +27,7 @@
 #   track_pid PID                 record a PID started some other way, for cleanup
 #   kill_pid PID [WAIT_S]         TERM, wait (bounded), then KILL one PID
 #   wait_for CMD TIMEOUT_S [INTERVAL_S]   poll CMD (eval'd) until success or timeout
+#   netns_time_limit SECONDS "$0" "$@"    re-exec the calling script under timeout(1)
 #   netns_cleanup                 kill recorded PIDs, delete namespaces (trap handler)
 #   log_info/log_warn/log_err MSG, log_step MSG
 #   fail MSG [LOGFILE...]         print MSG, dump the log files, exit 1
@@ -75,6 +76,18 @@ fail() {
 }
 
 # ---------------------------------------------------------------- init / cleanup
+# netns_time_limit SECONDS SCRIPT ARGS... — call first thing in a test script:
+#     netns_time_limit 60 "$0" "$@"
+# re-execs SCRIPT under `timeout -k 5 SECONDS` once (guarded by _NS_TIME_LIMITED), so a hung
+# test gets TERM (the EXIT trap then cleans up) and KILL 5 s later. Exit status 124 = timeout.
+netns_time_limit() {
+    local secs=$1; shift
+    if [ -z "${_NS_TIME_LIMITED:-}" ]; then
+        export _NS_TIME_LIMITED=1
+        exec timeout -k 5 "$secs" bash "$@"
+    fi
+}
+
 # netns_init [PREFIX] — choose the per-run prefix, create the work dir, install traps.
 netns_init() {
     if [ "$(id -u)" != 0 ]; then

@@ -21,7 +21,8 @@
 #   ss_initiate DIR [CHILD] [TIMEOUT]   initiate CHILD (default: conf'd child)
 #   ss_terminate_ike DIR [IKE] [TIMEOUT]  terminate the IKE_SA (and its children)
 #   ss_list_sas DIR               human --list-sas output
-#   ss_sas DIR                    flattened --list-sas --raw: one "path=value" a line
+#   ss_sas DIR                    flattened --list-sas --pretty: one "path=value" a line
+#   ss_flatten_sas                filter: --list-sas --pretty on stdin -> "path=value" lines
 #   ss_sa_get DIR KEY             value of one flattened key (first IKE_SA / CHILD_SA)
 #   ss_ike_spis DIR               "<initiator-spi> <responder-spi>" of the first IKE_SA
 #   ss_ike_state DIR              state of the first IKE_SA (ESTABLISHED, ...) or empty
@@ -273,7 +274,48 @@ _SS_LIBDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ss_sas() {
     local out
     out=$(ss_ctl "$1" --list-sas --noblock --pretty 2>/dev/null) || return 1
-    printf '%s\n' "$out" | python3 "$_SS_LIBDIR/ss_parse.py" sas
+    printf '%s\n' "$out" | ss_flatten_sas
+}
+
+# ss_flatten_sas < `swanctl --list-sas --pretty` — the awk twin of `ss_parse.py sas`
+# (awk because this runs in polling loops and python3 start-up costs ~0.1 s here).
+ss_flatten_sas() {
+    awk 'BEGIN { nike = 0; sp = 0; inlist = 0 }
+    function pfx() { return (sp > 0 && (kind[sp] == "ike" || kind[sp] == "child")) ? tag[sp] : "" }
+    {
+        line = $0; sub(/^[ \t]+/, "", line); sub(/[ \t]+$/, "", line)
+        if (line == "") next
+        if (inlist) {
+            if (line == "]") { if (lkey != "") print lkey "=" lvals; inlist = 0 }
+            else lvals = (lvals == "" ? line : lvals "," line)
+            next
+        }
+        if (line ~ /\{$/) {
+            name = line; sub(/[ \t]*\{$/, "", name)
+            sp++
+            if (sp == 1) { kind[sp] = "event"; tag[sp] = name }
+            else if (sp == 2 && tag[1] == "list-sa event") {
+                cur = "ike" nike; nike++; nchild = 0
+                kind[sp] = "ike"; tag[sp] = cur; print cur ".name=" name
+            } else if (sp == 3 && kind[2] == "ike" && name == "child-sas") { kind[sp] = "children" }
+            else if (sp == 4 && kind[3] == "children") {
+                kind[sp] = "child"; tag[sp] = cur ".child" nchild; nchild++
+                print tag[sp] ".key=" name
+            } else { kind[sp] = "other" }
+            next
+        }
+        if (line == "}") {
+            if (sp > 0) { if (kind[sp] == "ike") print cur ".child.count=" nchild; sp-- }
+            next
+        }
+        i = index(line, " =")
+        if (i == 0) next
+        k = substr(line, 1, i - 1); v = substr(line, i + 2); sub(/^ /, "", v)
+        p = pfx()
+        if (v == "[") { inlist = 1; lvals = ""; lkey = (p == "" ? "" : p "." k) }
+        else if (p != "") print p "." k "=" v
+    }
+    END { print "ike.count=" nike + 0 }'
 }
 
 # ss_sa_get DIR KEY — e.g. ss_sa_get D ike0.state ; ss_sa_get D ike0.child0.spi-in

@@ -1,0 +1,212 @@
+#!/bin/bash
+# tests/interop/strongswan_pair_test.sh — validates the namespace/strongSwan/PKI test
+# libraries (tests/lib/) by running two strongSwan daemons against each other:
+#   1. PSK, aes128gcm16-prfsha256-x25519 / ESP aes128gcm16, tunnel; initiator terminates
+#   2. ECDSA P-256 certificates, aes256-sha256-modp2048 / ESP aes256-sha256; responder
+#      terminates
+#   3. RSA certificates over IPv6 outer addresses (nodad), IPv6 inner selectors
+# For each: establish, both ends list the same IKE SPIs and mirrored CHILD SPIs, ping
+# between inner addresses on lo goes through the tunnel (SA counters grow), the CHILD_SA
+# keys logged at "chd 4" are equal on both ends and belong to the listed SPIs, terminate
+# from one end and both ends drop every SA.
+# Must run as root. Prints "N passed, N failed"; exits non-zero if anything failed.
+# Environment: KEEP=1 keeps the work dir (logs) even on success; SCENARIOS="1 3" picks some.
+set -u
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LIB=$HERE/../lib
+# shellcheck source=../lib/netns.sh
+. "$LIB/netns.sh"
+netns_time_limit 60 "$0" "$@"
+# shellcheck source=../lib/strongswan.sh
+. "$LIB/strongswan.sh"
+# shellcheck source=../lib/pki.sh
+. "$LIB/pki.sh"
+
+for tool in ip unshare timeout openssl python3 swanctl "$SS_CHARON" ping; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "missing tool: $tool (run scripts/install-deps.sh)" >&2; exit 2; }
+done
+
+NS_KEEP_WORKDIR=${KEEP:-0}
+netns_init
+T_START=$(date +%s%N)
+
+PASSED=0
+FAILED=0
+SCEN_FAILED=0
+CUR=""          # current scenario name
+LOGS=()         # logs to dump on failure
+
+pass() { PASSED=$((PASSED + 1)); log_info "PASS [$CUR] $*"; }
+failc() {
+    FAILED=$((FAILED + 1)); SCEN_FAILED=1
+    log_err "FAIL [$CUR] $*"
+    [ "${#LOGS[@]}" -gt 0 ] && NS_DUMP_LINES=${NS_DUMP_LINES:-60} dump_logs "${LOGS[@]}"
+    LOGS=()   # dump each scenario's logs once
+}
+# check DESCRIPTION CMD... — one counted check
+check() {
+    local d=$1; shift
+    if "$@"; then pass "$d"; return 0; else failc "$d"; return 1; fi
+}
+eq() {
+    if [ "$1" = "$2" ] && [ -n "$1" ]; then return 0; fi
+    log_err "  expected '$2', got '$1'"; return 1
+}
+
+# ping_ok NS SRC DST — 3 pings, at least 2 replies (first may race the TUN route)
+ping_ok() {
+    local out
+    out=$(ip netns exec "$1" ping -n -c 3 -i 0.2 -W 1 -I "$2" "$3" 2>&1)
+    local rx; rx=$(printf '%s\n' "$out" | sed -n 's/.* \([0-9]\+\) received.*/\1/p')
+    [ "${rx:-0}" -ge 2 ] || { printf '%s\n' "$out" >&2; return 1; }
+}
+ping_fails() { ! ip netns exec "$1" ping -n -c 1 -W 1 -I "$2" "$3" >/dev/null 2>&1; }
+
+# counters_grew DIR — CHILD_SA packets-in and packets-out both > 0
+counters_grew() {
+    local v; v=$(_ss_get_many "$1" ike0.child0.packets-in ike0.child0.packets-out) || return 1
+    set -- $v
+    [ "${1:-0}" -gt 0 ] && [ "${2:-0}" -gt 0 ] || { log_err "  packets in/out: ${1:-?}/${2:-?}"; return 1; }
+}
+
+# keys_match DIR_I DIR_R ENCR_HEXLEN INTEG_HEXLEN — keys logged by both ends are equal,
+# have the expected sizes and belong to the CHILD_SA each end lists.
+keys_match() {
+    local di=$1 dr=$2 elen=$3 ilen=$4 ki kr f
+    ki=$(ss_child_keys "$di") || { log_err "  no CHILD keys in $di/charon.log"; return 1; }
+    kr=$(ss_child_keys "$dr") || { log_err "  no CHILD keys in $dr/charon.log"; return 1; }
+    log_info "  initiator keys: $ki"
+    log_info "  responder keys: $kr"
+    for f in encr_i encr_r integ_i integ_r; do
+        [ "$(ss_field "$ki" $f)" = "$(ss_field "$kr" $f)" ] || { log_err "  $f differs"; return 1; }
+    done
+    [ ${#elen} -gt 0 ] && [ "$(ss_field "$ki" encr_i | wc -c)" -eq $((elen + 1)) ] \
+        || { log_err "  encr key length != $((elen / 2)) bytes"; return 1; }
+    [ "$(ss_field "$ki" encr_i)" != "$(ss_field "$ki" encr_r)" ] || { log_err "  encr_i == encr_r"; return 1; }
+    if [ "$ilen" -gt 0 ]; then
+        [ "$(ss_field "$ki" integ_i | wc -c)" -eq $((ilen + 1)) ] || { log_err "  integ key length != $((ilen / 2)) bytes"; return 1; }
+    else
+        [ -z "$(ss_field "$ki" integ_i)" ] || { log_err "  unexpected integrity key for AEAD"; return 1; }
+    fi
+    # SPIs in the key log = SPIs listed by swanctl
+    local si sr; si=$(ss_child_spis "$di"); sr=$(ss_child_spis "$dr")
+    [ "$(ss_field "$ki" spi_in) $(ss_field "$ki" spi_out)" = "$si" ] || { log_err "  initiator log SPIs != listed ($si)"; return 1; }
+    [ "$(ss_field "$kr" spi_in) $(ss_field "$kr" spi_out)" = "$sr" ] || { log_err "  responder log SPIs != listed ($sr)"; return 1; }
+}
+
+# run_pair NAME OUTER_I OUTER_R PLEN INNER_I INNER_R TS_I TS_R ENCR_HEXLEN INTEG_HEXLEN
+#          TERMINATOR(i|r) SS_CONF_ARGS_I -- SS_CONF_ARGS_R
+run_pair() {
+    CUR=$1; SCEN_FAILED=0
+    local oi=$2 or=$3 plen=$4 ii=$5 ir=$6 tsi=$7 tsr=$8 elen=$9 ilen=${10} term=${11}
+    shift 11
+    local args_i=() args_r=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do args_i+=("$1"); shift; done
+    shift
+    args_r=("$@")
+    local t0; t0=$(date +%s%N)
+    log_step "scenario $CUR"
+
+    local ni nr di dr
+    ni=$(ns_add "${CUR}i") && nr=$(ns_add "${CUR}r") || { failc "create namespaces"; return; }
+    local o4i= o4r= o6i= o6r=
+    case $oi in *:*) o6i=$oi/$plen; o6r=$or/$plen ;; *) o4i=$oi/$plen; o4r=$or/$plen ;; esac
+    ns_link "$ni" "$nr" "$o4i" "$o4r" "$o6i" "$o6r" eth0 eth0 || { failc "veth link"; return; }
+    local ipl=32; case $ii in *:*) ipl=128 ;; esac
+    ns_lo_addr "$ni" "$ii/$ipl" && ns_lo_addr "$nr" "$ir/$ipl" || { failc "inner addresses"; return; }
+
+    di=$NS_WORKDIR/$CUR-i; dr=$NS_WORKDIR/$CUR-r
+    LOGS=("$di/charon.log" "$dr/charon.log" "$di/charon.out" "$dr/charon.out")
+    check "write initiator config" ss_conf "$di" role=initiator remote_addrs="$or" \
+        local_ts="$tsi" remote_ts="$tsr" "${args_i[@]}" || return
+    check "write responder config" ss_conf "$dr" role=responder \
+        local_ts="$tsr" remote_ts="$tsi" "${args_r[@]}" || return
+    check "start initiator charon" ss_start "$di" "$ni" 10 || return
+    check "start responder charon" ss_start "$dr" "$nr" 10 || return
+    check "load initiator config" ss_load "$di" >"$di/load.out" 2>&1 || return
+    check "load responder config" ss_load "$dr" >"$dr/load.out" 2>&1 || return
+
+    check "no inner connectivity before the tunnel" ping_fails "$ni" "$ii" "$ir"
+
+    check "initiate" ss_initiate "$di" "" 10 >"$di/initiate.out" 2>&1 || return
+    check "initiator IKE_SA ESTABLISHED" ss_wait_ike_state "$di" ESTABLISHED 5 || return
+    check "responder IKE_SA ESTABLISHED" ss_wait_ike_state "$dr" ESTABLISHED 5 || return
+    check "both CHILD_SAs INSTALLED" eq "$(ss_child_state "$di") $(ss_child_state "$dr")" "INSTALLED INSTALLED"
+    local spi_i spi_r
+    spi_i=$(ss_ike_spis "$di"); spi_r=$(ss_ike_spis "$dr")
+    log_info "  IKE SPIs: initiator sees '$spi_i', responder sees '$spi_r'"
+    check "same IKE SPIs on both ends" eq "$spi_i" "$spi_r"
+    check "IKE SPIs non-zero" eval '[[ "$spi_i" =~ ^[0-9a-f]{16}\ [0-9a-f]{16}$ ]] && [[ "$spi_i" != *0000000000000000* ]]'
+    local ci cr
+    ci=$(ss_child_spis "$di"); cr=$(ss_child_spis "$dr")
+    log_info "  CHILD SPIs (in out): initiator '$ci', responder '$cr'"
+    set -- $cr
+    check "CHILD SPIs mirrored (in = peer's out)" eq "$ci" "${2:-} ${1:-}"
+    check "CHILD TS" eq "$(ss_child_ts "$di") / $(ss_child_ts "$dr")" "$tsi $tsr / $tsr $tsi"
+    check "ping inner $ii -> $ir through the tunnel" ping_ok "$ni" "$ii" "$ir"
+    check "ping inner $ir -> $ii through the tunnel" ping_ok "$nr" "$ir" "$ii"
+    check "initiator CHILD_SA counters grew" counters_grew "$di"
+    check "responder CHILD_SA counters grew" counters_grew "$dr"
+    check "CHILD_SA keys from the logs match" keys_match "$di" "$dr" "$elen" "$ilen"
+
+    local dt=$di; [ "$term" = r ] && dt=$dr
+    check "terminate from the $([ "$term" = r ] && echo responder || echo initiator)" \
+        ss_terminate_ike "$dt" "" 10 >"$dt/terminate.out" 2>&1
+    check "initiator has no SA left" ss_wait_no_sa "$di" 5
+    check "responder has no SA left" ss_wait_no_sa "$dr" 5
+    check "no inner connectivity after terminate" ping_fails "$ni" "$ii" "$ir"
+
+    ss_stop "$di"; ss_stop "$dr"
+    ns_del "$ni"; ns_del "$nr"
+    log_info "scenario $CUR took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+}
+
+PKI=$(tmp_dir pki)
+SCENARIOS=${SCENARIOS:-"1 2 3"}
+
+for s in $SCENARIOS; do
+    case $s in
+    1)
+        run_pair psk 192.0.2.1 192.0.2.2 24 198.51.100.1 198.51.100.65 \
+            198.51.100.0/26 198.51.100.64/26 40 0 i \
+            local_id=initiator remote_id=responder auth=psk psk=mobiked-pair-test-psk \
+            ike_proposal=aes128gcm16-prfsha256-x25519 esp_proposal=aes128gcm16 mobike=yes \
+            -- \
+            local_id=responder remote_id=initiator auth=psk psk=mobiked-pair-test-psk \
+            ike_proposal=aes128gcm16-prfsha256-x25519 esp_proposal=aes128gcm16 mobike=yes
+        ;;
+    2)
+        CUR=ecdsa
+        if check "ECDSA P-256 PKI" pki_peers "$PKI/ecdsa" ecdsa; then
+            run_pair ecdsa 203.0.113.1 203.0.113.2 24 198.51.100.1 198.51.100.65 \
+                198.51.100.0/26 198.51.100.64/26 64 64 r \
+                local_id=initiator@example.com remote_id=responder.example.com auth=pubkey \
+                cert="$PKI/ecdsa/initiator.pem" key="$PKI/ecdsa/initiator.key" cacert="$PKI/ecdsa/ca.pem" \
+                ike_proposal=aes256-sha256-modp2048 esp_proposal=aes256-sha256 mobike=yes \
+                -- \
+                local_id=responder.example.com remote_id=initiator@example.com auth=pubkey \
+                cert="$PKI/ecdsa/responder.pem" key="$PKI/ecdsa/responder.key" cacert="$PKI/ecdsa/ca.pem" \
+                ike_proposal=aes256-sha256-modp2048 esp_proposal=aes256-sha256 mobike=yes
+        fi
+        ;;
+    3)
+        CUR=rsa6
+        if check "RSA PKI" pki_peers "$PKI/rsa" rsa; then
+            run_pair rsa6 2001:db8:1::1 2001:db8:1::2 64 2001:db8:100::1 2001:db8:200::1 \
+                2001:db8:100::/48 2001:db8:200::/48 40 0 i \
+                local_id=initiator.example.com remote_id=responder.example.com auth=pubkey \
+                cert="$PKI/rsa/initiator.pem" key="$PKI/rsa/initiator.key" cacert="$PKI/rsa/ca.pem" \
+                ike_proposal=aes128gcm16-prfsha256-x25519 esp_proposal=aes128gcm16 \
+                -- \
+                local_id=responder.example.com remote_id=initiator.example.com auth=pubkey \
+                cert="$PKI/rsa/responder.pem" key="$PKI/rsa/responder.key" cacert="$PKI/rsa/ca.pem" \
+                ike_proposal=aes128gcm16-prfsha256-x25519 esp_proposal=aes128gcm16
+        fi
+        ;;
+    *) log_warn "unknown scenario $s" ;;
+    esac
+done
+
+log_info "total $(( ($(date +%s%N) - T_START) / 1000000 )) ms"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
