@@ -31,4 +31,9 @@ std::size_t key_exchange_public_size(std::uint16_t group);
 // Generates a fresh private key for the group. nullptr if the group is not supported.
 std::unique_ptr<KeyExchange> make_key_exchange(std::uint16_t group);
 
+// For known-answer tests only: a key exchange with a fixed private key
+// (Curve25519: the 32-byte scalar; ECP: the big-endian scalar, field-size bytes).
+// nullptr for MODP groups, unsupported groups or an invalid key.
+std::unique_ptr<KeyExchange> make_key_exchange_for_test(std::uint16_t group, ByteView private_key);
+
 }  // namespace mobiked::crypto

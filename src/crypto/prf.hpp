@@ -16,6 +16,7 @@ public:
     virtual Bytes compute(ByteView key, ByteView data) const = 0;
 
     // prf+ (§2.13): T1 | T2 | ... truncated to `length`; length <= 255 * output_size().
+    // A longer request is a caller bug (the counter is one octet): returns empty.
     Bytes plus(ByteView key, ByteView seed, std::size_t length) const;
 };
 
