@@ -10,13 +10,14 @@
 # keys logged at "chd 4" are equal on both ends and belong to the listed SPIs, terminate
 # from one end and both ends drop every SA.
 # Must run as root. Prints "N passed, N failed"; exits non-zero if anything failed.
-# Environment: KEEP=1 keeps the work dir (logs) even on success; SCENARIOS="1 3" picks some.
+# Environment: KEEP=1 keeps the work dir (logs) even on success; SCENARIOS="1 3" picks some;
+# TIME_LIMIT=seconds (default 60) bounds the whole run (exit 124 when exceeded).
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LIB=$HERE/../lib
 # shellcheck source=../lib/netns.sh
 . "$LIB/netns.sh"
-netns_time_limit 60 "$0" "$@"
+netns_time_limit "${TIME_LIMIT:-60}" "$0" "$@"
 # shellcheck source=../lib/strongswan.sh
 . "$LIB/strongswan.sh"
 # shellcheck source=../lib/pki.sh
@@ -32,6 +33,13 @@ T_START=$(date +%s%N)
 
 PASSED=0
 FAILED=0
+SUMMARY_DONE=0
+# on an early exit (timeout, signal, set -u error) still print the summary, as a failure
+early_exit() {
+    [ "$SUMMARY_DONE" = 1 ] && return
+    echo "$PASSED passed, $((FAILED + 1)) failed (aborted with status $1)"
+}
+NS_EXIT_HOOK=early_exit
 SCEN_FAILED=0
 CUR=""          # current scenario name
 LOGS=()         # logs to dump on failure
@@ -48,6 +56,8 @@ check() {
     local d=$1; shift
     if "$@"; then pass "$d"; return 0; else failc "$d"; return 1; fi
 }
+# to_file FILE CMD... — run CMD with stdout+stderr into FILE (keeps check's own messages)
+to_file() { local f=$1; shift; "$@" >"$f" 2>&1; }
 eq() {
     if [ "$1" = "$2" ] && [ -n "$1" ]; then return 0; fi
     log_err "  expected '$2', got '$1'"; return 1
@@ -116,19 +126,20 @@ run_pair() {
     ns_lo_addr "$ni" "$ii/$ipl" && ns_lo_addr "$nr" "$ir/$ipl" || { failc "inner addresses"; return; }
 
     di=$NS_WORKDIR/$CUR-i; dr=$NS_WORKDIR/$CUR-r
-    LOGS=("$di/charon.log" "$dr/charon.log" "$di/charon.out" "$dr/charon.out")
+    LOGS=("$di/charon.log" "$dr/charon.log" "$di/charon.out" "$dr/charon.out"
+          "$di/load.out" "$dr/load.out" "$di/initiate.out")
     check "write initiator config" ss_conf "$di" role=initiator remote_addrs="$or" \
         local_ts="$tsi" remote_ts="$tsr" "${args_i[@]}" || return
     check "write responder config" ss_conf "$dr" role=responder \
         local_ts="$tsr" remote_ts="$tsi" "${args_r[@]}" || return
     check "start initiator charon" ss_start "$di" "$ni" 10 || return
     check "start responder charon" ss_start "$dr" "$nr" 10 || return
-    check "load initiator config" ss_load "$di" >"$di/load.out" 2>&1 || return
-    check "load responder config" ss_load "$dr" >"$dr/load.out" 2>&1 || return
+    check "load initiator config" to_file "$di/load.out" ss_load "$di" || return
+    check "load responder config" to_file "$dr/load.out" ss_load "$dr" || return
 
     check "no inner connectivity before the tunnel" ping_fails "$ni" "$ii" "$ir"
 
-    check "initiate" ss_initiate "$di" "" 10 >"$di/initiate.out" 2>&1 || return
+    check "initiate" to_file "$di/initiate.out" ss_initiate "$di" "" 10 || return
     check "initiator IKE_SA ESTABLISHED" ss_wait_ike_state "$di" ESTABLISHED 5 || return
     check "responder IKE_SA ESTABLISHED" ss_wait_ike_state "$dr" ESTABLISHED 5 || return
     check "both CHILD_SAs INSTALLED" eq "$(ss_child_state "$di") $(ss_child_state "$dr")" "INSTALLED INSTALLED"
@@ -151,7 +162,7 @@ run_pair() {
 
     local dt=$di; [ "$term" = r ] && dt=$dr
     check "terminate from the $([ "$term" = r ] && echo responder || echo initiator)" \
-        ss_terminate_ike "$dt" "" 10 >"$dt/terminate.out" 2>&1
+        to_file "$dt/terminate.out" ss_terminate_ike "$dt" "" 10
     check "initiator has no SA left" ss_wait_no_sa "$di" 5
     check "responder has no SA left" ss_wait_no_sa "$dr" 5
     check "no inner connectivity after terminate" ping_fails "$ni" "$ii" "$ir"
@@ -208,5 +219,6 @@ for s in $SCENARIOS; do
 done
 
 log_info "total $(( ($(date +%s%N) - T_START) / 1000000 )) ms"
+SUMMARY_DONE=1
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]

@@ -28,7 +28,8 @@
 #   kill_pid PID [WAIT_S]         TERM, wait (bounded), then KILL one PID
 #   wait_for CMD TIMEOUT_S [INTERVAL_S]   poll CMD (eval'd) until success or timeout
 #   netns_time_limit SECONDS "$0" "$@"    re-exec the calling script under timeout(1)
-#   netns_cleanup                 kill recorded PIDs, delete namespaces (trap handler)
+#   netns_cleanup                 kill recorded PIDs, delete namespaces (trap handler);
+#                                 first calls the function named in NS_EXIT_HOOK, if set
 #   log_info/log_warn/log_err MSG, log_step MSG
 #   fail MSG [LOGFILE...]         print MSG, dump the log files, exit 1
 #   tmp_dir NAME                  make and print "$NS_WORKDIR/NAME"
@@ -37,6 +38,7 @@
 NS_PREFIX=${NS_PREFIX:-}
 NS_WORKDIR=${NS_WORKDIR:-}
 NS_KEEP_WORKDIR=${NS_KEEP_WORKDIR:-0}   # 1: keep the work dir (logs) after cleanup
+NS_EXIT_HOOK=${NS_EXIT_HOOK:-}          # function run first by netns_cleanup (gets the exit status)
 # Records live in files under NS_WORKDIR so that calls made in a subshell, e.g.
 # A=$(ns_add a), are still cleaned up: $NS_WORKDIR/.namespaces and $NS_WORKDIR/.pids.
 _NS_CLEANED=0
@@ -137,6 +139,7 @@ netns_cleanup() {
     _NS_CLEANED=1
     set +e
     local pid ns
+    [ -n "$NS_EXIT_HOOK" ] && "$NS_EXIT_HOOK" "$rc"
     if [ -n "$NS_WORKDIR" ] && [ -f "$NS_WORKDIR/.pids" ]; then
         for pid in $(tac "$NS_WORKDIR/.pids"); do kill_pid "$pid" 3; done
         : >"$NS_WORKDIR/.pids"
