@@ -1,0 +1,632 @@
+#include "daemon/config_file.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <libconfig.h++>
+#include <optional>
+
+#include "ike/proposals.hpp"
+
+namespace mobiked::daemon {
+
+const std::vector<std::string>& log_subsystems() {
+    static const std::vector<std::string> names{"default", "ike", "cfg", "net", "ctl", "dmn"};
+    return names;
+}
+
+bool is_log_level(std::string_view level) {
+    return level == "debug" || level == "info" || level == "warning" || level == "error" || level == "off";
+}
+
+namespace {
+
+using libconfig::Setting;
+
+// Duration text: plain seconds, or a number with suffix s, m, h or d as strongSwan accepts.
+std::optional<Duration> parse_duration_text(std::string_view t) {
+    double mult = 1;
+    if (!t.empty()) {
+        switch (t.back()) {
+            case 's': mult = 1; t.remove_suffix(1); break;
+            case 'm': mult = 60; t.remove_suffix(1); break;
+            case 'h': mult = 3600; t.remove_suffix(1); break;
+            case 'd': mult = 86400; t.remove_suffix(1); break;
+            default: break;
+        }
+    }
+    std::uint64_t v = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (t.empty() || ec != std::errc{} || p != t.data() + t.size() || v * mult > 365.0 * 86400) return std::nullopt;
+    return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(static_cast<double>(v) * mult));
+}
+
+class Translator {
+public:
+    Translator(std::string file, std::string base_dir, const CredentialLoader& creds,
+               std::vector<std::string>& errors)
+        : file_(std::move(file)), base_dir_(std::move(base_dir)), creds_(creds), errors_(errors) {}
+
+    void run(const Setting& root, LoadedConfig& out);
+
+private:
+    // --- diagnostics and typed access ------------------------------------
+    void error(const Setting& s, const std::string& msg) { error_at(line_of(s), msg); }
+    void error_at(unsigned line, const std::string& msg) {
+        if (errors_.size() < kMaxErrors) errors_.push_back(file_ + ":" + std::to_string(line) + ": " + msg);
+        else if (errors_.size() == kMaxErrors) errors_.push_back(file_ + ": too many errors, giving up");
+    }
+    static unsigned line_of(const Setting& s);
+    static std::string path_of(const Setting& s) { return s.isRoot() ? std::string("<top>") : s.getPath(); }
+
+    bool expect_group(const Setting& s);
+    void check_keys(const Setting& group, std::initializer_list<std::string_view> allowed);
+    const Setting* member(const Setting& group, const char* key) const {
+        return group.exists(key) ? &group[key] : nullptr;
+    }
+    std::optional<std::string> string_of(const Setting& s);
+    std::optional<long long> int_of(const Setting& s, long long min, long long max);
+    std::optional<double> number_of(const Setting& s, double min, double max);
+    std::optional<bool> bool_of(const Setting& s);
+    std::optional<std::vector<std::string>> strings_of(const Setting& s);
+    std::optional<Duration> duration_of(const Setting& s);
+    std::string resolve(const std::string& path) const;
+
+    template <typename F>
+    void with(const Setting& group, const char* key, F&& f) {
+        if (const Setting* s = member(group, key)) f(*s);
+    }
+
+    // --- sections ----------------------------------------------------------
+    void daemon_section(const Setting& s, DaemonSettings& d);
+    void log_section(const Setting& s, DaemonSettings& d);
+    void connection(const Setting& s, const DaemonSettings& d, ike::ConnectionConfig& c);
+    void addresses(const Setting& s, ike::ConnectionConfig& c);
+    void connection_options(const Setting& s, ike::ConnectionConfig& c);
+    void retransmit(const Setting& s, ike::RetransmitConfig& r);
+    void lifetimes(const Setting& s, ike::Lifetimes& l);
+    void local_auth(const Setting& s, ike::LocalAuth& a);
+    void remote_auth(const Setting& s, ike::RemoteAuth& a);
+    std::optional<ike::AuthMethod> auth_method(const Setting& group);
+    void child(const Setting& s, ike::ChildConfig& c);
+    std::vector<ike::TsSpec> selectors(const Setting& s);
+    std::vector<wire::Proposal> proposals(const Setting& s, wire::ProtocolId proto);
+    void secret(const Setting& s, ike::SharedSecret& out);
+    void cross_checks(const Setting& conn, const ike::ConnectionConfig& c);
+
+    std::string file_;
+    std::string base_dir_;
+    const CredentialLoader& creds_;
+    std::vector<std::string>& errors_;
+};
+
+unsigned Translator::line_of(const Setting& s) {
+    // Scalars inside arrays may carry no line of their own; their parent does.
+    const Setting* cur = &s;
+    while (cur->getSourceLine() == 0 && !cur->isRoot()) cur = &cur->getParent();
+    return cur->getSourceLine();
+}
+
+bool Translator::expect_group(const Setting& s) {
+    if (s.getType() == Setting::TypeGroup) return true;
+    error(s, "'" + path_of(s) + "' must be a group { ... }");
+    return false;
+}
+
+void Translator::check_keys(const Setting& group, std::initializer_list<std::string_view> allowed) {
+    for (int i = 0; i < group.getLength(); ++i) {
+        const Setting& c = group[i];
+        const char* name = c.getName();
+        std::string_view n = name ? name : "";
+        if (std::find(allowed.begin(), allowed.end(), n) == allowed.end())
+            error(c, "unknown setting '" + std::string(n) + "' in '" + path_of(group) + "'");
+    }
+}
+
+std::optional<std::string> Translator::string_of(const Setting& s) {
+    if (s.getType() == Setting::TypeString) return std::string(s.c_str());
+    error(s, "'" + path_of(s) + "' must be a string");
+    return std::nullopt;
+}
+
+std::optional<long long> Translator::int_of(const Setting& s, long long min, long long max) {
+    if (s.getType() != Setting::TypeInt && s.getType() != Setting::TypeInt64) {
+        error(s, "'" + path_of(s) + "' must be an integer");
+        return std::nullopt;
+    }
+    // libconfig++ refuses to read a TypeInt setting as long long.
+    long long v = s.getType() == Setting::TypeInt ? static_cast<long long>(static_cast<int>(s)) : static_cast<long long>(s);
+    if (v < min || v > max) {
+        error(s, "'" + path_of(s) + "' must be between " + std::to_string(min) + " and " + std::to_string(max));
+        return std::nullopt;
+    }
+    return v;
+}
+
+std::optional<double> Translator::number_of(const Setting& s, double min, double max) {
+    double v = 0;
+    if (s.getType() == Setting::TypeFloat) v = s;
+    else if (s.getType() == Setting::TypeInt) v = static_cast<int>(s);
+    else if (s.getType() == Setting::TypeInt64) v = static_cast<double>(static_cast<long long>(s));
+    else {
+        error(s, "'" + path_of(s) + "' must be a number");
+        return std::nullopt;
+    }
+    if (!std::isfinite(v) || v < min || v > max) {
+        error(s, "'" + path_of(s) + "' must be between " + std::to_string(min) + " and " + std::to_string(max));
+        return std::nullopt;
+    }
+    return v;
+}
+
+std::optional<bool> Translator::bool_of(const Setting& s) {
+    if (s.getType() == Setting::TypeBoolean) return static_cast<bool>(s);
+    error(s, "'" + path_of(s) + "' must be true or false");
+    return std::nullopt;
+}
+
+// A list of strings may also be written as a single string.
+std::optional<std::vector<std::string>> Translator::strings_of(const Setting& s) {
+    if (s.getType() == Setting::TypeString) return std::vector<std::string>{s.c_str()};
+    if (s.getType() != Setting::TypeArray && s.getType() != Setting::TypeList) {
+        error(s, "'" + path_of(s) + "' must be a string or a list of strings [\"...\"]");
+        return std::nullopt;
+    }
+    if (static_cast<std::size_t>(s.getLength()) > kMaxListItems) {
+        error(s, "'" + path_of(s) + "' has more than " + std::to_string(kMaxListItems) + " entries");
+        return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (int i = 0; i < s.getLength(); ++i) {
+        if (s[i].getType() != Setting::TypeString) {
+            error(s[i], "'" + path_of(s) + "' must contain only strings");
+            return std::nullopt;
+        }
+        out.emplace_back(s[i].c_str());
+    }
+    return out;
+}
+
+std::optional<Duration> Translator::duration_of(const Setting& s) {
+    if (s.getType() == Setting::TypeString) {
+        if (auto d = parse_duration_text(s.c_str())) return d;
+        error(s, "'" + path_of(s) + "': bad duration (seconds, or a number with suffix s, m, h or d)");
+        return std::nullopt;
+    }
+    auto v = number_of(s, 0, 365.0 * 86400);
+    if (!v) return std::nullopt;
+    return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*v));
+}
+
+std::string Translator::resolve(const std::string& path) const {
+    std::filesystem::path p(path);
+    if (p.is_absolute() || base_dir_.empty()) return path;
+    return (std::filesystem::path(base_dir_) / p).lexically_normal().string();
+}
+
+void Translator::run(const Setting& root, LoadedConfig& out) {
+    check_keys(root, {"daemon", "connections", "secrets"});
+    with(root, "daemon", [&](const Setting& s) { daemon_section(s, out.daemon); });
+    out.ike.cookie_threshold = 1000;
+    with(root, "daemon", [&](const Setting& s) {
+        with(s, "cookie_threshold", [&](const Setting& v) {
+            if (auto n = int_of(v, 0, 1000000)) out.ike.cookie_threshold = static_cast<std::size_t>(*n);
+        });
+    });
+    with(root, "connections", [&](const Setting& s) {
+        if (!expect_group(s)) return;
+        if (static_cast<std::size_t>(s.getLength()) > kMaxConnections)
+            return error(s, "more than " + std::to_string(kMaxConnections) + " connections");
+        for (int i = 0; i < s.getLength(); ++i) {
+            ike::ConnectionConfig c;
+            connection(s[i], out.daemon, c);
+            out.ike.connections.push_back(std::move(c));
+        }
+    });
+    with(root, "secrets", [&](const Setting& s) {
+        if (!expect_group(s)) return;
+        if (static_cast<std::size_t>(s.getLength()) > kMaxSecrets)
+            return error(s, "more than " + std::to_string(kMaxSecrets) + " secrets");
+        for (int i = 0; i < s.getLength(); ++i) {
+            ike::SharedSecret sec;
+            secret(s[i], sec);
+            out.ike.secrets.push_back(std::move(sec));
+        }
+    });
+}
+
+void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
+    if (!expect_group(s)) return;
+    check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold"});
+    with(s, "control_socket", [&](const Setting& v) {
+        auto str = string_of(v);
+        if (!str) return;
+        // sun_path holds 108 bytes including the terminating NUL.
+        if (str->empty() || (*str)[0] != '/' || str->size() > 107)
+            return error(v, "'control_socket' must be an absolute path of at most 107 bytes");
+        d.control_socket = *str;
+    });
+    with(s, "ike_port", [&](const Setting& v) {
+        if (auto n = int_of(v, 1, 65535)) d.ike_port = static_cast<std::uint16_t>(*n);
+    });
+    with(s, "natt_port", [&](const Setting& v) {
+        if (auto n = int_of(v, 1, 65535)) d.natt_port = static_cast<std::uint16_t>(*n);
+    });
+    if (d.ike_port == d.natt_port) {
+        const Setting* at = member(s, "natt_port") ? member(s, "natt_port") : member(s, "ike_port");
+        error(at ? *at : s, "'ike_port' and 'natt_port' must differ");
+    }
+    with(s, "log", [&](const Setting& v) { log_section(v, d); });
+}
+
+void Translator::log_section(const Setting& s, DaemonSettings& d) {
+    if (!expect_group(s)) return;
+    for (int i = 0; i < s.getLength(); ++i) {
+        const Setting& v = s[i];
+        std::string name = v.getName() ? v.getName() : "";
+        const auto& known = log_subsystems();
+        if (std::find(known.begin(), known.end(), name) == known.end()) {
+            error(v, "unknown log subsystem '" + name + "' (known: default, ike, cfg, net, ctl, dmn)");
+            continue;
+        }
+        auto level = string_of(v);
+        if (!level) continue;
+        if (!is_log_level(*level)) {
+            error(v, "log level for '" + name + "' must be debug, info, warning, error or off");
+            continue;
+        }
+        d.log_levels[name] = *level;
+    }
+}
+
+void Translator::connection(const Setting& s, const DaemonSettings& d, ike::ConnectionConfig& c) {
+    c.name = s.getName() ? s.getName() : "";
+    if (!expect_group(s)) return;
+    check_keys(s, {"local_addrs", "remote_addrs", "local_port", "remote_port", "proposals", "mobike",
+                   "encap", "send_certreq", "rekey_time", "life_time", "dpd_delay", "retransmit", "local",
+                   "remote", "children"});
+    c.local_port = d.ike_port;
+    c.remote_port = d.ike_port;
+    addresses(s, c);
+    connection_options(s, c);
+    c.ike_proposals = ike::default_ike_proposals();
+    with(s, "proposals", [&](const Setting& v) { c.ike_proposals = proposals(v, wire::ProtocolId::ike); });
+    if (const Setting* l = member(s, "local")) local_auth(*l, c.local);
+    else error(s, "connection '" + c.name + "' needs a 'local' group");
+    if (const Setting* r = member(s, "remote")) remote_auth(*r, c.remote);
+    else error(s, "connection '" + c.name + "' needs a 'remote' group");
+    with(s, "children", [&](const Setting& g) {
+        if (!expect_group(g)) return;
+        if (static_cast<std::size_t>(g.getLength()) > kMaxChildren)
+            return error(g, "more than " + std::to_string(kMaxChildren) + " children");
+        for (int i = 0; i < g.getLength(); ++i) {
+            ike::ChildConfig ch;
+            child(g[i], ch);
+            c.children.push_back(std::move(ch));
+        }
+    });
+    cross_checks(s, c);
+}
+
+void Translator::addresses(const Setting& s, ike::ConnectionConfig& c) {
+    with(s, "local_addrs", [&](const Setting& v) {
+        auto list = strings_of(v);
+        if (!list) return;
+        for (const auto& a : *list) {
+            if (a == "%any") continue;
+            if (auto ip = IpAddress::parse(a)) c.local_addrs.push_back(*ip);
+            else error(v, "'" + path_of(v) + "': '" + a + "' is not an IP address or %any");
+        }
+    });
+    with(s, "remote_addrs", [&](const Setting& v) {
+        auto list = strings_of(v);
+        if (!list) return;
+        for (const auto& a : *list) {
+            if (a == "%any") continue;
+            if (IpAddress::parse(a)) c.remote_hosts.push_back(a);
+            else error(v, "'" + path_of(v) + "': '" + a + "' is not an IP address or %any");
+        }
+    });
+    with(s, "local_port", [&](const Setting& v) {
+        if (auto n = int_of(v, 1, 65535)) c.local_port = static_cast<std::uint16_t>(*n);
+    });
+    with(s, "remote_port", [&](const Setting& v) {
+        if (auto n = int_of(v, 1, 65535)) c.remote_port = static_cast<std::uint16_t>(*n);
+    });
+}
+
+void Translator::connection_options(const Setting& s, ike::ConnectionConfig& c) {
+    with(s, "mobike", [&](const Setting& v) { if (auto b = bool_of(v)) c.mobike = *b; });
+    with(s, "encap", [&](const Setting& v) { if (auto b = bool_of(v)) c.encap_force = *b; });
+    with(s, "send_certreq", [&](const Setting& v) { if (auto b = bool_of(v)) c.send_certreq = *b; });
+    with(s, "dpd_delay", [&](const Setting& v) { if (auto t = duration_of(v)) c.dpd_delay = *t; });
+    with(s, "retransmit", [&](const Setting& v) { retransmit(v, c.retransmit); });
+    lifetimes(s, c.ike_lifetimes);
+}
+
+void Translator::retransmit(const Setting& s, ike::RetransmitConfig& r) {
+    if (!expect_group(s)) return;
+    check_keys(s, {"timeout", "base", "tries", "jitter"});
+    with(s, "timeout", [&](const Setting& v) {
+        if (auto t = number_of(v, 0.01, 3600)) r.timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*t));
+    });
+    with(s, "base", [&](const Setting& v) { if (auto b = number_of(v, 1.0, 10.0)) r.base = *b; });
+    with(s, "tries", [&](const Setting& v) { if (auto n = int_of(v, 0, 20)) r.tries = static_cast<unsigned>(*n); });
+    with(s, "jitter", [&](const Setting& v) {
+        if (auto t = number_of(v, 0, 60)) r.jitter_max = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*t));
+    });
+}
+
+// rekey_time alone sets life_time to rekey_time + 10 %, as strongSwan's over_time does.
+void Translator::lifetimes(const Setting& s, ike::Lifetimes& l) {
+    bool life_given = false;
+    with(s, "rekey_time", [&](const Setting& v) {
+        if (auto t = duration_of(v)) l.rekey_time = *t;
+    });
+    with(s, "life_time", [&](const Setting& v) {
+        if (auto t = duration_of(v)) {
+            l.life_time = *t;
+            life_given = true;
+        }
+    });
+    if (!life_given && member(s, "rekey_time")) l.life_time = l.rekey_time + l.rekey_time / 10;
+    if (life_given && l.rekey_time > Duration::zero() && l.life_time < l.rekey_time)
+        error(*member(s, "life_time"), "'" + path_of(*member(s, "life_time")) + "' must not be shorter than rekey_time");
+}
+
+std::optional<ike::AuthMethod> Translator::auth_method(const Setting& group) {
+    const Setting* v = member(group, "auth");
+    if (!v) {
+        error(group, "'" + path_of(group) + "' needs 'auth' (psk or pubkey)");
+        return std::nullopt;
+    }
+    auto str = string_of(*v);
+    if (!str) return std::nullopt;
+    if (*str == "psk") return ike::AuthMethod::psk;
+    if (*str == "pubkey") return ike::AuthMethod::pubkey;
+    error(*v, "'" + path_of(*v) + "' must be psk or pubkey");
+    return std::nullopt;
+}
+
+void Translator::local_auth(const Setting& s, ike::LocalAuth& a) {
+    if (!expect_group(s)) return;
+    check_keys(s, {"auth", "id", "certs", "key"});
+    if (auto m = auth_method(s)) a.method = *m;
+    bool have_id = false;
+    Bytes first_subject;
+    with(s, "id", [&](const Setting& v) {
+        auto str = string_of(v);
+        if (!str) return;
+        auto id = ike::Identity::parse(*str);
+        if (!id) return error(v, "'" + path_of(v) + "': " + id.error());
+        if (id->any) return error(v, "'" + path_of(v) + "': our own identity cannot be %any");
+        a.id = *id;
+        have_id = true;
+    });
+    with(s, "certs", [&](const Setting& v) {
+        auto list = strings_of(v);
+        if (!list) return;
+        for (const auto& f : *list) {
+            auto certs = creds_.certificates(resolve(f));
+            if (!certs) {
+                error(v, "'" + path_of(v) + "': " + certs.error());
+                continue;
+            }
+            if (a.certificates.empty()) first_subject = certs->first_subject_der;
+            a.certificates.insert(a.certificates.end(), certs->certificates.begin(), certs->certificates.end());
+        }
+    });
+    with(s, "key", [&](const Setting& v) {
+        auto f = string_of(v);
+        if (!f) return;
+        auto key = creds_.private_key(resolve(*f));
+        if (!key) error(v, "'" + path_of(v) + "': " + key.error());
+        else a.private_key = *key;
+    });
+    if (a.method == ike::AuthMethod::pubkey) {
+        if (!member(s, "certs")) error(s, "'" + path_of(s) + "': auth = pubkey needs 'certs'");
+        if (!member(s, "key")) error(s, "'" + path_of(s) + "': auth = pubkey needs 'key'");
+        // Like strongSwan, default to the certificate's subject DN.
+        if (!have_id && !first_subject.empty()) {
+            a.id = ike::Identity{wire::IdType::der_asn1_dn, first_subject, false};
+            have_id = true;
+        }
+    }
+    if (!have_id && !member(s, "id")) error(s, "'" + path_of(s) + "' needs 'id'");
+}
+
+void Translator::remote_auth(const Setting& s, ike::RemoteAuth& a) {
+    if (!expect_group(s)) return;
+    check_keys(s, {"auth", "id", "cacerts"});
+    if (auto m = auth_method(s)) a.method = *m;
+    a.id = ike::Identity{wire::IdType::fqdn, {}, true};
+    with(s, "id", [&](const Setting& v) {
+        auto str = string_of(v);
+        if (!str) return;
+        auto id = ike::Identity::parse(*str);
+        if (!id) return error(v, "'" + path_of(v) + "': " + id.error());
+        a.id = *id;
+    });
+    with(s, "cacerts", [&](const Setting& v) {
+        auto list = strings_of(v);
+        if (!list) return;
+        for (const auto& f : *list) {
+            auto certs = creds_.certificates(resolve(f));
+            if (!certs) error(v, "'" + path_of(v) + "': " + certs.error());
+            else a.trust_anchors.insert(a.trust_anchors.end(), certs->certificates.begin(), certs->certificates.end());
+        }
+    });
+    if (a.method == ike::AuthMethod::pubkey && !member(s, "cacerts"))
+        error(s, "'" + path_of(s) + "': auth = pubkey needs 'cacerts'");
+}
+
+void Translator::child(const Setting& s, ike::ChildConfig& c) {
+    c.name = s.getName() ? s.getName() : "";
+    if (!expect_group(s)) return;
+    check_keys(s, {"local_ts", "remote_ts", "esp_proposals", "mode", "start_action", "rekey_time", "life_time"});
+    c.local_ts = {*ike::TsSpec::parse("dynamic")};
+    c.remote_ts = {*ike::TsSpec::parse("dynamic")};
+    with(s, "local_ts", [&](const Setting& v) { c.local_ts = selectors(v); });
+    with(s, "remote_ts", [&](const Setting& v) { c.remote_ts = selectors(v); });
+    c.esp_proposals = ike::default_esp_proposals();
+    with(s, "esp_proposals", [&](const Setting& v) { c.esp_proposals = proposals(v, wire::ProtocolId::esp); });
+    with(s, "mode", [&](const Setting& v) {
+        auto m = string_of(v);
+        if (!m) return;
+        if (*m == "tunnel") c.mode = ike::IpsecMode::tunnel;
+        else if (*m == "transport") c.mode = ike::IpsecMode::transport;
+        else error(v, "'" + path_of(v) + "' must be tunnel or transport");
+    });
+    with(s, "start_action", [&](const Setting& v) {
+        auto m = string_of(v);
+        if (!m) return;
+        if (*m == "none") c.start_action = ike::StartAction::none;
+        else if (*m == "start") c.start_action = ike::StartAction::start;
+        else if (*m == "trap") error(v, "'" + path_of(v) + "': trap needs the data plane, not supported yet");
+        else error(v, "'" + path_of(v) + "' must be none or start");
+    });
+    lifetimes(s, c.lifetimes);
+}
+
+std::vector<ike::TsSpec> Translator::selectors(const Setting& s) {
+    std::vector<ike::TsSpec> out;
+    auto list = strings_of(s);
+    if (!list) return out;
+    if (list->empty()) error(s, "'" + path_of(s) + "' must not be empty");
+    for (const auto& t : *list) {
+        auto ts = ike::TsSpec::parse(t);
+        if (ts) out.push_back(*ts);
+        else error(s, "'" + path_of(s) + "': " + ts.error());
+    }
+    return out;
+}
+
+std::vector<wire::Proposal> Translator::proposals(const Setting& s, wire::ProtocolId proto) {
+    auto list = strings_of(s);
+    if (!list) return {};
+    if (list->empty()) {
+        error(s, "'" + path_of(s) + "' must not be empty (omit it for the defaults)");
+        return {};
+    }
+    auto p = ike::parse_proposals(*list, proto);
+    if (!p) {
+        error(s, "'" + path_of(s) + "': " + p.error());
+        return {};
+    }
+    return *p;
+}
+
+// Never echo the secret's value: not in type errors, not in hex errors.
+void Translator::secret(const Setting& s, ike::SharedSecret& out) {
+    if (!expect_group(s)) return;
+    check_keys(s, {"ids", "secret"});
+    with(s, "ids", [&](const Setting& v) {
+        auto list = strings_of(v);
+        if (!list) return;
+        for (const auto& t : *list) {
+            auto id = ike::Identity::parse(t);
+            if (id) out.ids.push_back(*id);
+            else error(v, "'" + path_of(v) + "': " + id.error());
+        }
+    });
+    const Setting* v = member(s, "secret");
+    if (!v) return error(s, "'" + path_of(s) + "' needs 'secret'");
+    if (v->getType() != Setting::TypeString) return error(*v, "'" + path_of(*v) + "' must be a string");
+    std::string_view text = v->c_str();
+    if (text.starts_with("0x") || text.starts_with("0X")) {
+        bool ok = false;
+        out.secret = from_hex(text.substr(2), &ok);
+        if (!ok) return error(*v, "'" + path_of(*v) + "': invalid hex (value not shown)");
+    } else {
+        out.secret = to_bytes(text);
+    }
+    if (out.secret.empty()) error(*v, "'" + path_of(*v) + "' must not be empty");
+}
+
+void Translator::cross_checks(const Setting& conn, const ike::ConnectionConfig& c) {
+    bool starts = std::any_of(c.children.begin(), c.children.end(),
+                              [](const ike::ChildConfig& ch) { return ch.start_action == ike::StartAction::start; });
+    if (starts && c.remote_hosts.empty())
+        error(conn, "connection '" + c.name + "': start_action = start needs a concrete remote_addrs");
+}
+
+std::string dir_of(const std::string& path) {
+    auto parent = std::filesystem::path(path).parent_path();
+    return parent.empty() ? std::string(".") : parent.string();
+}
+
+// libconfig would read other files on "@include"; the size bound and the
+// fuzzer's file-less contract rely on a single self-contained text.
+bool reject_includes(std::string_view text, const std::string& name, std::vector<std::string>& errors) {
+    unsigned line = 1;
+    bool found = false;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        auto end = text.find('\n', pos);
+        std::string_view l = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+        if (l.find("@include") != std::string_view::npos) {
+            auto first = l.find_first_not_of(" \t");
+            if (first != std::string_view::npos && l.substr(first).starts_with("@include")) {
+                errors.push_back(name + ":" + std::to_string(line) + ": @include is not supported");
+                found = true;
+            }
+        }
+        if (end == std::string_view::npos) break;
+        pos = end + 1;
+        ++line;
+    }
+    return found;
+}
+
+}  // namespace
+
+ConfigParseResult parse_config_text(std::string_view text, const std::string& display_name,
+                                    const std::string& base_dir, const CredentialLoader& creds) {
+    ConfigParseResult r;
+    if (text.size() > kMaxConfigBytes) {
+        r.errors.push_back(display_name + ":1: file larger than " + std::to_string(kMaxConfigBytes) + " bytes");
+        return r;
+    }
+    if (reject_includes(text, display_name, r.errors)) return r;
+    libconfig::Config cfg;
+    try {
+        cfg.readString(std::string(text));
+    } catch (const libconfig::ParseException& e) {
+        r.errors.push_back(display_name + ":" + std::to_string(e.getLine()) + ": " + e.getError());
+        return r;
+    }
+    try {
+        Translator(display_name, base_dir, creds, r.errors).run(cfg.getRoot(), r.config);
+    } catch (const libconfig::ConfigException& e) {
+        // Lookups are guarded with exists(); reaching here is a translator bug, not a crash.
+        r.errors.push_back(display_name + ":0: internal error reading settings: " + e.what());
+    }
+    return r;
+}
+
+ConfigParseResult parse_config_file(const std::string& path, const CredentialLoader& creds) {
+    ConfigParseResult r;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        r.errors.push_back(path + ":0: not a readable regular file");
+        return r;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        r.errors.push_back(path + ":0: cannot open file");
+        return r;
+    }
+    std::string text(kMaxConfigBytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    if (in.bad()) {
+        r.errors.push_back(path + ":0: read error");
+        return r;
+    }
+    return parse_config_text(text, path, dir_of(path), creds);
+}
+
+}  // namespace mobiked::daemon
