@@ -1,0 +1,208 @@
+// CHILD_SA negotiation shared by IKE_AUTH and CREATE_CHILD_SA (RFC 7296 §1.3,
+// §2.9 traffic-selector narrowing, §2.17 keying material).
+#include <algorithm>
+
+#include "crypto/cipher.hpp"
+#include "ike/engine_impl.hpp"
+#include "ike/traffic_selectors.hpp"
+
+namespace mobiked::ike {
+
+namespace {
+
+wire::Payload notify_payload(std::uint16_t type) {
+    wire::NotifyPayload n;
+    n.type = type;
+    return {wire::PayloadType::notify, false, std::move(n)};
+}
+
+Bytes spi_bytes(std::uint32_t spi) {
+    Bytes b(4);
+    store_be32(b.data(), spi);
+    return b;
+}
+
+std::vector<TrafficSelectorRange> ts_of(const std::vector<wire::Payload>& p, wire::PayloadType t) {
+    const auto* pl = wire::find_payload(p, t);
+    return pl ? from_wire(std::get<wire::TsPayload>(pl->body).selectors) : std::vector<TrafficSelectorRange>{};
+}
+
+struct KeySizes {
+    std::size_t encr = 0, integ = 0;
+};
+
+std::optional<KeySizes> child_key_sizes(const Selected& s) {
+    auto e = crypto::encr_info(s.encr, s.encr_key_bits);
+    if (!e) return std::nullopt;
+    KeySizes k{e->key_size + e->salt_size, 0};
+    if (!e->aead) {
+        auto i = crypto::integ_info(s.integ);
+        if (!i) return std::nullopt;
+        k.integ = i->key_size;
+    }
+    return k;
+}
+
+ChildSaKeys cut_keys(const Selected& s, ByteView keymat, std::size_t& at, const KeySizes& k) {
+    ChildSaKeys out;
+    out.encr_id = s.encr;
+    out.encr_key_bits = s.encr_key_bits;
+    out.integ_id = s.integ;
+    out.encr_key = to_bytes(keymat.subspan(at, k.encr));
+    at += k.encr;
+    out.integ_key = to_bytes(keymat.subspan(at, k.integ));
+    at += k.integ;
+    return out;
+}
+
+}  // namespace
+
+std::optional<ChildRequest> Engine::Impl::make_child_request(const IkeSa& sa, const ChildConfig& child) {
+    ChildRequest req;
+    req.config = child;
+    req.local_ts = resolve(child.local_ts, sa.local.address);
+    req.remote_ts = resolve(child.remote_ts, sa.remote.address);
+    req.transport = child.mode == IpsecMode::transport;
+    req.spi_in = allocate_esp_spi();
+    if (req.config.esp_proposals.empty()) req.config.esp_proposals = default_esp_proposals();
+    return req;
+}
+
+void Engine::Impl::append_child_request(const ChildRequest& req, std::vector<wire::Payload>& p) const {
+    wire::SaPayload sa_pl{req.config.esp_proposals};
+    for (auto& prop : sa_pl.proposals) {
+        prop.protocol = wire::ProtocolId::esp;
+        prop.spi = spi_bytes(req.spi_in);
+    }
+    if (req.transport) p.push_back(notify_payload(wire::notify::use_transport_mode));
+    p.push_back({wire::PayloadType::sa, false, std::move(sa_pl)});
+    p.push_back({wire::PayloadType::ts_i, false, to_payload(req.local_ts)});
+    p.push_back({wire::PayloadType::ts_r, false, to_payload(req.remote_ts)});
+}
+
+ChildOutcome Engine::Impl::negotiate_child(IkeSa& sa, const std::vector<wire::Payload>& request, Time now) {
+    ChildOutcome outcome;
+    const auto* sa_pl = wire::find_payload(request, wire::PayloadType::sa);
+    auto tsi = ts_of(request, wire::PayloadType::ts_i), tsr = ts_of(request, wire::PayloadType::ts_r);
+    if (!sa_pl || tsi.empty() || tsr.empty()) {
+        outcome.error_notify = wire::notify::invalid_syntax;
+        return outcome;
+    }
+    const auto& offered = std::get<wire::SaPayload>(sa_pl->body).proposals;
+    const bool wants_transport = wire::find_notify(request, wire::notify::use_transport_mode) != nullptr;
+    outcome.error_notify = wire::notify::ts_unacceptable;
+    for (const auto& cfg : sa.conn.children) {
+        // TSi is the initiator's side: our remote selectors; TSr our local ones.
+        auto n_i = narrow(tsi, resolve(cfg.remote_ts, sa.remote.address));
+        auto n_r = narrow(tsr, resolve(cfg.local_ts, sa.local.address));
+        if (n_i.empty() || n_r.empty()) continue;
+        const auto& ours = cfg.esp_proposals.empty() ? default_esp_proposals() : cfg.esp_proposals;
+        auto sel = select_proposal(ours, offered);
+        if (!sel || sel->spi.size() != 4 || sel->ke != 0) {
+            outcome.error_notify = wire::notify::no_proposal_chosen;
+            continue;
+        }
+        ChildSa c;
+        c.id = next_child_id++;
+        c.config = cfg;
+        c.proposal = *sel;
+        c.spi_out = load_be32(sel->spi.data());
+        c.spi_in = allocate_esp_spi();
+        c.proposal.spi = spi_bytes(c.spi_in);
+        c.mode = wants_transport && cfg.mode == IpsecMode::transport ? IpsecMode::transport : IpsecMode::tunnel;
+        c.local_ts = n_r;
+        c.remote_ts = n_i;
+        c.established_at = now;
+        outcome.narrowed = n_i.size() < tsi.size() || n_r.size() < tsr.size();
+        outcome.child = std::move(c);
+        outcome.error_notify = 0;
+        return outcome;
+    }
+    return outcome;
+}
+
+void Engine::Impl::append_child_response(const ChildSa& child, bool narrowed, std::vector<wire::Payload>& p) const {
+    if (child.mode == IpsecMode::transport) p.push_back(notify_payload(wire::notify::use_transport_mode));
+    p.push_back({wire::PayloadType::sa, false, wire::SaPayload{{child.proposal.to_proposal(wire::ProtocolId::esp)}}});
+    p.push_back({wire::PayloadType::ts_i, false, to_payload(child.remote_ts)});
+    p.push_back({wire::PayloadType::ts_r, false, to_payload(child.local_ts)});
+    if (narrowed) p.push_back(notify_payload(wire::notify::additional_ts_possible));
+}
+
+std::optional<ChildSa> Engine::Impl::accept_child_response(IkeSa& /*sa*/, const ChildRequest& req,
+                                                           const std::vector<wire::Payload>& p, std::string& why,
+                                                           Time now) {
+    const auto* sa_pl = wire::find_payload(p, wire::PayloadType::sa);
+    if (!sa_pl) {
+        why = "no SA payload";
+        for (const auto& pl : p)
+            if (const auto* n = std::get_if<wire::NotifyPayload>(&pl.body); n && wire::notify::is_error(n->type))
+                why = "peer answered " + wire::notify_name(n->type);
+        return std::nullopt;
+    }
+    const auto& props = std::get<wire::SaPayload>(sa_pl->body).proposals;
+    auto sel = props.size() == 1 ? accept_reply(req.config.esp_proposals, props.front()) : std::nullopt;
+    if (!sel || sel->spi.size() != 4) {
+        why = "peer chose an ESP proposal we did not offer";
+        return std::nullopt;
+    }
+    auto tsi = ts_of(p, wire::PayloadType::ts_i), tsr = ts_of(p, wire::PayloadType::ts_r);
+    if (tsi.empty() || tsr.empty() || !is_subset(tsi, req.local_ts) || !is_subset(tsr, req.remote_ts)) {
+        why = "peer's traffic selectors are not within ours";
+        return std::nullopt;
+    }
+    ChildSa c;
+    c.id = next_child_id++;
+    c.config = req.config;
+    c.proposal = *sel;
+    c.spi_in = req.spi_in;
+    c.spi_out = load_be32(sel->spi.data());
+    c.proposal.spi = spi_bytes(c.spi_in);
+    const bool transport = req.transport && wire::find_notify(p, wire::notify::use_transport_mode);
+    c.mode = transport ? IpsecMode::transport : IpsecMode::tunnel;
+    c.local_ts = tsi;
+    c.remote_ts = tsr;
+    c.established_at = now;
+    return c;
+}
+
+void Engine::Impl::install_child(IkeSa& sa, ChildSa child, Time now, Output& out) {
+    auto sizes = child_key_sizes(child.proposal);
+    if (!sizes) {
+        release_esp_spi(child.spi_in);
+        emit(out, Event::Kind::child_failed, sa, child.config.name + ": unsupported algorithms", now);
+        return;
+    }
+    const std::size_t total = 2 * (sizes->encr + sizes->integ);
+    Bytes keymat = crypto::derive_child_keymat(*sa.prf, sa.keys.sk_d, {}, sa.nonce_i, sa.nonce_r, total);
+    // KEYMAT order (§2.17): initiator-to-responder keys first.
+    std::size_t at = 0;
+    ChildSaKeys i_to_r = cut_keys(child.proposal, keymat, at, *sizes);
+    ChildSaKeys r_to_i = cut_keys(child.proposal, keymat, at, *sizes);
+    wipe(keymat);
+
+    InstallChildSa cmd;
+    cmd.ike_sa_id = sa.id;
+    cmd.child_id = child.id;
+    cmd.child_name = child.config.name;
+    cmd.spi_in = child.spi_in;
+    cmd.spi_out = child.spi_out;
+    cmd.mode = child.mode;
+    cmd.esn = child.proposal.esn == wire::esn::yes;
+    cmd.udp_encap = sa.nat_local || sa.nat_remote || sa.conn.encap_force;
+    cmd.local = sa.local;
+    cmd.remote = sa.remote;
+    cmd.inbound = sa.initiator ? std::move(r_to_i) : std::move(i_to_r);
+    cmd.outbound = sa.initiator ? std::move(i_to_r) : std::move(r_to_i);
+    cmd.local_ts = child.local_ts;
+    cmd.remote_ts = child.remote_ts;
+    cmd.lifetimes = child.config.lifetimes;
+    out.commands.push_back(std::move(cmd));
+    log_sa(LogLevel::info, sa, "CHILD_SA " + child.config.name + " established: SPIs " + to_hex(spi_bytes(child.spi_in)) +
+                                   "_i " + to_hex(spi_bytes(child.spi_out)) + "_o, " + child.proposal.to_string() +
+                                   ", " + to_string(child.local_ts) + " === " + to_string(child.remote_ts));
+    emit(out, Event::Kind::child_established, sa, child.config.name, now);
+    sa.children.push_back(std::move(child));
+}
+
+}  // namespace mobiked::ike

@@ -1,0 +1,463 @@
+// Engine API, SA registry, message dispatch, windows and timers.
+#include <algorithm>
+#include <cmath>
+
+#include "ike/engine_impl.hpp"
+
+namespace mobiked::ike {
+
+// ---------------------------------------------------------------- names
+
+std::string_view event_kind_name(Event::Kind k) {
+    switch (k) {
+        case Event::Kind::ike_established: return "ike-established";
+        case Event::Kind::ike_deleted: return "ike-deleted";
+        case Event::Kind::ike_failed: return "ike-failed";
+        case Event::Kind::child_established: return "child-established";
+        case Event::Kind::child_deleted: return "child-deleted";
+        case Event::Kind::child_failed: return "child-failed";
+        case Event::Kind::ike_moved: return "ike-moved";
+        case Event::Kind::error_received: return "error-received";
+    }
+    return "?";
+}
+
+std::string_view ike_state_name(IkeState s) {
+    switch (s) {
+        case IkeState::created: return "CREATED";
+        case IkeState::init_sent: return "INIT_SENT";
+        case IkeState::auth_sent: return "AUTH_SENT";
+        case IkeState::init_replied: return "INIT_REPLIED";
+        case IkeState::established: return "ESTABLISHED";
+        case IkeState::deleting: return "DELETING";
+        case IkeState::deleted: return "DELETED";
+    }
+    return "?";
+}
+
+ChildSa* IkeSa::find_child_by_spi_in(std::uint32_t spi) {
+    for (auto& c : children)
+        if (c.spi_in == spi) return &c;
+    return nullptr;
+}
+ChildSa* IkeSa::find_child_by_spi_out(std::uint32_t spi) {
+    for (auto& c : children)
+        if (c.spi_out == spi) return &c;
+    return nullptr;
+}
+ChildSa* IkeSa::find_child(std::uint32_t child_id) {
+    for (auto& c : children)
+        if (c.id == child_id) return &c;
+    return nullptr;
+}
+
+// ---------------------------------------------------------------- services
+
+void Engine::Impl::log(LogLevel level, const std::string& msg) const {
+    if (env.log) env.log(level, "ike", msg);
+}
+
+void Engine::Impl::log_sa(LogLevel level, const IkeSa& sa, const std::string& msg) const {
+    if (env.log) env.log(level, "ike", sa.conn.name + "[" + std::to_string(sa.id) + "] " + msg);
+}
+
+std::uint64_t Engine::Impl::allocate_ike_spi() {
+    for (;;) {
+        std::uint64_t spi = env.random->u64();
+        if (spi != 0 && !by_our_spi.contains(spi)) return spi;
+    }
+}
+
+std::uint32_t Engine::Impl::allocate_esp_spi() {
+    // SPIs 0-255 are reserved by IANA (RFC 4303 §2.1).
+    for (;;) {
+        std::uint32_t spi = env.random->u32();
+        if (spi > 255 && esp_spis.insert(spi).second) return spi;
+    }
+}
+
+void Engine::Impl::release_esp_spi(std::uint32_t spi) { esp_spis.erase(spi); }
+
+IkeSa& Engine::Impl::create_sa(const ConnectionConfig& conn, bool initiator, Time now) {
+    auto sa = std::make_unique<IkeSa>();
+    sa->id = next_sa_id++;
+    sa->conn = conn;
+    sa->initiator = initiator;
+    sa->created_at = now;
+    sa->last_inbound = now;
+    IkeSa& ref = *sa;
+    sas.emplace(ref.id, std::move(sa));
+    return ref;
+}
+
+IkeSa* Engine::Impl::find_by_id(std::uint64_t id) {
+    auto it = sas.find(id);
+    return it == sas.end() ? nullptr : it->second.get();
+}
+
+void Engine::Impl::set_responder_spi(IkeSa& sa, std::uint64_t spi_r) {
+    sa.spi_r = spi_r;
+    if (!sa.initiator) by_our_spi[spi_r] = sa.id;
+}
+
+void Engine::Impl::emit(Output& out, Event::Kind kind, const IkeSa& sa, std::string detail, Time now) const {
+    out.events.push_back({kind, sa.id, sa.conn.name, std::move(detail), now});
+}
+
+void Engine::Impl::mark_established(IkeSa& sa, Time now, Output& out) {
+    if (!sa.initiator && sa.state == IkeState::init_replied && half_open > 0) --half_open;
+    log_sa(LogLevel::info, sa, std::string(ike_state_name(sa.state)) + " -> ESTABLISHED");
+    sa.state = IkeState::established;
+    sa.established_at = now;
+    sa.delete_at = Time{};
+    // What only the handshake needed goes now: the DH private value, and the
+    // IKE_SA_INIT messages that AUTH signed (they are most of an SA's memory).
+    sa.ke.reset();
+    sa.init_request = Bytes{};
+    sa.init_response = Bytes{};
+    auto range = half_open_by_spi_i.equal_range(sa.spi_i);
+    for (auto it = range.first; it != range.second; ++it)
+        if (it->second == sa.id) {
+            half_open_by_spi_i.erase(it);
+            break;
+        }
+    emit(out, Event::Kind::ike_established, sa,
+         sa.local.to_string() + " " + sa.local_id.to_string() + " <-> " + sa.remote.to_string() + " " +
+             sa.remote_id.to_string() + " " + sa.proposal.to_string(),
+         now);
+}
+
+void Engine::Impl::remove_child(IkeSa& sa, std::uint32_t child_id, Time now, Output& out) {
+    auto it = std::find_if(sa.children.begin(), sa.children.end(), [&](const ChildSa& c) { return c.id == child_id; });
+    if (it == sa.children.end()) return;
+    out.commands.push_back(DeleteChildSa{sa.id, it->id, it->spi_in, it->spi_out});
+    release_esp_spi(it->spi_in);
+    emit(out, Event::Kind::child_deleted, sa, it->config.name, now);
+    sa.children.erase(it);
+}
+
+void Engine::Impl::remove_sa(IkeSa& sa, Event::Kind why, const std::string& detail, Time now, Output& out) {
+    while (!sa.children.empty()) remove_child(sa, sa.children.front().id, now, out);
+    if (sa.child_request) release_esp_spi(sa.child_request->spi_in);
+    if (!sa.initiator && sa.state == IkeState::init_replied && half_open > 0) --half_open;
+    log_sa(why == Event::Kind::ike_deleted ? LogLevel::info : LogLevel::warning, sa,
+           std::string(ike_state_name(sa.state)) + " -> DELETED" + (detail.empty() ? "" : ": " + detail));
+    emit(out, why, sa, detail, now);
+    by_our_spi.erase(sa.our_spi());
+    auto range = half_open_by_spi_i.equal_range(sa.spi_i);
+    for (auto it = range.first; it != range.second; ++it)
+        if (it->second == sa.id) {
+            half_open_by_spi_i.erase(it);
+            break;
+        }
+    sa.keys.wipe_all();
+    armed.erase(sa.id);
+    sas.erase(sa.id);  // `sa` dangles from here
+}
+
+wire::Header Engine::Impl::make_header(const IkeSa& sa, wire::ExchangeType ex, bool response,
+                                       std::uint32_t mid) const {
+    wire::Header h;
+    h.spi_i = sa.spi_i;
+    h.spi_r = sa.spi_r;
+    h.exchange = ex;
+    h.flags = static_cast<std::uint8_t>((sa.initiator ? wire::flags::initiator : 0) |
+                                        (response ? wire::flags::response : 0));
+    h.message_id = mid;
+    return h;
+}
+
+void Engine::Impl::send(const IkeSa& sa, Bytes datagram, Output& out) const {
+    out.datagrams.push_back({sa.local, sa.remote, std::move(datagram)});
+}
+
+void Engine::Impl::send_request(IkeSa& sa, PendingRequest::Purpose purpose, wire::ExchangeType ex,
+                                const std::vector<wire::Payload>& payloads, Time now, Output& out) {
+    const std::uint32_t mid = sa.next_request_id++;
+    wire::Header h = make_header(sa, ex, false, mid);
+    PendingRequest req;
+    req.message_id = mid;
+    req.exchange = ex;
+    req.purpose = purpose;
+    req.datagram = sa.codec->protect(h, payloads, *env.random);
+    req.sent_at = now;
+    req.next_retransmit = now + sa.conn.retransmit.timeout;
+    log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.remote.to_string());
+    send(sa, req.datagram, out);
+    sa.pending = std::move(req);
+    reschedule(sa);
+}
+
+void Engine::Impl::send_response(IkeSa& sa, wire::ExchangeType ex, std::uint32_t mid,
+                                 const std::vector<wire::Payload>& payloads, ByteView request, Output& out) {
+    wire::Header h = make_header(sa, ex, true, mid);
+    Bytes dg = sa.codec->protect(h, payloads, *env.random);
+    log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.remote.to_string());
+    sa.last_response_id = mid;
+    sa.last_request = to_bytes(request);
+    sa.last_response = dg;
+    sa.next_peer_request_id = mid + 1;
+    send(sa, std::move(dg), out);
+}
+
+// ---------------------------------------------------------------- timers
+
+static Duration retransmit_delay(const RetransmitConfig& rc, unsigned n) {
+    const double scale = std::pow(rc.base, static_cast<double>(n));
+    return std::chrono::duration_cast<Duration>(rc.timeout * scale);
+}
+
+void Engine::Impl::reschedule(IkeSa& sa) {
+    std::optional<Time> t;
+    auto consider = [&](Time x) {
+        if (!t || x < *t) t = x;
+    };
+    if (sa.pending) consider(sa.pending->next_retransmit);
+    if (sa.delete_at != Time{}) consider(sa.delete_at);
+    if (sa.state == IkeState::established && sa.conn.dpd_delay > Duration::zero() && !sa.pending)
+        consider(sa.last_inbound + sa.conn.dpd_delay);
+    if (!t) {
+        armed.erase(sa.id);
+        return;
+    }
+    auto it = armed.find(sa.id);
+    if (it != armed.end() && it->second == *t) return;
+    armed[sa.id] = *t;
+    timers.push({*t, sa.id});
+}
+
+void Engine::Impl::on_sa_timer(IkeSa& sa, Time now, Output& out) {
+    if (sa.delete_at != Time{} && now >= sa.delete_at) {
+        const bool half_open_expired = sa.state == IkeState::init_replied;
+        remove_sa(sa, half_open_expired ? Event::Kind::ike_failed : Event::Kind::ike_deleted,
+                  half_open_expired ? "half-open SA timed out" : "", now, out);
+        return;
+    }
+    if (sa.pending && now >= sa.pending->next_retransmit) {
+        auto& p = *sa.pending;
+        if (p.retransmits >= sa.conn.retransmit.tries) {
+            remove_sa(sa, Event::Kind::ike_failed,
+                      "giving up after " + std::to_string(p.retransmits) + " retransmits", now, out);
+            return;
+        }
+        ++p.retransmits;
+        p.next_retransmit = now + retransmit_delay(sa.conn.retransmit, p.retransmits);
+        log_sa(LogLevel::info, sa, "retransmit " + std::to_string(p.retransmits) + " of request " +
+                                       std::to_string(p.message_id));
+        send(sa, p.datagram, out);
+    } else if (!sa.pending && sa.state == IkeState::established && sa.conn.dpd_delay > Duration::zero() &&
+               now >= sa.last_inbound + sa.conn.dpd_delay) {
+        queue_exchange(sa, PendingRequest::Purpose::liveness, now, out);
+    }
+    reschedule(sa);
+}
+
+void Engine::Impl::on_timer(Time now, Output& out) {
+    while (!timers.empty() && timers.top().first <= now) {
+        auto [t, id] = timers.top();
+        timers.pop();
+        auto it = armed.find(id);
+        if (it == armed.end() || it->second != t) continue;  // stale entry
+        armed.erase(it);
+        if (IkeSa* sa = find_by_id(id)) on_sa_timer(*sa, now, out);
+    }
+}
+
+// ---------------------------------------------------------------- dispatch
+
+void Engine::Impl::on_datagram(const Datagram& in, Time now, Output& out) {
+    auto decoded = wire::decode_header(in.data);
+    if (auto* err = std::get_if<wire::DecodeError>(&decoded)) {
+        log(LogLevel::debug, "dropping datagram from " + in.remote.to_string() + ": " + err->reason);
+        return;
+    }
+    const wire::Header& h = std::get<wire::Header>(decoded);
+    if (h.exchange == wire::ExchangeType::ike_sa_init && !h.is_response() && h.spi_r == 0) {
+        on_init_request(in, h, now, out);
+        return;
+    }
+    // IKE SAs are found by our SPI only (RFC 7296 §2.1), never by address.
+    const bool we_are_initiator = !h.from_initiator();
+    const std::uint64_t our_spi = we_are_initiator ? h.spi_i : h.spi_r;
+    auto it = by_our_spi.find(our_spi);
+    IkeSa* sa = it == by_our_spi.end() ? nullptr : find_by_id(it->second);
+    if (!sa || sa->initiator != we_are_initiator) {
+        log(LogLevel::debug, "no IKE SA for " + wire::describe(h, {}) + " from " + in.remote.to_string());
+        return;
+    }
+    if (h.exchange == wire::ExchangeType::ike_sa_init) {
+        if (h.is_response() && sa->state == IkeState::init_sent && sa->pending && h.message_id == 0)
+            on_init_response(*sa, in, now, out);
+        return;
+    }
+    if (sa->state == IkeState::init_sent || !sa->codec) return;
+    on_protected(*sa, in, h, now, out);
+}
+
+void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Header& h, Time now, Output& out) {
+    if (!h.is_response()) {
+        if (sa.last_response_id && h.message_id == *sa.last_response_id) {
+            if (ByteView(in.data).size() == sa.last_request.size() && equal_ct(in.data, sa.last_request)) {
+                log_sa(LogLevel::debug, sa, "retransmitting response " + std::to_string(h.message_id));
+                send(sa, sa.last_response, out);
+            }
+            return;
+        }
+        if (h.message_id != sa.next_peer_request_id) return;  // outside the window
+    } else if (!sa.pending || sa.pending->message_id != h.message_id) {
+        return;
+    }
+    auto decoded = wire::decode_message(in.data);
+    auto* msg = std::get_if<wire::Message>(&decoded);
+    if (!msg || msg->payloads.empty() || msg->payloads.back().type != wire::PayloadType::sk) {
+        log_sa(LogLevel::debug, sa, "dropping malformed protected message from " + in.remote.to_string());
+        return;
+    }
+    auto plain = sa.codec->unprotect(in.data, std::get<wire::EncryptedPayload>(msg->payloads.back().body));
+    if (!plain) {
+        // Unauthenticated garbage must not change state (RFC 7296 §2.21.2).
+        log_sa(LogLevel::debug, sa, "dropping message " + std::to_string(h.message_id) + ": " + plain.error());
+        return;
+    }
+    auto inner_decoded = wire::decode_payload_chain(
+        std::get<wire::EncryptedPayload>(msg->payloads.back().body).inner_first, *plain);
+    sa.last_inbound = now;
+    if (auto* err = std::get_if<wire::DecodeError>(&inner_decoded)) {
+        log_sa(LogLevel::warning, sa, "invalid message " + std::to_string(h.message_id) + ": " + err->reason);
+        if (h.is_response()) {
+            remove_sa(sa, Event::Kind::ike_failed, "peer sent an invalid response: " + err->reason, now, out);
+            return;
+        }
+        const bool critical = err->kind == wire::DecodeError::Kind::unsupported_critical_payload;
+        wire::NotifyPayload n;
+        n.type = critical ? wire::notify::unsupported_critical_payload : wire::notify::invalid_syntax;
+        if (critical) n.data = {err->payload_type};
+        send_response(sa, h.exchange, h.message_id, {{wire::PayloadType::notify, false, n}}, in.data, out);
+        if (!critical && sa.state != IkeState::established) {
+            remove_sa(sa, Event::Kind::ike_failed, "invalid IKE_AUTH request", now, out);
+        }
+        return;
+    }
+    const auto& payloads = std::get<std::vector<wire::Payload>>(inner_decoded);
+    log_sa(LogLevel::debug, sa, "received " + wire::describe(h, payloads) + " from " + in.remote.to_string());
+    // Without MOBIKE a peer behind a NAT may change its mapping; follow
+    // authenticated requests (RFC 7296 §2.23). With MOBIKE only
+    // UPDATE_SA_ADDRESSES moves the SA (RFC 4555 §3.8).
+    if (!h.is_response() && (sa.state != IkeState::established || (!sa.peer_mobike && sa.nat_remote))) {
+        sa.local = in.local;
+        sa.remote = in.remote;
+    }
+    if (h.is_response()) {
+        PendingRequest req = std::move(*sa.pending);
+        sa.pending.reset();
+        const std::uint64_t id = sa.id;
+        if (req.purpose == PendingRequest::Purpose::ike_auth) on_auth_response(sa, payloads, now, out);
+        else on_informational_response(sa, req, payloads, now, out);
+        if (IkeSa* still = find_by_id(id)) {
+            start_next_queued(*still, now, out);
+            reschedule(*still);
+        }
+        return;
+    }
+    switch (h.exchange) {
+        case wire::ExchangeType::ike_auth:
+            if (sa.state == IkeState::init_replied) on_auth_request(sa, in, payloads, now, out);
+            break;
+        case wire::ExchangeType::informational:
+            on_informational_request(sa, payloads, in.data, h.message_id, now, out);
+            break;
+        case wire::ExchangeType::create_child_sa: {
+            // Rekeying and extra CHILD_SAs arrive with the lifecycle work; until
+            // then we refuse politely as RFC 7296 §1.3 allows.
+            wire::NotifyPayload n;
+            n.type = wire::notify::no_additional_sas;
+            send_response(sa, h.exchange, h.message_id, {{wire::PayloadType::notify, false, n}}, in.data, out);
+            break;
+        }
+        default: break;
+    }
+    if (IkeSa* still = find_by_id(sa.id); still == &sa) reschedule(sa);
+}
+
+// ---------------------------------------------------------------- API
+
+Engine::Engine(Config config, EngineEnvironment env) : impl_(std::make_unique<Impl>(std::move(config), std::move(env))) {}
+Engine::~Engine() = default;
+
+void Engine::load_config(Config config) { impl_->config = std::move(config); }
+const Config& Engine::config() const { return impl_->config; }
+
+Result<std::uint64_t> Engine::initiate(const std::string& connection, const std::string& child, const Endpoint& local,
+                                       const Endpoint& remote, Time now, Output& out) {
+    const ConnectionConfig* conn = impl_->config.find_connection(connection);
+    if (!conn) return Error{"no connection named '" + connection + "'"};
+    return impl_->initiate(*conn, child, local, remote, now, out);
+}
+
+void Engine::on_datagram(const Datagram& in, Time now, Output& out) { impl_->on_datagram(in, now, out); }
+void Engine::on_timer(Time now, Output& out) { impl_->on_timer(now, out); }
+
+std::optional<Time> Engine::next_deadline() const {
+    auto& timers = impl_->timers;
+    while (!timers.empty()) {
+        auto [t, id] = timers.top();
+        auto it = impl_->armed.find(id);
+        if (it != impl_->armed.end() && it->second == t) return t;
+        timers.pop();
+    }
+    return std::nullopt;
+}
+
+Status Engine::terminate_ike(std::uint64_t ike_sa_id, Time now, Output& out) {
+    IkeSa* sa = impl_->find_by_id(ike_sa_id);
+    if (!sa) return Error{"no IKE SA " + std::to_string(ike_sa_id)};
+    if (sa->state != IkeState::established) {
+        impl_->remove_sa(*sa, Event::Kind::ike_deleted, "terminated before establishment", now, out);
+        return {};
+    }
+    impl_->queue_exchange(*sa, PendingRequest::Purpose::delete_ike, now, out);
+    return {};
+}
+
+Status Engine::terminate_child(std::uint64_t ike_sa_id, std::uint32_t child_id, Time now, Output& out) {
+    IkeSa* sa = impl_->find_by_id(ike_sa_id);
+    if (!sa || sa->state != IkeState::established) return Error{"no established IKE SA " + std::to_string(ike_sa_id)};
+    if (!sa->find_child(child_id)) return Error{"no CHILD_SA " + std::to_string(child_id)};
+    sa->queued_child_deletes.push_back(child_id);
+    impl_->queue_exchange(*sa, PendingRequest::Purpose::delete_child, now, out);
+    return {};
+}
+
+std::vector<IkeSaInfo> Engine::list_sas() const {
+    std::vector<IkeSaInfo> out;
+    for (const auto& [id, sa] : impl_->sas) {
+        IkeSaInfo i;
+        i.id = id;
+        i.connection = sa->conn.name;
+        i.state = sa->state;
+        i.initiator = sa->initiator;
+        i.spi_i = sa->spi_i;
+        i.spi_r = sa->spi_r;
+        i.local = sa->local;
+        i.remote = sa->remote;
+        i.local_id = sa->local_id.to_string();
+        i.remote_id = sa->remote_id.to_string();
+        i.proposal = sa->proposal.to_string();
+        i.nat_local = sa->nat_local;
+        i.nat_remote = sa->nat_remote;
+        i.mobike = sa->peer_mobike && sa->conn.mobike;
+        i.established_at = sa->established_at;
+        for (const auto& c : sa->children)
+            i.children.push_back({c.id, c.config.name, c.spi_in, c.spi_out, c.mode, c.proposal.to_string(), c.local_ts,
+                                  c.remote_ts, sa->nat_local || sa->nat_remote || sa->conn.encap_force,
+                                  c.established_at});
+        out.push_back(std::move(i));
+    }
+    std::sort(out.begin(), out.end(), [](const IkeSaInfo& a, const IkeSaInfo& b) { return a.id < b.id; });
+    return out;
+}
+
+std::size_t Engine::ike_sa_count() const { return impl_->sas.size(); }
+std::size_t Engine::half_open_count() const { return impl_->half_open; }
+
+}  // namespace mobiked::ike

@@ -1,0 +1,106 @@
+// Engine internals shared by the per-exchange source files. Not an API.
+#pragma once
+
+#include <functional>
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ike/cookies.hpp"
+#include "ike/engine.hpp"
+#include "ike/ike_sa.hpp"
+
+namespace mobiked::ike {
+
+// What the child negotiation of IKE_AUTH / CREATE_CHILD_SA produced on the responder.
+struct ChildOutcome {
+    std::optional<ChildSa> child;
+    std::uint16_t error_notify = 0;  // NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, ...
+    bool narrowed = false;           // we dropped some proposed selectors
+};
+
+struct Engine::Impl {
+    Config config;
+    EngineEnvironment env;
+    std::unordered_map<std::uint64_t, std::unique_ptr<IkeSa>> sas;  // by engine id
+    std::unordered_map<std::uint64_t, std::uint64_t> by_our_spi;     // our IKE SPI -> id
+    std::unordered_multimap<std::uint64_t, std::uint64_t> half_open_by_spi_i;  // responder side
+    std::unordered_set<std::uint32_t> esp_spis;
+    std::uint64_t next_sa_id = 1;
+    std::uint32_t next_child_id = 1;
+    std::size_t half_open = 0;
+    CookieJar cookies;
+
+    // Min-heap of (deadline, sa id); stale entries are skipped lazily.
+    using TimerEntry = std::pair<Time, std::uint64_t>;
+    mutable std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timers;
+    std::unordered_map<std::uint64_t, Time> armed;  // the live deadline per SA
+
+    Impl(Config c, EngineEnvironment e) : config(std::move(c)), env(std::move(e)) {}
+
+    // --- services (engine.cpp)
+    void log(LogLevel level, const std::string& msg) const;
+    void log_sa(LogLevel level, const IkeSa& sa, const std::string& msg) const;
+    std::uint64_t allocate_ike_spi();
+    std::uint32_t allocate_esp_spi();
+    void release_esp_spi(std::uint32_t spi);
+    IkeSa& create_sa(const ConnectionConfig& conn, bool initiator, Time now);
+    IkeSa* find_by_id(std::uint64_t id);
+    void set_responder_spi(IkeSa& sa, std::uint64_t spi_r);
+    void mark_established(IkeSa& sa, Time now, Output& out);
+    void remove_sa(IkeSa& sa, Event::Kind why, const std::string& detail, Time now, Output& out);
+    void remove_child(IkeSa& sa, std::uint32_t child_id, Time now, Output& out);
+    void emit(Output& out, Event::Kind kind, const IkeSa& sa, std::string detail, Time now) const;
+    void reschedule(IkeSa& sa);
+
+    wire::Header make_header(const IkeSa& sa, wire::ExchangeType ex, bool response, std::uint32_t mid) const;
+    void send(const IkeSa& sa, Bytes datagram, Output& out) const;
+    // Encrypts and sends a request; it occupies the window until answered.
+    void send_request(IkeSa& sa, PendingRequest::Purpose purpose, wire::ExchangeType ex,
+                      const std::vector<wire::Payload>& payloads, Time now, Output& out);
+    // Encrypts and sends a response to request `mid`, caching it for retransmits.
+    void send_response(IkeSa& sa, wire::ExchangeType ex, std::uint32_t mid, const std::vector<wire::Payload>& payloads,
+                       ByteView request, Output& out);
+    void start_next_queued(IkeSa& sa, Time now, Output& out);
+
+    // --- dispatch (engine.cpp)
+    void on_datagram(const Datagram& in, Time now, Output& out);
+    void on_protected(IkeSa& sa, const Datagram& in, const wire::Header& h, Time now, Output& out);
+    void on_timer(Time now, Output& out);
+    void on_sa_timer(IkeSa& sa, Time now, Output& out);
+
+    // --- IKE_SA_INIT (sa_init.cpp)
+    Result<std::uint64_t> initiate(const ConnectionConfig& conn, const std::string& child, const Endpoint& local,
+                                   const Endpoint& remote, Time now, Output& out);
+    void send_init_request(IkeSa& sa, Time now, Output& out);
+    void on_init_request(const Datagram& in, const wire::Header& h, Time now, Output& out);
+    void on_init_response(IkeSa& sa, const Datagram& in, Time now, Output& out);
+    bool derive_keys(IkeSa& sa, ByteView shared_secret);
+    void send_unprotected_error(const Datagram& in, const wire::Header& h, std::uint16_t type, Bytes data,
+                                Output& out) const;
+
+    // --- IKE_AUTH (ike_auth.cpp)
+    void send_auth_request(IkeSa& sa, Time now, Output& out);
+    void on_auth_request(IkeSa& sa, const Datagram& in, const std::vector<wire::Payload>& p, Time now, Output& out);
+    void on_auth_response(IkeSa& sa, const std::vector<wire::Payload>& p, Time now, Output& out);
+
+    // --- CHILD_SA negotiation (child_sa.cpp)
+    std::optional<ChildRequest> make_child_request(const IkeSa& sa, const ChildConfig& child);
+    void append_child_request(const ChildRequest& req, std::vector<wire::Payload>& payloads) const;
+    ChildOutcome negotiate_child(IkeSa& sa, const std::vector<wire::Payload>& request, Time now);
+    void append_child_response(const ChildSa& child, bool narrowed, std::vector<wire::Payload>& payloads) const;
+    std::optional<ChildSa> accept_child_response(IkeSa& sa, const ChildRequest& req,
+                                                 const std::vector<wire::Payload>& response, std::string& why,
+                                                 Time now);
+    void install_child(IkeSa& sa, ChildSa child, Time now, Output& out);
+
+    // --- INFORMATIONAL (informational.cpp)
+    void on_informational_request(IkeSa& sa, const std::vector<wire::Payload>& p, ByteView raw, std::uint32_t mid,
+                                  Time now, Output& out);
+    void on_informational_response(IkeSa& sa, const PendingRequest& req, const std::vector<wire::Payload>& p,
+                                   Time now, Output& out);
+    void queue_exchange(IkeSa& sa, PendingRequest::Purpose purpose, Time now, Output& out);
+    void build_and_send_queued(IkeSa& sa, PendingRequest::Purpose purpose, Time now, Output& out);
+};
+
+}  // namespace mobiked::ike

@@ -1,0 +1,105 @@
+// INFORMATIONAL exchanges (RFC 7296 §1.4): Delete of IKE and CHILD SAs, and
+// liveness checks; plus the queue that keeps our requests inside a window of one.
+#include <algorithm>
+
+#include "ike/engine_impl.hpp"
+
+namespace mobiked::ike {
+
+namespace {
+
+Bytes spi_bytes(std::uint32_t spi) {
+    Bytes b(4);
+    store_be32(b.data(), spi);
+    return b;
+}
+
+}  // namespace
+
+void Engine::Impl::queue_exchange(IkeSa& sa, PendingRequest::Purpose purpose, Time now, Output& out) {
+    if (sa.pending) {
+        if (std::find(sa.queued.begin(), sa.queued.end(), purpose) == sa.queued.end()) sa.queued.push_back(purpose);
+        return;
+    }
+    build_and_send_queued(sa, purpose, now, out);
+}
+
+void Engine::Impl::start_next_queued(IkeSa& sa, Time now, Output& out) {
+    if (sa.pending || sa.queued.empty() || sa.state != IkeState::established) return;
+    auto purpose = sa.queued.front();
+    sa.queued.pop_front();
+    build_and_send_queued(sa, purpose, now, out);
+}
+
+void Engine::Impl::build_and_send_queued(IkeSa& sa, PendingRequest::Purpose purpose, Time now, Output& out) {
+    using P = PendingRequest::Purpose;
+    std::vector<wire::Payload> p;
+    std::vector<std::uint32_t> child_ids;
+    if (purpose == P::delete_ike) {
+        p.push_back({wire::PayloadType::del, false, wire::DeletePayload{wire::ProtocolId::ike, {}}});
+        // Traffic stops now; the SA itself goes when the peer answers or we give up.
+        while (!sa.children.empty()) remove_child(sa, sa.children.front().id, now, out);
+        log_sa(LogLevel::info, sa, std::string(ike_state_name(sa.state)) + " -> DELETING");
+        sa.state = IkeState::deleting;
+    } else if (purpose == P::delete_child) {
+        wire::DeletePayload d{wire::ProtocolId::esp, {}};
+        for (auto id : sa.queued_child_deletes)
+            if (const ChildSa* c = sa.find_child(id)) {
+                d.spis.push_back(spi_bytes(c->spi_in));
+                child_ids.push_back(id);
+            }
+        sa.queued_child_deletes.clear();
+        if (d.spis.empty()) return;
+        p.push_back({wire::PayloadType::del, false, std::move(d)});
+    }
+    send_request(sa, purpose, wire::ExchangeType::informational, p, now, out);
+    sa.pending->child_ids = std::move(child_ids);
+}
+
+void Engine::Impl::on_informational_response(IkeSa& sa, const PendingRequest& req, const std::vector<wire::Payload>& p,
+                                             Time now, Output& out) {
+    using P = PendingRequest::Purpose;
+    if (req.purpose == P::delete_ike) {
+        remove_sa(sa, Event::Kind::ike_deleted, "deleted by us", now, out);
+        return;
+    }
+    if (req.purpose == P::delete_child) {
+        for (auto id : req.child_ids) remove_child(sa, id, now, out);
+        return;
+    }
+    for (const auto& pl : p)
+        if (const auto* n = std::get_if<wire::NotifyPayload>(&pl.body); n && wire::notify::is_error(n->type))
+            log_sa(LogLevel::info, sa, "peer answered " + wire::notify_name(n->type));
+}
+
+void Engine::Impl::on_informational_request(IkeSa& sa, const std::vector<wire::Payload>& p, ByteView raw,
+                                            std::uint32_t mid, Time now, Output& out) {
+    bool delete_ike = false;
+    wire::DeletePayload ours{wire::ProtocolId::esp, {}};
+    std::vector<std::uint32_t> doomed;
+    for (const auto& pl : p) {
+        const auto* d = std::get_if<wire::DeletePayload>(&pl.body);
+        if (!d) continue;
+        if (d->protocol == wire::ProtocolId::ike) delete_ike = true;
+        if (d->protocol != wire::ProtocolId::esp && d->protocol != wire::ProtocolId::ah) continue;
+        for (const auto& spi : d->spis) {
+            if (spi.size() != 4) continue;
+            // The peer names its inbound SPI, which is our outbound one (§1.4.1).
+            if (ChildSa* c = sa.find_child_by_spi_out(load_be32(spi.data()))) {
+                ours.spis.push_back(spi_bytes(c->spi_in));
+                doomed.push_back(c->id);
+            }
+        }
+    }
+    if (delete_ike) {
+        send_response(sa, wire::ExchangeType::informational, mid, {}, raw, out);
+        remove_sa(sa, Event::Kind::ike_deleted, "deleted by peer", now, out);
+        return;
+    }
+    std::vector<wire::Payload> r;
+    if (!ours.spis.empty()) r.push_back({wire::PayloadType::del, false, std::move(ours)});
+    send_response(sa, wire::ExchangeType::informational, mid, r, raw, out);
+    for (auto id : doomed) remove_child(sa, id, now, out);
+}
+
+}  // namespace mobiked::ike
