@@ -77,6 +77,17 @@ TEST(WirePayloads, DeleteSizes) {
     expect_syntax_error(decode_single(PayloadType::del, hex("030400")), PayloadType::del);
 }
 
+TEST(WirePayloads, DeleteSpiCountIsCapped) {
+    auto esp_delete = [](std::uint16_t n) {
+        Bytes body = hex("03040000");
+        store_be16(body.data() + 2, n);
+        append(body, filled(0xab, std::size_t{n} * 4));
+        return body;
+    };
+    EXPECT_EQ(only<DeletePayload>(PayloadType::del, esp_delete(4096)).spis.size(), 4096u);
+    expect_syntax_error(decode_single(PayloadType::del, esp_delete(4097)), PayloadType::del);
+}
+
 const char* kV4Selector = "07" "00" "0010" "0000" "ffff" "0a000000" "0affffff";
 
 TEST(WirePayloads, TsSelectors) {

@@ -97,6 +97,8 @@ TEST(WireSa, RejectsTransformCountMismatch) {
     expect_sa_rejected(proposal(kLast, 1, 3, hex("01020304"), 3, two_transforms()));
     expect_sa_rejected(proposal(kLast, 1, 3, hex("01020304"), 1, two_transforms()));
     expect_sa_rejected(proposal(kLast, 1, 3, hex("01020304"), 0, {}));
+    // Each transform's own flags consistent, but one more than announced.
+    expect_sa_rejected(proposal(kLast, 1, 3, hex("01020304"), 1, cat({transform(kLast, 1, 20), transform(kLast, 5, 0)})));
 }
 
 TEST(WireSa, RejectsBadTransforms) {
