@@ -84,12 +84,16 @@ struct ChildConfig {
     StartAction start_action = StartAction::none;
 };
 
-// Retransmission schedule (RFC 7296 §2.1): timeout * base^n for n < tries,
-// then the exchange fails. Defaults as strongSwan's: 4 s, 1.8, 5 tries (~165 s).
+// Retransmission schedule (RFC 7296 §2.1): the n-th retransmit goes
+// timeout * base^n after the previous send; after `tries` retransmits the
+// exchange fails. Defaults: 2 s, 1.5, 8 retransmits = 9 sends over ~150 s,
+// about strongSwan's total span (4 s, 1.8, 5 retransmits, ~165 s) but with
+// more sends, so that an exchange survives 30% loss each way 99.8% of the time
+// (0.51^9 = 0.24% failure) where strongSwan's schedule fails 1.8% of them.
 struct RetransmitConfig {
-    Duration timeout = std::chrono::seconds(4);
-    double base = 1.8;
-    unsigned tries = 5;
+    Duration timeout = std::chrono::seconds(2);
+    double base = 1.5;
+    unsigned tries = 8;
     Duration jitter_max = Duration::zero();
 };
 

@@ -255,6 +255,12 @@ void Engine::Impl::on_init_request(const Datagram& in, const wire::Header& h, Ti
     auto range = half_open_by_spi_i.equal_range(h.spi_i);
     for (auto it = range.first; it != range.second; ++it)
         if (IkeSa* sa = find_by_id(it->second); sa && sa->init_request == in.data) {
+            // The peer is alive and still waiting for us: keep its half-open
+            // SA around, or a lossy path would make it expire mid-handshake.
+            if (sa->state == IkeState::init_replied) {
+                sa->delete_at = now + config.half_open_timeout;
+                reschedule(*sa);
+            }
             send(*sa, sa->init_response, out);
             return;
         }
