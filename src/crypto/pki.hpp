@@ -75,6 +75,9 @@ Status verify_chain(const Certificate& leaf, const std::vector<Certificate>& int
 struct SignatureScheme {
     std::uint8_t auth_method = 0;     // 1, 9, 10, 11 or 14
     std::uint16_t hash_algorithm = 0; // RFC 7427 hash id for method 14 (ignored for Ed25519: identity)
+    // Method 14 with an RSA key: RSASSA-PSS (MGF1 with the same hash, salt = hash
+    // length, RFC 7427 Appendix A.4.3 style parameters) instead of PKCS#1 v1.5.
+    bool rsa_pss = false;
 };
 
 // The scheme we use with this key, given the hash algorithms the peer announced
