@@ -10,8 +10,11 @@
 namespace mobiked::crypto::detail {
 namespace {
 
-// Shorter exponents make key generation and derivation several times faster;
-// 256 bits stays above twice the groups' 112/128-bit security strength (RFC 3526 §8).
+// A short exponent makes generation and derivation ~8x cheaper than a full
+// 2048-bit one; 256 bits is at least twice the groups' 112/128-bit strength
+// (RFC 3526 §8, SP 800-56A). Set explicitly rather than relying on OpenSSL's
+// named-group default (224 bits for MODP-2048 in 3.0), so both groups use one
+// documented length.
 constexpr int kPrivateExponentBits = 256;
 
 struct ModpDomain {
