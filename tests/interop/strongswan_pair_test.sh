@@ -5,6 +5,8 @@
 #   2. ECDSA P-256 certificates, aes256-sha256-modp2048 / ESP aes256-sha256; responder
 #      terminates
 #   3. RSA certificates over IPv6 outer addresses (nodad), IPv6 inner selectors
+# Scenario 1 also: packet capture, IKE_SA keys (ike 4) equal, CHILD_SA rekey with new SPIs
+# and keys, ESP-in-UDP packets with all CHILD SPIs in the capture.
 # For each: establish, both ends list the same IKE SPIs and mirrored CHILD SPIs, ping
 # between inner addresses on lo goes through the tunnel (SA counters grow), the CHILD_SA
 # keys logged at "chd 4" are equal on both ends and belong to the listed SPIs, terminate
@@ -74,7 +76,7 @@ ping_fails() { ! ip netns exec "$1" ping -n -c 1 -W 1 -I "$2" "$3" >/dev/null 2>
 
 # counters_grew DIR — CHILD_SA packets-in and packets-out both > 0
 counters_grew() {
-    local v; v=$(_ss_get_many "$1" ike0.child0.packets-in ike0.child0.packets-out) || return 1
+    local v; v=$(_ss_cur_get "$1" packets-in packets-out) || return 1
     set -- $v
     [ "${1:-0}" -gt 0 ] && [ "${2:-0}" -gt 0 ] || { log_err "  packets in/out: ${1:-?}/${2:-?}"; return 1; }
 }
@@ -104,6 +106,28 @@ keys_match() {
     [ "$(ss_field "$kr" spi_in) $(ss_field "$kr" spi_out)" = "$sr" ] || { log_err "  responder log SPIs != listed ($sr)"; return 1; }
 }
 
+# ike_keys_match DIR_I DIR_R — SK_d, SK_a*, SK_e*, SK_p* of the first IKE_SA are equal
+ike_keys_match() {
+    local ki kr f
+    ki=$(ss_ike_keys "$1" 0) || { log_err "  no IKE keys in $1/charon.log"; return 1; }
+    kr=$(ss_ike_keys "$2" 0) || { log_err "  no IKE keys in $2/charon.log"; return 1; }
+    log_info "  initiator IKE keys: $ki"
+    for f in sk_d sk_ai sk_ar sk_ei sk_er sk_pi sk_pr; do
+        [ "$(ss_field "$ki" $f)" = "$(ss_field "$kr" $f)" ] || { log_err "  $f differs"; return 1; }
+    done
+    [ -n "$(ss_field "$ki" sk_d)" ] && [ -n "$(ss_field "$ki" sk_ei)" ] || { log_err "  empty SK_d/SK_ei"; return 1; }
+}
+
+# esp_spis_seen PCAP "SPI..." — every SPI appears in an ESP packet (UDP 4500) of PCAP
+esp_spis_seen() {
+    local spis seen s
+    seen=$(tshark -n -r "$1" -Y esp -T fields -e esp.spi 2>/dev/null | sort -u | tr '\n' ' ')
+    log_info "  ESP SPIs in capture: $seen"
+    for s in $2; do
+        case " $seen " in *" 0x$s "*) ;; *) log_err "  SPI $s not seen"; return 1 ;; esac
+    done
+}
+
 # run_pair NAME OUTER_I OUTER_R PLEN INNER_I INNER_R TS_I TS_R ENCR_HEXLEN INTEG_HEXLEN
 #          TERMINATOR(i|r) SS_CONF_ARGS_I -- SS_CONF_ARGS_R
 run_pair() {
@@ -126,6 +150,10 @@ run_pair() {
     ns_lo_addr "$ni" "$ii/$ipl" && ns_lo_addr "$nr" "$ir/$ipl" || { failc "inner addresses"; return; }
 
     di=$NS_WORKDIR/$CUR-i; dr=$NS_WORKDIR/$CUR-r
+    local cap=$NS_WORKDIR/$CUR.pcapng cap_pid=
+    if [ "$EXTRA" = 1 ]; then
+        check "start capture" ns_capture "$ni" eth0 "$cap" "udp" && cap_pid=$NS_LAST_PID
+    fi
     LOGS=("$di/charon.log" "$dr/charon.log" "$di/charon.out" "$dr/charon.out"
           "$di/load.out" "$dr/load.out" "$di/initiate.out")
     check "write initiator config" ss_conf "$di" role=initiator remote_addrs="$or" \
@@ -160,6 +188,28 @@ run_pair() {
     check "responder CHILD_SA counters grew" counters_grew "$dr"
     check "CHILD_SA keys from the logs match" keys_match "$di" "$dr" "$elen" "$ilen"
 
+    if [ "$EXTRA" = 1 ]; then
+        check "IKE_SA keys (ike 4) from the logs match" ike_keys_match "$di" "$dr"
+        local old_ci=$ci
+        check "rekey CHILD_SA" to_file "$di/rekey.out" ss_rekey_child "$di"
+        check "both logged a 2nd CHILD key derivation" \
+            wait_for "[ \"\$(ss_key_count '$di') \$(ss_key_count '$dr')\" = '2 2' ]" 5
+        check "rekeyed CHILD_SA has new SPIs" wait_for "[ \"\$(ss_child_spis '$di')\" != '$old_ci' ]" 5
+        check "one INSTALLED CHILD_SA on each end" \
+            eq "$(ss_child_count "$di" INSTALLED) $(ss_child_count "$dr" INSTALLED)" "1 1"
+        # the old inbound SA lingers charon.delete_rekeyed_delay (set to 1 s here)
+        check "old CHILD_SA gone on both ends" \
+            wait_for "[ \"\$(ss_child_count '$di') \$(ss_child_count '$dr')\" = '1 1' ]" 4
+        check "rekeyed CHILD_SA keys match" keys_match "$di" "$dr" "$elen" "$ilen"
+        check "ping through the rekeyed CHILD_SA" ping_ok "$ni" "$ii" "$ir"
+        check "rekeyed CHILD_SA counters grew" counters_grew "$di"
+        if [ -n "$cap_pid" ]; then
+            kill_pid "$cap_pid" 3
+            check "capture shows ESP-in-UDP with all four CHILD SPIs" esp_spis_seen "$cap" \
+                "$old_ci $(ss_child_spis "$di")"
+        fi
+    fi
+
     local dt=$di; [ "$term" = r ] && dt=$dr
     check "terminate from the $([ "$term" = r ] && echo responder || echo initiator)" \
         to_file "$dt/terminate.out" ss_terminate_ike "$dt" "" 10
@@ -175,16 +225,23 @@ run_pair() {
 PKI=$(tmp_dir pki)
 SCENARIOS=${SCENARIOS:-"1 2 3"}
 
+EXTRA=0
 for s in $SCENARIOS; do
+    EXTRA=0
     case $s in
     1)
+        # extra checks in this one: capture, IKE keys (ike 4), CHILD_SA rekey
+        EXTRA=1
+        LV_EXTRA="default = 1, ike = 4, chd = 4, knl = 2, net = 1, cfg = 1, enc = 1"
         run_pair psk 192.0.2.1 192.0.2.2 24 198.51.100.1 198.51.100.65 \
             198.51.100.0/26 198.51.100.64/26 40 0 i \
             local_id=initiator remote_id=responder auth=psk psk=mobiked-pair-test-psk \
             ike_proposal=aes128gcm16-prfsha256-x25519 esp_proposal=aes128gcm16 mobike=yes \
+            loglevels="$LV_EXTRA" charon_extra="delete_rekeyed_delay = 1" \
             -- \
             local_id=responder remote_id=initiator auth=psk psk=mobiked-pair-test-psk \
-            ike_proposal=aes128gcm16-prfsha256-x25519 esp_proposal=aes128gcm16 mobike=yes
+            ike_proposal=aes128gcm16-prfsha256-x25519 esp_proposal=aes128gcm16 mobike=yes \
+            loglevels="$LV_EXTRA" charon_extra="delete_rekeyed_delay = 1"
         ;;
     2)
         CUR=ecdsa

@@ -24,6 +24,7 @@
 #   ns_route NS DEST VIA [DEV]    add a route
 #   ns_forwarding NS              enable IPv4/IPv6 forwarding in NS
 #   ns_spawn NS LOGFILE CMD...    start CMD in NS in the background, record PID in NS_LAST_PID
+#   ns_capture NS IFACE FILE [FILTER]   dumpcap on IFACE in NS into FILE (pcapng); PID in NS_LAST_PID
 #   track_pid PID                 record a PID started some other way, for cleanup
 #   kill_pid PID [WAIT_S]         TERM, wait (bounded), then KILL one PID
 #   wait_for CMD TIMEOUT_S [INTERVAL_S]   poll CMD (eval'd) until success or timeout
@@ -254,6 +255,20 @@ ns_spawn() {
     ip netns exec "$ns" "$@" >"$log" 2>&1 </dev/null &
     NS_LAST_PID=$!
     track_pid "$NS_LAST_PID"
+}
+
+# ns_capture NS IFACE FILE [CAPTURE_FILTER] — packet capture with dumpcap (from tshark's
+# wireshark-common) inside NS; returns once the capture file exists (bounded, 5 s). Stop it
+# with kill_pid "$NS_LAST_PID" (TERM makes dumpcap flush and close the file), or leave it to
+# netns_cleanup. Read it with: tshark -r FILE -d udp.port==4500,esp ...
+ns_capture() {
+    local ns=$1 ifc=$2 file=$3 filter=${4:-}
+    local args=(-q -i "$ifc" -w "$file")
+    [ -n "$filter" ] && args+=(-f "$filter")
+    ns_spawn "$ns" "$file.log" dumpcap "${args[@]}"
+    local pid=$NS_LAST_PID
+    wait_for "[ -s '$file' ] || ! kill -0 $pid" 5 0.05 && kill -0 "$pid" 2>/dev/null && [ -s "$file" ] \
+        || { log_err "dumpcap failed on $ns/$ifc"; dump_logs "$file.log"; return 1; }
 }
 
 # wait_for CMD TIMEOUT_S [INTERVAL_S] — eval CMD until it succeeds; bounded by

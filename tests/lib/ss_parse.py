@@ -15,6 +15,12 @@
         n=0 ike=s2s|1 thread=04 child=net{1} encr_alg=AES_GCM_16 integ_alg=
             encr_i=<hex> encr_r=<hex> integ_i=<hex> integ_r=<hex> spi_in=<hex> spi_out=<hex>
       (one line, fields separated by single spaces; empty fields are printed as "key=").
+
+  ss_parse.py ike-keys LOGFILE
+      IKE_SA keys logged at "ike 4", one line per derivation (IKE_SA_INIT, IKE rekey):
+        n=0 ike=s2s|1 thread=16 sk_d=<hex> sk_ai=<hex> sk_ar=<hex> sk_ei=<hex> sk_er=<hex>
+            sk_pi=<hex> sk_pr=<hex>       (sk_ai/sk_ar empty for AEAD)
+      Needs "ike = 4" in the loglevels (which also hex-dumps every IKE message).
 """
 import re
 import sys
@@ -129,7 +135,9 @@ def parse_keys(path):
                 n = int(km.group(3))
                 pending_dump[th] = (blk, field, n) if n > 0 else None
                 continue
-            dm = re.match(r"^adding (inbound|outbound) ESP SA", msg)
+            # "adding" at install; "registering" for the outbound SA of a rekeyed CHILD_SA
+            # (installed only once the old one is gone); protocol ESP or AH
+            dm = re.match(r"^(?:adding|registering) (inbound|outbound) (?:ESP|AH) SA", msg)
             if dm:
                 blk["_dir"] = dm.group(1)
                 continue
@@ -138,17 +146,64 @@ def parse_keys(path):
                 blk["spi_in" if blk["_dir"] == "inbound" else "spi_out"] = spm.group(1)
                 blk["_dir"] = ""
                 continue
-            if re.match(r"^CHILD_SA \S+ state change: INSTALLING => ", msg):
-                done.append(blk)
+            im = re.match(r"^CHILD_SA \S+ state change: INSTALLING => (\S+)", msg)
+            if im:
+                if im.group(1) == "INSTALLED":     # keys of a failed install are dropped
+                    done.append(blk)
                 del blocks[th]
     fields = ["ike", "thread", "child", "encr_alg", "integ_alg", "encr_i", "encr_r",
               "integ_i", "integ_r", "spi_in", "spi_out"]
     return [f"n={i} " + " ".join(f"{k}={b[k]}" for k in fields) for i, b in enumerate(done)]
 
 
+def parse_ike_keys(path):
+    """IKE_SA keys logged at "ike 4": 'Sk_d secret => N bytes @ 0x..' + hex dump lines."""
+    pat = re.compile(r"^\S+ (\d+)\[IKE\] (?:<([^>]*)> )?(.*)$")
+    names = ["sk_d", "sk_ai", "sk_ar", "sk_ei", "sk_er", "sk_pi", "sk_pr"]
+    cur = {}        # thread -> block
+    pending = {}    # thread -> (block, field, remaining)
+    done = []
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = pat.match(line.rstrip("\n"))
+            if not m:
+                continue
+            th, ike, msg = m.group(1), m.group(2) or "", m.group(3)
+            pd = pending.get(th)
+            if pd is not None:
+                hm = HEXLINE.match(msg)
+                if hm:
+                    blk, field, remaining = pd
+                    hexs = hm.group(1).replace(" ", "")[: remaining * 2]
+                    blk[field] += hexs.lower()
+                    remaining -= len(hexs) // 2
+                    pending[th] = (blk, field, remaining) if remaining > 0 else None
+                    continue
+                pending[th] = None
+            km = re.match(r"^(Sk_[a-z]+) secret => (\d+) bytes", msg)
+            if not km:
+                continue
+            field = km.group(1).lower()
+            if field == "sk_d":
+                cur[th] = dict({"ike": ike, "thread": th}, **{k: "" for k in names})
+                done.append(cur[th])
+            blk = cur.get(th)
+            if blk is None or field not in names:
+                continue
+            blk[field] = ""
+            pending[th] = (blk, field, int(km.group(2))) if int(km.group(2)) > 0 else None
+    fields = ["ike", "thread"] + names
+    return [f"n={i} " + " ".join(f"{k}={b[k]}" for k in fields) for i, b in enumerate(done)]
+
+
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "sas":
         print("\n".join(parse_sas(sys.stdin.read())))
+        return 0
+    if len(sys.argv) == 3 and sys.argv[1] == "ike-keys":
+        lines = parse_ike_keys(sys.argv[2])
+        if lines:
+            print("\n".join(lines))
         return 0
     if len(sys.argv) == 3 and sys.argv[1] == "keys":
         lines = parse_keys(sys.argv[2])

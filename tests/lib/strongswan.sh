@@ -26,13 +26,21 @@
 #   ss_sa_get DIR KEY             value of one flattened key (first IKE_SA / CHILD_SA)
 #   ss_ike_spis DIR               "<initiator-spi> <responder-spi>" of the first IKE_SA
 #   ss_ike_state DIR              state of the first IKE_SA (ESTABLISHED, ...) or empty
-#   ss_child_spis DIR             "<spi-in> <spi-out>" of the first CHILD_SA
-#   ss_child_state DIR            state of the first CHILD_SA (INSTALLED, ...) or empty
-#   ss_child_ts DIR               "<local-ts> <remote-ts>" of the first CHILD_SA
-#   ss_ike_count DIR / ss_child_count DIR   number of IKE_SAs / CHILD_SAs listed
+#   ss_child_spis DIR             "<spi-in> <spi-out>" of the current CHILD_SA (first INSTALLED,
+#                                 else first listed: a rekeyed one stays listed ~5 s)
+#   ss_child_state DIR            state of the current CHILD_SA (INSTALLED, ...) or empty
+#   ss_child_ts DIR               "<local-ts> <remote-ts>" of the current CHILD_SA (lists: a,b)
+#   ss_child_get DIR KEY          any field of the current CHILD_SA (packets-in, mode, ...)
+#   ss_ike_count DIR              number of IKE_SAs listed
+#   ss_child_count DIR [STATE]    number of CHILD_SAs listed (only those in STATE)
 #   ss_wait_ike_state DIR STATE TIMEOUT     poll until the first IKE_SA is in STATE
 #   ss_wait_no_sa DIR TIMEOUT     poll until no IKE_SA is listed
 #   ss_child_keys DIR [N]         CHILD_SA keys from charon.log (chd 4), N-th derivation
+#   ss_ike_keys DIR [N]           IKE_SA keys SK_* from charon.log (needs ike 4)
+#   ss_key_count DIR              number of CHILD_SA key derivations logged so far
+#   ss_rekey_child DIR [CHILD]    rekey a CHILD_SA (CREATE_CHILD_SA), blocks until done
+#   ss_rekey_ike DIR [IKE]        rekey the IKE_SA
+#   ss_field LINE NAME            value of NAME=.. in a key line (ss_child_keys output)
 #   ss_log DIR                    path of charon.log
 #
 # ss_conf keys (defaults in brackets):
@@ -335,13 +343,43 @@ _ss_get_many() {
     printf '%s\n' "${res[*]}"
 }
 
+# _ss_cur_child DIR — flattened listing + the prefix of the "current" CHILD_SA: the first
+# INSTALLED one (after a rekey the old one stays listed, REKEYED/DELETED, for
+# charon.delete_rekeyed_delay = 5 s), else the first listed. Sets _SS_FLAT and _SS_CHILD.
+_ss_cur_child() {
+    _SS_FLAT=$(ss_sas "$1") || return 1
+    _SS_CHILD=$(printf '%s\n' "$_SS_FLAT" | awk -F= '/^ike[0-9]+\.child[0-9]+\.state=INSTALLED$/ { sub(/\.state$/, "", $1); print $1; exit }')
+    [ -n "$_SS_CHILD" ] || _SS_CHILD=ike0.child0
+}
+_ss_cur_get() {
+    local dir=$1; shift
+    _ss_cur_child "$dir" || return 1
+    local k v res=()
+    for k in "$@"; do
+        v=$(printf '%s\n' "$_SS_FLAT" | awk -v k="$_SS_CHILD.$k" 'index($0, k "=") == 1 { print substr($0, length(k) + 2); exit }')
+        res+=("$v")
+    done
+    printf '%s\n' "${res[*]}"
+}
+
 ss_ike_spis()    { _ss_get_many "$1" ike0.initiator-spi ike0.responder-spi; }
 ss_ike_state()   { _ss_get_many "$1" ike0.state; }
-ss_child_spis()  { _ss_get_many "$1" ike0.child0.spi-in ike0.child0.spi-out; }
-ss_child_state() { _ss_get_many "$1" ike0.child0.state; }
-ss_child_ts()    { _ss_get_many "$1" ike0.child0.local-ts ike0.child0.remote-ts; }
 ss_ike_count()   { _ss_get_many "$1" ike.count; }
-ss_child_count() { ss_sas "$1" | awk -F= '/^ike[0-9]+\.child\.count=/ { n += $2 } END { print n + 0 }'; }
+# CHILD_SA helpers look at the current CHILD_SA (see _ss_cur_child)
+ss_child_spis()  { _ss_cur_get "$1" spi-in spi-out; }
+ss_child_state() { _ss_cur_get "$1" state; }
+ss_child_ts()    { _ss_cur_get "$1" local-ts remote-ts; }
+ss_child_get()   { _ss_cur_get "$1" "$2"; }
+# ss_child_count DIR [STATE] — CHILD_SAs listed (in STATE only, if given)
+ss_child_count() {
+    local flat; flat=$(ss_sas "$1") || return 1
+    if [ -n "${2:-}" ]; then
+        printf '%s\n' "$flat" | grep -c "^ike[0-9]*\.child[0-9]*\.state=$2\$"
+    else
+        printf '%s\n' "$flat" | awk -F= '/^ike[0-9]+\.child\.count=/ { n += $2 } END { print n + 0 }'
+    fi
+    return 0
+}
 
 # ss_wait_ike_state DIR STATE TIMEOUT_S
 ss_wait_ike_state() { wait_for "[ \"\$(ss_ike_state '$1')\" = '$2' ]" "${3:-10}" 0.1; }
@@ -355,15 +393,39 @@ ss_wait_no_sa() { wait_for "[ \"\$(ss_ike_count '$1')\" = 0 ]" "${2:-10}" 0.1; }
 # N = index of the derivation in log order (default: the last one; "all" prints all).
 # encr_i/integ_i protect initiator->responder traffic, *_r the other way (RFC 7296
 # §2.17); for AES-GCM encr_* is the key followed by the 4-octet salt (RFC 4106 §8.1).
-ss_child_keys() {
-    local dir=$1 n=${2:-last} all
-    all=$(python3 "$_SS_LIBDIR/ss_parse.py" keys "$dir/charon.log") || return 1
+ss_child_keys() { _ss_pick "${2:-last}" python3 "$_SS_LIBDIR/ss_parse.py" keys "$1/charon.log"; }
+
+# ss_ike_keys DIR [N] — IKE_SA keys logged at "ike 4" (loglevels must contain "ike = 4"):
+#   n=.. ike=NAME|ID thread=TT sk_d=HEX sk_ai=HEX sk_ar=HEX sk_ei=HEX sk_er=HEX sk_pi=HEX sk_pr=HEX
+# The responder's first derivation is logged before a config is chosen: ike=<ID> only.
+ss_ike_keys() { _ss_pick "${2:-last}" python3 "$_SS_LIBDIR/ss_parse.py" ike-keys "$1/charon.log"; }
+
+# _ss_pick N CMD... — select line n=N (or "last", "all") of CMD's output; 1 if none
+_ss_pick() {
+    local n=${1:-last} all; shift
+    all=$("$@") || return 1
     [ -n "$all" ] || return 1
     case $n in
         all)  printf '%s\n' "$all" ;;
         last) printf '%s\n' "$all" | tail -n 1 ;;
         *)    printf '%s\n' "$all" | awk -v n="$n" '$1 == "n=" n' | grep . ;;
     esac
+}
+
+# ss_key_count DIR — number of CHILD_SA key derivations in the log so far
+ss_key_count() { python3 "$_SS_LIBDIR/ss_parse.py" keys "$1/charon.log" | grep -c .; }
+
+# ss_rekey_child DIR [CHILD] / ss_rekey_ike DIR [IKE] — rekey by config name (blocks)
+ss_rekey_child() {
+    local dir=$1 child=${2:-} ike
+    [ -n "$child" ] || child=$(cat "$dir/child")
+    ike=$(cat "$dir/conn")
+    ss_ctl "$dir" --rekey --ike "$ike" --child "$child"
+}
+ss_rekey_ike() {
+    local dir=$1 ike=${2:-}
+    [ -n "$ike" ] || ike=$(cat "$dir/conn")
+    ss_ctl "$dir" --rekey --ike "$ike"
 }
 
 # ss_field LINE NAME — value of NAME=... in a space-separated key=value line
