@@ -1,10 +1,10 @@
 // AES-GCM-16 (RFC 4106 / RFC 5282) and ChaCha20-Poly1305 (RFC 7634).
 // Each direction owns an EVP_CIPHER_CTX keyed once; a packet only sets the
 // nonce, so the AES key schedule / GHASH tables are computed once per SA.
+#include <openssl/crypto.h>
+
 #include <cstdlib>
 #include <cstring>
-
-#include <openssl/crypto.h>
 
 #include "crypto/cipher.hpp"
 #include "crypto/ossl.hpp"
@@ -45,7 +45,8 @@ public:
     bool init(const EVP_CIPHER* cipher, ByteView key) {
         enc_.reset(EVP_CIPHER_CTX_new());
         dec_.reset(EVP_CIPHER_CTX_new());
-        return enc_ && dec_ && EVP_EncryptInit_ex(enc_.get(), cipher, nullptr, key.data(), nullptr) == 1 &&
+        return enc_ && dec_ &&
+               EVP_EncryptInit_ex(enc_.get(), cipher, nullptr, key.data(), nullptr) == 1 &&
                EVP_DecryptInit_ex(dec_.get(), cipher, nullptr, key.data(), nullptr) == 1;
     }
 
@@ -54,10 +55,14 @@ public:
     bool seal(ByteView nonce, ByteView aad, ByteView plaintext, std::uint8_t* out) override {
         EVP_CIPHER_CTX* c = enc_.get();
         int len = 0;
-        if (nonce.size() != kNonceSize || EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, nonce.data()) != 1)
+        if (nonce.size() != kNonceSize ||
+            EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, nonce.data()) != 1)
             return false;
-        if (!aad.empty() && EVP_EncryptUpdate(c, nullptr, &len, aad.data(), as_int(aad.size())) != 1) return false;
-        if (!plaintext.empty() && EVP_EncryptUpdate(c, out, &len, plaintext.data(), as_int(plaintext.size())) != 1)
+        if (!aad.empty() &&
+            EVP_EncryptUpdate(c, nullptr, &len, aad.data(), as_int(aad.size())) != 1)
+            return false;
+        if (!plaintext.empty() &&
+            EVP_EncryptUpdate(c, out, &len, plaintext.data(), as_int(plaintext.size())) != 1)
             return false;
         return EVP_EncryptFinal_ex(c, out + plaintext.size(), &len) == 1 &&
                EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, kTagSize, out + plaintext.size()) == 1;
@@ -73,7 +78,9 @@ public:
         if (EVP_DecryptInit_ex(c, nullptr, nullptr, nullptr, nonce.data()) != 1 ||
             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, kTagSize, tag) != 1)
             return false;
-        if (!aad.empty() && EVP_DecryptUpdate(c, nullptr, &len, aad.data(), as_int(aad.size())) != 1) return false;
+        if (!aad.empty() &&
+            EVP_DecryptUpdate(c, nullptr, &len, aad.data(), as_int(aad.size())) != 1)
+            return false;
         bool ok = (n == 0 || EVP_DecryptUpdate(c, out, &len, input.data(), as_int(n)) == 1) &&
                   EVP_DecryptFinal_ex(c, out + n, &len) == 1;
         // Never hand back unauthenticated plaintext, even by accident.

@@ -29,7 +29,8 @@ const EVP_CIPHER* cbc_cipher(std::size_t key_size) {
             static const EVP_CIPHER* c = fetch("AES-256-CBC");
             return c;
         }
-        default: return nullptr;
+        default:
+            return nullptr;
     }
 }
 
@@ -38,15 +39,21 @@ public:
     bool init(const EVP_CIPHER* cipher, ByteView key) {
         enc_.reset(EVP_CIPHER_CTX_new());
         dec_.reset(EVP_CIPHER_CTX_new());
-        return enc_ && dec_ && EVP_EncryptInit_ex(enc_.get(), cipher, nullptr, key.data(), nullptr) == 1 &&
+        return enc_ && dec_ &&
+               EVP_EncryptInit_ex(enc_.get(), cipher, nullptr, key.data(), nullptr) == 1 &&
                EVP_DecryptInit_ex(dec_.get(), cipher, nullptr, key.data(), nullptr) == 1 &&
-               EVP_CIPHER_CTX_set_padding(enc_.get(), 0) == 1 && EVP_CIPHER_CTX_set_padding(dec_.get(), 0) == 1;
+               EVP_CIPHER_CTX_set_padding(enc_.get(), 0) == 1 &&
+               EVP_CIPHER_CTX_set_padding(dec_.get(), 0) == 1;
     }
 
     std::size_t block_size() const override { return kBlock; }
 
-    bool encrypt(ByteView iv, ByteView in, std::uint8_t* out) override { return run(enc_.get(), iv, in, out); }
-    bool decrypt(ByteView iv, ByteView in, std::uint8_t* out) override { return run(dec_.get(), iv, in, out); }
+    bool encrypt(ByteView iv, ByteView in, std::uint8_t* out) override {
+        return run(enc_.get(), iv, in, out);
+    }
+    bool decrypt(ByteView iv, ByteView in, std::uint8_t* out) override {
+        return run(dec_.get(), iv, in, out);
+    }
 
 private:
     // With whole blocks and padding off, Update consumes everything and Final

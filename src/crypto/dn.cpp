@@ -28,7 +28,8 @@ Result<Bytes> dn_from_string(const std::string& text) {
     while (std::getline(ss, rdn, ',')) {
         rdn = trim(rdn);
         auto eq = rdn.find('=');
-        if (eq == std::string::npos || eq == 0) return Error{"RDN '" + rdn + "' has no attribute=value"};
+        if (eq == std::string::npos || eq == 0)
+            return Error{"RDN '" + rdn + "' has no attribute=value"};
         std::string attr = trim(rdn.substr(0, eq)), value = trim(rdn.substr(eq + 1));
         if (attr == "E") attr = "emailAddress";
         if (!X509_NAME_add_entry_by_txt(name.get(), attr.c_str(), MBSTRING_UTF8,

@@ -1,7 +1,7 @@
 // IKE and CHILD SA key derivation, RFC 7296 §2.14, §2.17, §2.18.
-#include "crypto/prf.hpp"
-
 #include <initializer_list>
+
+#include "crypto/prf.hpp"
 
 namespace mobiked::crypto {
 namespace {
@@ -13,7 +13,8 @@ Bytes concat(std::initializer_list<ByteView> parts) {
 }
 
 Bytes cut(const Bytes& keymat, std::size_t& pos, std::size_t n) {
-    Bytes k(keymat.begin() + static_cast<std::ptrdiff_t>(pos), keymat.begin() + static_cast<std::ptrdiff_t>(pos + n));
+    Bytes k(keymat.begin() + static_cast<std::ptrdiff_t>(pos),
+            keymat.begin() + static_cast<std::ptrdiff_t>(pos + n));
     pos += n;
     return k;
 }
@@ -30,7 +31,8 @@ IkeKeys expand(const Prf& prf, Bytes& skeyseed, ByteView ni, ByteView nr, std::u
     Bytes keymat = prf.plus(skeyseed, seed, total);
     wipe(skeyseed);
     IkeKeys k;
-    if (keymat.size() != total) return k;  // beyond prf+'s 255 blocks: no usable transform asks this
+    if (keymat.size() != total)
+        return k;  // beyond prf+'s 255 blocks: no usable transform asks this
     std::size_t pos = 0;
     k.sk_d = cut(keymat, pos, p);
     k.sk_ai = cut(keymat, pos, sizes.integ);

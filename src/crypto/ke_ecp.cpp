@@ -1,9 +1,9 @@
 // NIST curves, groups 19/20/21 (RFC 5903): KE data and shared secret as in
 // RFC 5903 §7 — x || y without the point-format octet, and only x of the result.
-#include <cstdlib>
-
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+
+#include <cstdlib>
 
 #include "crypto/ke_internal.hpp"
 #include "wire/constants.hpp"
@@ -45,7 +45,8 @@ const EcDomain* domain(std::uint16_t group) {
             static const EcDomain d = build_domain("P-521", 66);
             return &d;
         }
-        default: return nullptr;
+        default:
+            return nullptr;
     }
 }
 
@@ -74,7 +75,8 @@ public:
         // prime-order curves (cofactor 1).
         Bytes encoded = sec1_uncompressed(peer_public);
         ossl::Pkey peer(EVP_PKEY_dup(domain_.params));
-        if (!peer || EVP_PKEY_set1_encoded_public_key(peer.get(), encoded.data(), encoded.size()) != 1)
+        if (!peer ||
+            EVP_PKEY_set1_encoded_public_key(peer.get(), encoded.data(), encoded.size()) != 1)
             return Error{ossl::last_error("peer ECP point is not on the curve")};
         return derive_shared(key_.get(), peer.get(), false, domain_.coord_size);
     }
@@ -89,7 +91,8 @@ private:
 ossl::Pkey generate(const EcDomain& d) {
     ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, d.params, nullptr));
     EVP_PKEY* key = nullptr;
-    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 || EVP_PKEY_generate(ctx.get(), &key) != 1) return nullptr;
+    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 || EVP_PKEY_generate(ctx.get(), &key) != 1)
+        return nullptr;
     return ossl::Pkey(key);
 }
 
@@ -102,10 +105,11 @@ ossl::Pkey import_private(const EcDomain& d, ByteView scalar) {
     ossl::SecretBignum priv(BN_bin2bn(scalar.data(), static_cast<int>(scalar.size()), nullptr));
     if (!group || !priv) return nullptr;
     Point pub(EC_POINT_new(group.get()));
-    if (!pub || EC_POINT_mul(group.get(), pub.get(), priv.get(), nullptr, nullptr, nullptr) != 1) return nullptr;
+    if (!pub || EC_POINT_mul(group.get(), pub.get(), priv.get(), nullptr, nullptr, nullptr) != 1)
+        return nullptr;
     unsigned char pub_buf[1 + 2 * 66];
-    std::size_t pub_len = EC_POINT_point2oct(group.get(), pub.get(), POINT_CONVERSION_UNCOMPRESSED, pub_buf,
-                                             sizeof pub_buf, nullptr);
+    std::size_t pub_len = EC_POINT_point2oct(group.get(), pub.get(), POINT_CONVERSION_UNCOMPRESSED,
+                                             pub_buf, sizeof pub_buf, nullptr);
     Bytes priv_native(scalar.size());
     BN_bn2nativepad(priv.get(), priv_native.data(), static_cast<int>(priv_native.size()));
     OSSL_PARAM params[] = {
@@ -131,7 +135,8 @@ std::unique_ptr<KeyExchange> make_ecp(std::uint16_t group, ByteView fixed_privat
     if (!key) return nullptr;
     unsigned char buf[1 + 2 * 66];
     std::size_t len = 0;
-    if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf, sizeof buf, &len) != 1 ||
+    if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf,
+                                        sizeof buf, &len) != 1 ||
         len != 1 + 2 * d->coord_size || buf[0] != 0x04)
         return nullptr;
     Bytes pub(buf + 1, buf + len);

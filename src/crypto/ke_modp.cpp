@@ -1,8 +1,8 @@
 // RFC 3526 MODP groups 14 and 15 (generator 2), via OpenSSL's built-in named
 // groups "modp_2048" / "modp_3072", which carry exactly the RFC 3526 primes.
-#include <cstdlib>
-
 #include <openssl/core_names.h>
+
+#include <cstdlib>
 
 #include "crypto/ke_internal.hpp"
 #include "wire/constants.hpp"
@@ -18,8 +18,8 @@ namespace {
 constexpr int kPrivateExponentBits = 256;
 
 struct ModpDomain {
-    std::size_t size;       // prime length in bytes
-    EVP_PKEY* params;       // domain parameters, shared by every key of the group
+    std::size_t size;  // prime length in bytes
+    EVP_PKEY* params;  // domain parameters, shared by every key of the group
     BIGNUM* p_minus_1;
 };
 
@@ -34,7 +34,8 @@ ModpDomain build_domain(const char* name, std::size_t size) {
         EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_KEY_PARAMETERS, params) != 1)
         std::abort();  // the default provider always knows the RFC 3526 groups
     BIGNUM* p = nullptr;
-    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_FFC_P, &p) != 1 || !BN_sub_word(p, 1)) std::abort();
+    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_FFC_P, &p) != 1 || !BN_sub_word(p, 1))
+        std::abort();
     return ModpDomain{size, pkey, p};
 }
 
@@ -67,12 +68,16 @@ public:
     const Bytes& public_value() const override { return public_; }
 
     Result<Bytes> shared_secret(ByteView peer_public) override {
-        if (peer_public.size() != domain_.size) return wrong_length(peer_public.size(), domain_.size);
-        ossl::Bignum y(BN_bin2bn(peer_public.data(), static_cast<int>(peer_public.size()), nullptr));
+        if (peer_public.size() != domain_.size)
+            return wrong_length(peer_public.size(), domain_.size);
+        ossl::Bignum y(
+            BN_bin2bn(peer_public.data(), static_cast<int>(peer_public.size()), nullptr));
         if (!y) return Error{ossl::last_error("peer public value")};
-        if (!in_range(y.get(), domain_)) return Error{"peer DH public value out of range (1 < y < p-1)"};
+        if (!in_range(y.get(), domain_))
+            return Error{"peer DH public value out of range (1 < y < p-1)"};
         ossl::Pkey peer(EVP_PKEY_dup(domain_.params));
-        if (!peer || EVP_PKEY_set1_encoded_public_key(peer.get(), peer_public.data(), peer_public.size()) != 1)
+        if (!peer || EVP_PKEY_set1_encoded_public_key(peer.get(), peer_public.data(),
+                                                      peer_public.size()) != 1)
             return Error{ossl::last_error("peer DH public value")};
         return derive_shared(key_.get(), peer.get(), true, domain_.size);
     }
@@ -109,7 +114,8 @@ std::unique_ptr<KeyExchange> make_modp(std::uint16_t group) {
     if (EVP_PKEY_get_bn_param(key.get(), OSSL_PKEY_PARAM_PUB_KEY, &y) != 1) return nullptr;
     ossl::Bignum owned(y);
     Bytes pub(d->size);
-    if (BN_bn2binpad(y, pub.data(), static_cast<int>(pub.size())) != static_cast<int>(pub.size())) return nullptr;
+    if (BN_bn2binpad(y, pub.data(), static_cast<int>(pub.size())) != static_cast<int>(pub.size()))
+        return nullptr;
     return std::make_unique<ModpKeyExchange>(group, *d, std::move(key), std::move(pub));
 }
 

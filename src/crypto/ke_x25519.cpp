@@ -18,7 +18,8 @@ public:
 
     Result<Bytes> shared_secret(ByteView peer_public) override {
         if (peer_public.size() != kSize) return wrong_length(peer_public.size(), kSize);
-        ossl::Pkey peer(EVP_PKEY_new_raw_public_key_ex(nullptr, "X25519", nullptr, peer_public.data(), kSize));
+        ossl::Pkey peer(
+            EVP_PKEY_new_raw_public_key_ex(nullptr, "X25519", nullptr, peer_public.data(), kSize));
         if (!peer) return Error{ossl::last_error("peer X25519 public value")};
         auto secret = derive_shared(key_.get(), peer.get(), false, kSize);
         // RFC 8031 §2.3 / RFC 7748 §6.1: an all-zero result means a low-order
@@ -37,7 +38,8 @@ private:
 ossl::Pkey generate() {
     ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "X25519", nullptr));
     EVP_PKEY* key = nullptr;
-    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 || EVP_PKEY_generate(ctx.get(), &key) != 1) return nullptr;
+    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 || EVP_PKEY_generate(ctx.get(), &key) != 1)
+        return nullptr;
     return ossl::Pkey(key);
 }
 
@@ -48,11 +50,13 @@ std::unique_ptr<KeyExchange> make_x25519(ByteView fixed_private) {
     if (fixed_private.empty())
         key = generate();
     else if (fixed_private.size() == kSize)
-        key.reset(EVP_PKEY_new_raw_private_key_ex(nullptr, "X25519", nullptr, fixed_private.data(), kSize));
+        key.reset(EVP_PKEY_new_raw_private_key_ex(nullptr, "X25519", nullptr, fixed_private.data(),
+                                                  kSize));
     if (!key) return nullptr;
     Bytes pub(kSize);
     std::size_t len = kSize;
-    if (EVP_PKEY_get_raw_public_key(key.get(), pub.data(), &len) != 1 || len != kSize) return nullptr;
+    if (EVP_PKEY_get_raw_public_key(key.get(), pub.data(), &len) != 1 || len != kSize)
+        return nullptr;
     return std::make_unique<X25519KeyExchange>(std::move(key), std::move(pub));
 }
 

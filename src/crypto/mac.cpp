@@ -1,9 +1,9 @@
 // Truncated HMAC-SHA2 integrity (RFC 4868) and the protocol's plain digests.
-#include <cstdlib>
-#include <cstring>
-
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+
+#include <cstdlib>
+#include <cstring>
 
 #include "crypto/cipher.hpp"
 #include "crypto/ossl.hpp"

@@ -1,8 +1,8 @@
 #include "crypto/ossl.hpp"
 
-#include <cstdlib>
-
 #include <openssl/err.h>
+
+#include <cstdlib>
 
 namespace mobiked::crypto::ossl {
 

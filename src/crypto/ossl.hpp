@@ -2,12 +2,12 @@
 // helper. Never include this from outside src/crypto (OpenSSL stays private).
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+
+#include <memory>
+#include <string>
 
 namespace mobiked::crypto::ossl {
 

@@ -1,10 +1,10 @@
 // AUTH payload signatures: RFC 7296 §2.15 methods 1 (RSA), 9/10/11 (ECDSA,
 // RFC 4754) and RFC 7427 method 14 (Digital Signature).
-#include <algorithm>
-
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
+
+#include <algorithm>
 
 #include "crypto/pki_internal.hpp"
 #include "wire/constants.hpp"
@@ -36,14 +36,19 @@ const ClassicEcdsa* classic_ecdsa(std::uint8_t method) {
     return nullptr;
 }
 
-bool is_ecdsa(KeyType t) { return t == KeyType::ecdsa_p256 || t == KeyType::ecdsa_p384 || t == KeyType::ecdsa_p521; }
+bool is_ecdsa(KeyType t) {
+    return t == KeyType::ecdsa_p256 || t == KeyType::ecdsa_p384 || t == KeyType::ecdsa_p521;
+}
 
 bool key_fits(KeyType t, Kind k) {
     switch (k) {
         case Kind::rsa_pkcs1:
-        case Kind::rsa_pss: return t == KeyType::rsa;
-        case Kind::ecdsa: return is_ecdsa(t);
-        case Kind::ed25519: return t == KeyType::ed25519;
+        case Kind::rsa_pss:
+            return t == KeyType::rsa;
+        case Kind::ecdsa:
+            return is_ecdsa(t);
+        case Kind::ed25519:
+            return t == KeyType::ed25519;
     }
     return false;
 }
@@ -60,7 +65,8 @@ Result<Bytes> sign_raw(EVP_PKEY* key, const SigAlgorithm& alg, ByteView data) {
     const char* md = alg.md ? EVP_MD_get0_name(alg.md) : nullptr;
     if (!ctx || EVP_DigestSignInit_ex(ctx.get(), &pctx, md, nullptr, nullptr, key, nullptr) != 1)
         return Error{ossl::last_error("signature setup")};
-    if (alg.kind == Kind::rsa_pss && !configure_pss(pctx, alg)) return Error{ossl::last_error("RSASSA-PSS setup")};
+    if (alg.kind == Kind::rsa_pss && !configure_pss(pctx, alg))
+        return Error{ossl::last_error("RSASSA-PSS setup")};
     std::size_t len = 0;
     if (EVP_DigestSign(ctx.get(), nullptr, &len, data.data(), data.size()) != 1)
         return Error{ossl::last_error("signing")};
@@ -75,7 +81,8 @@ bool verify_raw(EVP_PKEY* key, const SigAlgorithm& alg, ByteView sig, ByteView d
     ossl::MdCtx ctx(EVP_MD_CTX_new());
     EVP_PKEY_CTX* pctx = nullptr;
     const char* md = alg.md ? EVP_MD_get0_name(alg.md) : nullptr;
-    bool ok = ctx && EVP_DigestVerifyInit_ex(ctx.get(), &pctx, md, nullptr, nullptr, key, nullptr) == 1 &&
+    bool ok = ctx &&
+              EVP_DigestVerifyInit_ex(ctx.get(), &pctx, md, nullptr, nullptr, key, nullptr) == 1 &&
               (alg.kind != Kind::rsa_pss || configure_pss(pctx, alg)) &&
               EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), data.data(), data.size()) == 1;
     ERR_clear_error();
@@ -124,7 +131,9 @@ std::optional<SigAlgorithm> method14_algorithm(KeyType key, SignatureScheme sche
 
 Result<Bytes> sign_method14(const PrivateKey& key, SignatureScheme scheme, ByteView data) {
     auto alg = method14_algorithm(key.type(), scheme);
-    if (!alg) return Error{"unsupported hash algorithm " + std::to_string(scheme.hash_algorithm) + " for method 14"};
+    if (!alg)
+        return Error{"unsupported hash algorithm " + std::to_string(scheme.hash_algorithm) +
+                     " for method 14"};
     Bytes algid = detail::encode_algorithm_identifier(*alg);
     if (algid.empty() || algid.size() > 255) return Error{"cannot encode AlgorithmIdentifier"};
     auto sig = sign_raw(key.impl()->pkey.get(), *alg, data);
@@ -137,14 +146,19 @@ Result<Bytes> sign_method14(const PrivateKey& key, SignatureScheme scheme, ByteV
     return out;
 }
 
-Status verify_method14(const PublicKey& key, ByteView auth, ByteView data, const std::vector<std::uint16_t>& accepted) {
-    if (auth.empty() || auth[0] == 0 || auth.size() <= 1u + auth[0]) return Error{"malformed method 14 AUTH data"};
+Status verify_method14(const PublicKey& key, ByteView auth, ByteView data,
+                       const std::vector<std::uint16_t>& accepted) {
+    if (auth.empty() || auth[0] == 0 || auth.size() <= 1u + auth[0])
+        return Error{"malformed method 14 AUTH data"};
     auto alg = detail::decode_algorithm_identifier(auth.subspan(1, auth[0]));
     if (!alg) return Error{"unsupported signature AlgorithmIdentifier in AUTH"};
-    if (!key_fits(key.type(), alg->kind)) return Error{"AUTH signature algorithm does not match the key type"};
+    if (!key_fits(key.type(), alg->kind))
+        return Error{"AUTH signature algorithm does not match the key type"};
     std::uint16_t hash = detail::hash_for_md(alg->md);
-    if (hash != wire::hash_alg::identity && std::find(accepted.begin(), accepted.end(), hash) == accepted.end())
-        return Error{"AUTH uses hash algorithm " + std::to_string(hash) + ", which we did not accept"};
+    if (hash != wire::hash_alg::identity &&
+        std::find(accepted.begin(), accepted.end(), hash) == accepted.end())
+        return Error{"AUTH uses hash algorithm " + std::to_string(hash) +
+                     ", which we did not accept"};
     if (!verify_raw(key.impl()->pkey.get(), *alg, auth.subspan(1u + auth[0]), data))
         return Error{"AUTH signature verification failed"};
     return Status::success();
@@ -153,10 +167,12 @@ Status verify_method14(const PublicKey& key, ByteView auth, ByteView data, const
 }  // namespace
 
 std::vector<std::uint16_t> supported_signature_hashes() {
-    return {wire::hash_alg::sha2_256, wire::hash_alg::sha2_384, wire::hash_alg::sha2_512, wire::hash_alg::identity};
+    return {wire::hash_alg::sha2_256, wire::hash_alg::sha2_384, wire::hash_alg::sha2_512,
+            wire::hash_alg::identity};
 }
 
-std::optional<SignatureScheme> choose_signature_scheme(KeyType key, const std::vector<std::uint16_t>& peer_hashes) {
+std::optional<SignatureScheme> choose_signature_scheme(
+    KeyType key, const std::vector<std::uint16_t>& peer_hashes) {
     auto announced = [&](std::uint16_t h) {
         return std::find(peer_hashes.begin(), peer_hashes.end(), h) != peer_hashes.end();
     };
@@ -169,28 +185,37 @@ std::optional<SignatureScheme> choose_signature_scheme(KeyType key, const std::v
     std::uint16_t preferred = key == KeyType::ecdsa_p384   ? wire::hash_alg::sha2_384
                               : key == KeyType::ecdsa_p521 ? wire::hash_alg::sha2_512
                                                            : wire::hash_alg::sha2_256;
-    for (std::uint16_t h : {preferred, wire::hash_alg::sha2_256, wire::hash_alg::sha2_384, wire::hash_alg::sha2_512})
+    for (std::uint16_t h :
+         {preferred, wire::hash_alg::sha2_256, wire::hash_alg::sha2_384, wire::hash_alg::sha2_512})
         if (announced(h)) return SignatureScheme{am::digital_signature, h};
     // The peer announced nothing usable: fall back to the classic methods of RFC 7296.
     switch (key) {
-        case KeyType::rsa: return SignatureScheme{am::rsa_signature, 0};
-        case KeyType::ecdsa_p256: return SignatureScheme{am::ecdsa_sha256_p256, 0};
-        case KeyType::ecdsa_p384: return SignatureScheme{am::ecdsa_sha384_p384, 0};
-        case KeyType::ecdsa_p521: return SignatureScheme{am::ecdsa_sha512_p521, 0};
-        case KeyType::ed25519: break;
+        case KeyType::rsa:
+            return SignatureScheme{am::rsa_signature, 0};
+        case KeyType::ecdsa_p256:
+            return SignatureScheme{am::ecdsa_sha256_p256, 0};
+        case KeyType::ecdsa_p384:
+            return SignatureScheme{am::ecdsa_sha384_p384, 0};
+        case KeyType::ecdsa_p521:
+            return SignatureScheme{am::ecdsa_sha512_p521, 0};
+        case KeyType::ed25519:
+            break;
     }
     return std::nullopt;
 }
 
 Result<Bytes> sign_auth(const PrivateKey& key, SignatureScheme scheme, ByteView signed_octets) {
     EVP_PKEY* pkey = key.impl()->pkey.get();
-    if (scheme.auth_method == am::digital_signature) return sign_method14(key, scheme, signed_octets);
+    if (scheme.auth_method == am::digital_signature)
+        return sign_method14(key, scheme, signed_octets);
     if (scheme.auth_method == am::rsa_signature) {
         if (key.type() != KeyType::rsa) return Error{"method 1 needs an RSA key"};
         return sign_raw(pkey, SigAlgorithm{Kind::rsa_pkcs1, ossl::md_sha1()}, signed_octets);
     }
     if (const ClassicEcdsa* c = classic_ecdsa(scheme.auth_method)) {
-        if (key.type() != c->key) return Error{"AUTH method " + std::to_string(c->method) + " needs a matching ECDSA key"};
+        if (key.type() != c->key)
+            return Error{"AUTH method " + std::to_string(c->method) +
+                         " needs a matching ECDSA key"};
         auto der = sign_raw(pkey, SigAlgorithm{Kind::ecdsa, c->md()}, signed_octets);
         if (!der) return der;
         return der_to_fixed(*der, c->coord);
@@ -198,22 +223,27 @@ Result<Bytes> sign_auth(const PrivateKey& key, SignatureScheme scheme, ByteView 
     return Error{"unsupported AUTH method " + std::to_string(scheme.auth_method)};
 }
 
-Status verify_auth(const PublicKey& key, std::uint8_t auth_method, ByteView auth_data, ByteView signed_octets,
-                   const std::vector<std::uint16_t>& accepted_hashes) {
+Status verify_auth(const PublicKey& key, std::uint8_t auth_method, ByteView auth_data,
+                   ByteView signed_octets, const std::vector<std::uint16_t>& accepted_hashes) {
     EVP_PKEY* pkey = key.impl() ? key.impl()->pkey.get() : nullptr;
-    if (pkey == nullptr || !detail::key_type_of(pkey)) return Error{"public key type cannot verify AUTH"};
-    if (auth_method == am::digital_signature) return verify_method14(key, auth_data, signed_octets, accepted_hashes);
+    if (pkey == nullptr || !detail::key_type_of(pkey))
+        return Error{"public key type cannot verify AUTH"};
+    if (auth_method == am::digital_signature)
+        return verify_method14(key, auth_data, signed_octets, accepted_hashes);
     if (auth_method == am::rsa_signature) {
         if (key.type() != KeyType::rsa) return Error{"method 1 needs an RSA key"};
-        if (!verify_raw(pkey, SigAlgorithm{Kind::rsa_pkcs1, ossl::md_sha1()}, auth_data, signed_octets))
+        if (!verify_raw(pkey, SigAlgorithm{Kind::rsa_pkcs1, ossl::md_sha1()}, auth_data,
+                        signed_octets))
             return Error{"AUTH signature verification failed"};
         return Status::success();
     }
     if (const ClassicEcdsa* c = classic_ecdsa(auth_method)) {
-        if (key.type() != c->key) return Error{"AUTH method " + std::to_string(c->method) + " does not match the key"};
+        if (key.type() != c->key)
+            return Error{"AUTH method " + std::to_string(c->method) + " does not match the key"};
         if (auth_data.size() != 2 * c->coord) return Error{"ECDSA AUTH value has the wrong length"};
         Bytes der = fixed_to_der(auth_data);
-        if (der.empty() || !verify_raw(pkey, SigAlgorithm{Kind::ecdsa, c->md()}, der, signed_octets))
+        if (der.empty() ||
+            !verify_raw(pkey, SigAlgorithm{Kind::ecdsa, c->md()}, der, signed_octets))
             return Error{"AUTH signature verification failed"};
         return Status::success();
     }

@@ -1,13 +1,13 @@
 // X.509 certificates: parsing, names and RFC 4945 identity matching.
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
 
 #include "crypto/cipher.hpp"
 #include "crypto/pki_internal.hpp"
@@ -38,12 +38,14 @@ Bytes i2d_bytes(Encode encode) {
 
 bool iequal(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
            });
 }
 
 std::string_view as_string(const ASN1_STRING* s) {
-    return {reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<std::size_t>(ASN1_STRING_length(s))};
+    return {reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+            static_cast<std::size_t>(ASN1_STRING_length(s))};
 }
 
 // RFC 4945 §3.1: the ID must match a subjectAltName of the corresponding kind.
@@ -57,11 +59,14 @@ bool san_matches(const GENERAL_NAME* gn, std::uint8_t id_type, ByteView id) {
         case wire::IdType::ipv4_addr:
         case wire::IdType::ipv6_addr: {
             if (gn->type != GEN_IPADD) return false;
-            std::size_t want = id_type == static_cast<std::uint8_t>(wire::IdType::ipv4_addr) ? 4 : 16;
+            std::size_t want =
+                id_type == static_cast<std::uint8_t>(wire::IdType::ipv4_addr) ? 4 : 16;
             std::string_view ip = as_string(gn->d.iPAddress);
-            return id.size() == want && ip.size() == want && std::memcmp(ip.data(), id.data(), want) == 0;
+            return id.size() == want && ip.size() == want &&
+                   std::memcmp(ip.data(), id.data(), want) == 0;
         }
-        default: return false;
+        default:
+            return false;
     }
 }
 
@@ -88,7 +93,8 @@ Result<std::vector<Certificate>> Certificate::from_pem(ByteView pem) {
     }
     // Running out of PEM blocks is the normal end; anything else is a broken block.
     unsigned long err = ERR_peek_last_error();
-    bool clean_end = err == 0 || (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
+    bool clean_end =
+        err == 0 || (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
     if (!clean_end) return Error{ossl::last_error("cannot parse certificate (PEM)")};
     ERR_clear_error();
     if (certs.empty()) return Error{"no certificate in PEM data"};
@@ -97,10 +103,12 @@ Result<std::vector<Certificate>> Certificate::from_pem(ByteView pem) {
 
 Result<std::vector<Certificate>> Certificate::load_pem_file(const std::string& path) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) return Error{"cannot open certificate file " + path + ": " + std::strerror(errno)};
+    if (f == nullptr)
+        return Error{"cannot open certificate file " + path + ": " + std::strerror(errno)};
     Bytes data;
     std::uint8_t buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) data.insert(data.end(), buf, buf + n);
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;)
+        data.insert(data.end(), buf, buf + n);
     std::fclose(f);
     auto certs = from_pem(data);
     if (!certs) return Error{path + ": " + certs.error()};
@@ -121,7 +129,8 @@ PublicKey Certificate::public_key() const {
 
 std::string Certificate::subject() const {
     Bio bio(BIO_new(BIO_s_mem()));
-    if (!bio || X509_NAME_print_ex(bio.get(), X509_get_subject_name(impl_->x509.get()), 0, XN_FLAG_RFC2253) < 0)
+    if (!bio || X509_NAME_print_ex(bio.get(), X509_get_subject_name(impl_->x509.get()), 0,
+                                   XN_FLAG_RFC2253) < 0)
         return {};
     char* data = nullptr;
     long len = BIO_get_mem_data(bio.get(), &data);
@@ -129,7 +138,9 @@ std::string Certificate::subject() const {
 }
 
 Bytes Certificate::subject_der() const {
-    return i2d_bytes([&](unsigned char** der) { return i2d_X509_NAME(X509_get_subject_name(impl_->x509.get()), der); });
+    return i2d_bytes([&](unsigned char** der) {
+        return i2d_X509_NAME(X509_get_subject_name(impl_->x509.get()), der);
+    });
 }
 
 bool Certificate::matches_identity(std::uint8_t id_type, ByteView id_data) const {
@@ -139,9 +150,11 @@ bool Certificate::matches_identity(std::uint8_t id_type, ByteView id_data) const
         ossl::X509Name name(d2i_X509_NAME(nullptr, &p, static_cast<long>(id_data.size())));
         ERR_clear_error();
         // X509_NAME_cmp compares canonical encodings (case and spacing folded per RFC 5280 §7.1).
-        return name && p == id_data.data() + id_data.size() && X509_NAME_cmp(name.get(), X509_get_subject_name(x)) == 0;
+        return name && p == id_data.data() + id_data.size() &&
+               X509_NAME_cmp(name.get(), X509_get_subject_name(x)) == 0;
     }
-    GeneralNames sans(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr)));
+    GeneralNames sans(
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr)));
     if (!sans) return false;
     for (int i = 0; i < sk_GENERAL_NAME_num(sans.get()); ++i)
         if (san_matches(sk_GENERAL_NAME_value(sans.get(), i), id_type, id_data)) return true;
@@ -150,8 +163,9 @@ bool Certificate::matches_identity(std::uint8_t id_type, ByteView id_data) const
 
 // RFC 7296 §3.7: the hash covers the whole SubjectPublicKeyInfo, not only the key bits.
 Bytes Certificate::spki_sha1() const {
-    Bytes spki =
-        i2d_bytes([&](unsigned char** der) { return i2d_X509_PUBKEY(X509_get_X509_PUBKEY(impl_->x509.get()), der); });
+    Bytes spki = i2d_bytes([&](unsigned char** der) {
+        return i2d_X509_PUBKEY(X509_get_X509_PUBKEY(impl_->x509.get()), der);
+    });
     return sha1(spki);
 }
 

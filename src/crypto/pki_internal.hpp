@@ -32,9 +32,9 @@ PublicKey make_public_key(ossl::Pkey pkey, KeyType type);
 // A signature algorithm as RFC 7427 names it in the AUTH payload.
 struct SigAlgorithm {
     enum class Kind { rsa_pkcs1, rsa_pss, ecdsa, ed25519 } kind;
-    const EVP_MD* md = nullptr;      // message digest; nullptr for Ed25519 (pure)
-    const EVP_MD* mgf1_md = nullptr; // PSS only
-    int salt_length = 0;             // PSS only
+    const EVP_MD* md = nullptr;       // message digest; nullptr for Ed25519 (pure)
+    const EVP_MD* mgf1_md = nullptr;  // PSS only
+    int salt_length = 0;              // PSS only
 };
 
 // DER AlgorithmIdentifier for signing with `alg` (RFC 7427 §3, Appendix A).

@@ -1,10 +1,10 @@
 // HMAC-SHA2 PRFs (RFC 4868) and prf+ (RFC 7296 §2.13).
 #include "crypto/prf.hpp"
 
+#include <openssl/core_names.h>
+
 #include <algorithm>
 #include <cstdlib>
-
-#include <openssl/core_names.h>
 
 #include "crypto/ossl.hpp"
 #include "wire/constants.hpp"
@@ -14,7 +14,8 @@ namespace {
 
 class HmacPrf final : public Prf {
 public:
-    HmacPrf(std::uint16_t id, const char* digest, std::size_t size) : id_(id), digest_(digest), size_(size) {}
+    HmacPrf(std::uint16_t id, const char* digest, std::size_t size)
+        : id_(id), digest_(digest), size_(size) {}
 
     std::uint16_t id() const override { return id_; }
     std::size_t output_size() const override { return size_; }
@@ -34,7 +35,8 @@ public:
         if (!ctx || EVP_MAC_init(ctx.get(), k, key.size(), params) != 1 ||
             EVP_MAC_update(ctx.get(), data.data(), data.size()) != 1 ||
             EVP_MAC_final(ctx.get(), out.data(), &len, out.size()) != 1 || len != size_)
-            std::abort();  // cannot fail with a fetched HMAC and SHA-2; never continue with a bad key
+            std::abort();  // cannot fail with a fetched HMAC and SHA-2; never continue with a bad
+                           // key
         return out;
     }
 
@@ -54,7 +56,8 @@ Bytes Prf::plus(ByteView key, ByteView seed, std::size_t length) const {
     Bytes input;  // T(i-1) | S | i
     for (std::uint8_t counter = 1; out.size() < length; ++counter) {
         input.clear();
-        if (counter > 1) input.insert(input.end(), out.end() - static_cast<std::ptrdiff_t>(n), out.end());
+        if (counter > 1)
+            input.insert(input.end(), out.end() - static_cast<std::ptrdiff_t>(n), out.end());
         append(input, seed);
         input.push_back(counter);
         Bytes t = compute(key, input);
@@ -75,10 +78,14 @@ bool prf_supported(std::uint16_t prf_id) {
 
 std::unique_ptr<Prf> make_prf(std::uint16_t prf_id) {
     switch (prf_id) {
-        case wire::prf::hmac_sha2_256: return std::make_unique<HmacPrf>(prf_id, "SHA2-256", 32);
-        case wire::prf::hmac_sha2_384: return std::make_unique<HmacPrf>(prf_id, "SHA2-384", 48);
-        case wire::prf::hmac_sha2_512: return std::make_unique<HmacPrf>(prf_id, "SHA2-512", 64);
-        default: return nullptr;
+        case wire::prf::hmac_sha2_256:
+            return std::make_unique<HmacPrf>(prf_id, "SHA2-256", 32);
+        case wire::prf::hmac_sha2_384:
+            return std::make_unique<HmacPrf>(prf_id, "SHA2-384", 48);
+        case wire::prf::hmac_sha2_512:
+            return std::make_unique<HmacPrf>(prf_id, "SHA2-512", 64);
+        default:
+            return nullptr;
     }
 }
 

@@ -1,10 +1,10 @@
 #include "crypto/random.hpp"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-
-#include <openssl/rand.h>
 
 #include "crypto/ossl.hpp"
 
@@ -62,7 +62,8 @@ private:
         store_be64(input, seed_);
         store_be64(input + 8, counter_++);
         unsigned int len = 0;
-        if (EVP_Digest(input, sizeof input, block_, &len, ossl::md_sha256(), nullptr) != 1) std::abort();
+        if (EVP_Digest(input, sizeof input, block_, &len, ossl::md_sha256(), nullptr) != 1)
+            std::abort();
         used_ = 0;
     }
 

@@ -1,6 +1,7 @@
+#include "crypto/cipher.hpp"
+
 #include <gtest/gtest.h>
 
-#include "crypto/cipher.hpp"
 #include "hex.hpp"
 #include "wire/constants.hpp"
 
@@ -66,7 +67,8 @@ void check_vector(const AeadVector& v) {
     ASSERT_TRUE(aead->seal(v.nonce, v.aad, ByteView(buf.data(), v.plaintext.size()), buf.data()));
     EXPECT_EQ(buf, expected);
     ASSERT_TRUE(aead->open(v.nonce, v.aad, buf, buf.data()));
-    EXPECT_EQ(Bytes(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(v.plaintext.size())), v.plaintext);
+    EXPECT_EQ(Bytes(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(v.plaintext.size())),
+              v.plaintext);
 
     for (std::size_t pos : {std::size_t{0}, out.size() - 1}) {  // ciphertext and tag bytes
         Bytes bad = out;
@@ -83,11 +85,13 @@ void check_vector(const AeadVector& v) {
 // RFC 8439 §2.8.2. In IKE/ESP terms (RFC 7634) the 12-byte nonce is salt (07000000) || IV.
 TEST(Aead, ChaCha20Poly1305Rfc8439) {
     const std::string pt =
-        "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen "
+        "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the "
+        "future, sunscreen "
         "would be it.";
     check_vector({wire::encr::chacha20_poly1305,
                   h("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"),
-                  h("07000000 4041424344454647"), h("50515253c0c1c2c3c4c5c6c7"), to_bytes(std::string_view(pt)),
+                  h("07000000 4041424344454647"), h("50515253c0c1c2c3c4c5c6c7"),
+                  to_bytes(std::string_view(pt)),
                   h("d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"
                     "3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36"
                     "92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"
@@ -97,8 +101,8 @@ TEST(Aead, ChaCha20Poly1305Rfc8439) {
 
 // McGrew & Viega, "The Galois/Counter Mode of Operation", test case 4 (AES-128, with AAD).
 TEST(Aead, AesGcmTestCase4) {
-    check_vector({wire::encr::aes_gcm_16, h("feffe9928665731c6d6a8f9467308308"), h("cafebabefacedbaddecaf888"),
-                  h("feedfacedeadbeeffeedfacedeadbeefabaddad2"),
+    check_vector({wire::encr::aes_gcm_16, h("feffe9928665731c6d6a8f9467308308"),
+                  h("cafebabefacedbaddecaf888"), h("feedfacedeadbeeffeedfacedeadbeefabaddad2"),
                   h("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
                     "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39"),
                   h("42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
@@ -115,7 +119,7 @@ TEST(Aead, EmptyPlaintextAndBadInputs) {
     std::uint8_t dummy = 0;
     EXPECT_TRUE(aead->open(nonce, aad, tag, &dummy));
     EXPECT_FALSE(aead->seal(Bytes(8, 0), aad, {}, tag.data()));  // nonce must include the salt
-    EXPECT_FALSE(aead->open(nonce, aad, Bytes(15, 0), &dummy));   // shorter than a tag
+    EXPECT_FALSE(aead->open(nonce, aad, Bytes(15, 0), &dummy));  // shorter than a tag
     EXPECT_EQ(make_aead(wire::encr::aes_gcm_16, Bytes(20, 0)), nullptr);
     EXPECT_EQ(make_aead(wire::encr::chacha20_poly1305, Bytes(16, 0)), nullptr);
     EXPECT_EQ(make_aead(wire::encr::aes_cbc, Bytes(16, 0)), nullptr);
@@ -163,7 +167,8 @@ TEST(Mac, TruncatedIcv) {
     struct Case {
         std::uint16_t id;
         std::size_t key_size;
-        std::string full;  // HMAC of "Hi There" under 0x0b * key_size (RFC 4868 §2.7.2.1 / §2.7.2.2 / §2.7.2.3)
+        std::string full;  // HMAC of "Hi There" under 0x0b * key_size (RFC 4868 §2.7.2.1 / §2.7.2.2
+                           // / §2.7.2.3)
     };
     auto mac = make_mac(wire::integ::hmac_sha2_256_128, Bytes(32, 0x0b));
     ASSERT_NE(mac, nullptr);
@@ -206,7 +211,8 @@ TEST(Mac, TamperedRejected) {
 
 TEST(Digest, Sha1AndSha256) {
     EXPECT_EQ(to_hex(sha1(as_view("abc"))), "a9993e364706816aba3e25717850c26c9cd0d89d");
-    EXPECT_EQ(to_hex(sha256(as_view("abc"))), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(to_hex(sha256(as_view("abc"))),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace

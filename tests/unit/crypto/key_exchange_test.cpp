@@ -1,8 +1,8 @@
-#include <gtest/gtest.h>
+#include "crypto/key_exchange.hpp"
 
+#include <gtest/gtest.h>
 #include <openssl/bn.h>
 
-#include "crypto/key_exchange.hpp"
 #include "hex.hpp"
 #include "wire/constants.hpp"
 
@@ -13,14 +13,18 @@ using test::h;
 
 // RFC 7748 §6.1.
 TEST(X25519, Rfc7748Section61) {
-    auto alice = make_key_exchange_for_test(wire::ke::curve25519,
-                                            h("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
-    auto bob = make_key_exchange_for_test(wire::ke::curve25519,
-                                          h("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
+    auto alice = make_key_exchange_for_test(
+        wire::ke::curve25519,
+        h("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
+    auto bob = make_key_exchange_for_test(
+        wire::ke::curve25519,
+        h("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
     ASSERT_NE(alice, nullptr);
     ASSERT_NE(bob, nullptr);
-    EXPECT_EQ(to_hex(alice->public_value()), "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
-    EXPECT_EQ(to_hex(bob->public_value()), "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+    EXPECT_EQ(to_hex(alice->public_value()),
+              "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+    EXPECT_EQ(to_hex(bob->public_value()),
+              "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
     const std::string k = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
     auto s1 = alice->shared_secret(bob->public_value());
     auto s2 = bob->shared_secret(alice->public_value());
@@ -32,10 +36,12 @@ TEST(X25519, Rfc7748Section61) {
 
 // RFC 7748 §5.2, first X25519 vector: scalar × arbitrary u-coordinate.
 TEST(X25519, Rfc7748Section52) {
-    auto kx = make_key_exchange_for_test(wire::ke::curve25519,
-                                         h("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4"));
+    auto kx = make_key_exchange_for_test(
+        wire::ke::curve25519,
+        h("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4"));
     ASSERT_NE(kx, nullptr);
-    auto s = kx->shared_secret(h("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c"));
+    auto s =
+        kx->shared_secret(h("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c"));
     ASSERT_TRUE(s.ok()) << s.error();
     EXPECT_EQ(to_hex(*s), "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552");
 }
@@ -53,16 +59,18 @@ TEST(X25519, RejectsLowOrderPointsAndBadLength) {
 
 // RFC 5903 §8.1 (256-bit random ECP group).
 TEST(Ecp, Rfc5903Section81) {
-    auto i = make_key_exchange_for_test(wire::ke::ecp256,
-                                        h("C88F01F510D9AC3F70A292DAA2316DE544E9AAB8AFE84049C62A9C57862D1433"));
-    auto r = make_key_exchange_for_test(wire::ke::ecp256,
-                                        h("C6EF9C5D78AE012A011164ACB397CE2088685D8F06BF9BE0B283AB46476BEE53"));
+    auto i = make_key_exchange_for_test(
+        wire::ke::ecp256, h("C88F01F510D9AC3F70A292DAA2316DE544E9AAB8AFE84049C62A9C57862D1433"));
+    auto r = make_key_exchange_for_test(
+        wire::ke::ecp256, h("C6EF9C5D78AE012A011164ACB397CE2088685D8F06BF9BE0B283AB46476BEE53"));
     ASSERT_NE(i, nullptr);
     ASSERT_NE(r, nullptr);
-    EXPECT_EQ(i->public_value(), h("DAD0B65394221CF9B051E1FECA5787D098DFE637FC90B9EF945D0C3772581180"
-                                   "5271A0461CDB8252D61F1C456FA3E59AB1F45B33ACCF5F58389E0577B8990BB3"));
-    EXPECT_EQ(r->public_value(), h("D12DFB5289C8D4F81208B70270398C342296970A0BCCB74C736FC7554494BF63"
-                                   "56FBF3CA366CC23E8157854C13C58D6AAC23F046ADA30F8353E74F33039872AB"));
+    EXPECT_EQ(i->public_value(),
+              h("DAD0B65394221CF9B051E1FECA5787D098DFE637FC90B9EF945D0C3772581180"
+                "5271A0461CDB8252D61F1C456FA3E59AB1F45B33ACCF5F58389E0577B8990BB3"));
+    EXPECT_EQ(r->public_value(),
+              h("D12DFB5289C8D4F81208B70270398C342296970A0BCCB74C736FC7554494BF63"
+                "56FBF3CA366CC23E8157854C13C58D6AAC23F046ADA30F8353E74F33039872AB"));
     const Bytes girx = h("D6840F6B42F6EDAFD13116E0E12565202FEF8E9ECE7DCE03812464D04B9442DE");
     auto s1 = i->shared_secret(r->public_value());
     auto s2 = r->shared_secret(i->public_value());
@@ -110,7 +118,8 @@ TEST_P(AllGroups, RejectsWrongLength) {
 
 INSTANTIATE_TEST_SUITE_P(Groups, AllGroups,
                          ::testing::Values(wire::ke::modp2048, wire::ke::modp3072, wire::ke::ecp256,
-                                           wire::ke::ecp384, wire::ke::ecp521, wire::ke::curve25519));
+                                           wire::ke::ecp384, wire::ke::ecp521,
+                                           wire::ke::curve25519));
 
 Bytes big_endian(std::size_t size, std::uint8_t last) {
     Bytes b(size, 0);
@@ -124,7 +133,7 @@ TEST(Modp, RejectsOutOfRangeValues) {
         const std::size_t n = key_exchange_public_size(g);
         EXPECT_FALSE(kx->shared_secret(big_endian(n, 0)).ok());
         EXPECT_FALSE(kx->shared_secret(big_endian(n, 1)).ok());
-        EXPECT_FALSE(kx->shared_secret(Bytes(n, 0xff)).ok());  // > p
+        EXPECT_FALSE(kx->shared_secret(Bytes(n, 0xff)).ok());   // > p
         EXPECT_TRUE(kx->shared_secret(big_endian(n, 2)).ok());  // the generator itself is fine
     }
 }
@@ -153,7 +162,8 @@ TEST(Ecp, RejectsOffCurveAndInfinity) {
         Bytes v = b->public_value();
         v.back() ^= 1;  // y changed: off the curve
         EXPECT_FALSE(a->shared_secret(v).ok()) << g;
-        EXPECT_FALSE(a->shared_secret(Bytes(v.size(), 0)).ok()) << g;  // (0,0) stands for infinity in x||y
+        EXPECT_FALSE(a->shared_secret(Bytes(v.size(), 0)).ok())
+            << g;  // (0,0) stands for infinity in x||y
     }
 }
 

@@ -1,12 +1,12 @@
 #include "pki_fixture.hpp"
 
-#include <memory>
-#include <stdexcept>
-
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include <memory>
+#include <stdexcept>
 
 namespace mobiked::crypto::test {
 namespace {
@@ -55,13 +55,15 @@ Cert make_cert(const CertSpec& spec, EVP_PKEY* subject_key, X509* issuer, EVP_PK
     X509_gmtime_adj(X509_getm_notBefore(cert.get()), spec.not_before_days * 86400);
     X509_gmtime_adj(X509_getm_notAfter(cert.get()), spec.not_after_days * 86400);
     X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("mobiked test"), -1, -1, 0);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(spec.cn.c_str()), -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("mobiked test"), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>(spec.cn.c_str()), -1, -1, 0);
     X509* signer = issuer ? issuer : cert.get();
     X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
     X509_set_pubkey(cert.get(), subject_key);
-    add_ext(cert.get(), signer, NID_basic_constraints, spec.ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    add_ext(cert.get(), signer, NID_basic_constraints,
+            spec.ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
     add_ext(cert.get(), signer, NID_key_usage,
             spec.ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
     add_ext(cert.get(), signer, NID_subject_key_identifier, "hash");
@@ -83,7 +85,8 @@ std::string bio_string(BIO* bio) {
 
 std::string key_pem(EVP_PKEY* key) {
     BIO* bio = BIO_new(BIO_s_mem());
-    check(PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) == 1, "key PEM");
+    check(PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
+          "key PEM");
     return bio_string(bio);
 }
 
@@ -97,24 +100,31 @@ Issued issued(EVP_PKEY* key, X509* cert) { return {key_pem(key), cert_pem(cert)}
 
 TestPki build() {
     TestPki pki;
-    Key root_key = rsa_key(), inter_key = ec_key("P-256"), rsa_leaf = rsa_key(), ec_leaf = ec_key("P-256"),
-        ed_leaf = ed_key(), other_key = ec_key("P-256"), other_leaf_key = ec_key("P-256");
-    check(root_key && inter_key && rsa_leaf && ec_leaf && ed_leaf && other_key && other_leaf_key, "keygen");
+    Key root_key = rsa_key(), inter_key = ec_key("P-256"), rsa_leaf = rsa_key(),
+        ec_leaf = ec_key("P-256"), ed_leaf = ed_key(), other_key = ec_key("P-256"),
+        other_leaf_key = ec_key("P-256");
+    check(root_key && inter_key && rsa_leaf && ec_leaf && ed_leaf && other_key && other_leaf_key,
+          "keygen");
 
     Cert root = make_cert({.cn = "Test Root CA", .ca = true}, root_key.get(), nullptr, nullptr);
-    Cert inter = make_cert({.cn = "Test Intermediate CA", .ca = true}, inter_key.get(), root.get(), root_key.get());
-    Cert l_rsa = make_cert({.cn = "rsa.example.org", .san = "DNS:rsa.example.org,email:vpn@example.org,IP:192.0.2.10"},
-                           rsa_leaf.get(), inter.get(), inter_key.get());
-    Cert l_ec = make_cert({.cn = "ecdsa.example.org", .san = "DNS:ecdsa.example.org,IP:2001:db8::1"}, ec_leaf.get(),
-                          inter.get(), inter_key.get());
-    Cert l_ed = make_cert({.cn = "ed25519.example.org", .san = "DNS:ed25519.example.org"}, ed_leaf.get(), inter.get(),
-                          inter_key.get());
-    Cert expired = make_cert({.cn = "old.example.org", .san = "DNS:old.example.org", .not_before_days = -30,
+    Cert inter = make_cert({.cn = "Test Intermediate CA", .ca = true}, inter_key.get(), root.get(),
+                           root_key.get());
+    Cert l_rsa = make_cert(
+        {.cn = "rsa.example.org", .san = "DNS:rsa.example.org,email:vpn@example.org,IP:192.0.2.10"},
+        rsa_leaf.get(), inter.get(), inter_key.get());
+    Cert l_ec =
+        make_cert({.cn = "ecdsa.example.org", .san = "DNS:ecdsa.example.org,IP:2001:db8::1"},
+                  ec_leaf.get(), inter.get(), inter_key.get());
+    Cert l_ed = make_cert({.cn = "ed25519.example.org", .san = "DNS:ed25519.example.org"},
+                          ed_leaf.get(), inter.get(), inter_key.get());
+    Cert expired = make_cert({.cn = "old.example.org",
+                              .san = "DNS:old.example.org",
+                              .not_before_days = -30,
                               .not_after_days = -1},
                              ec_leaf.get(), inter.get(), inter_key.get());
     Cert other = make_cert({.cn = "Other Root CA", .ca = true}, other_key.get(), nullptr, nullptr);
-    Cert other_leaf = make_cert({.cn = "rsa.example.org", .san = "DNS:rsa.example.org"}, other_leaf_key.get(),
-                                other.get(), other_key.get());
+    Cert other_leaf = make_cert({.cn = "rsa.example.org", .san = "DNS:rsa.example.org"},
+                                other_leaf_key.get(), other.get(), other_key.get());
 
     pki.root = issued(root_key.get(), root.get());
     pki.intermediate = issued(inter_key.get(), inter.get());
@@ -126,12 +136,14 @@ TestPki build() {
     pki.other_leaf = issued(other_leaf_key.get(), other_leaf.get());
 
     BIO* bio = BIO_new(BIO_s_mem());
-    check(PEM_write_bio_PrivateKey_traditional(bio, rsa_leaf.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1,
+    check(PEM_write_bio_PrivateKey_traditional(bio, rsa_leaf.get(), nullptr, nullptr, 0, nullptr,
+                                               nullptr) == 1,
           "traditional PEM");
     pki.leaf_rsa_traditional_key_pem = bio_string(bio);
     bio = BIO_new(BIO_s_mem());
     char pass[] = "secret";
-    check(PEM_write_bio_PKCS8PrivateKey(bio, ec_leaf.get(), EVP_aes_128_cbc(), pass, 6, nullptr, nullptr) == 1,
+    check(PEM_write_bio_PKCS8PrivateKey(bio, ec_leaf.get(), EVP_aes_128_cbc(), pass, 6, nullptr,
+                                        nullptr) == 1,
           "encrypted PEM");
     pki.encrypted_key_pem = bio_string(bio);
     return pki;

@@ -9,12 +9,13 @@
 namespace mobiked::crypto::test {
 
 struct Issued {
-    std::string key_pem;   // PKCS#8
+    std::string key_pem;  // PKCS#8
     std::string cert_pem;
 };
 
 struct TestPki {
-    Issued root, intermediate, leaf_rsa, leaf_ecdsa, leaf_ed25519, expired_leaf, other_root, other_leaf;
+    Issued root, intermediate, leaf_rsa, leaf_ecdsa, leaf_ed25519, expired_leaf, other_root,
+        other_leaf;
     std::string leaf_rsa_traditional_key_pem;  // "BEGIN RSA PRIVATE KEY"
     std::string encrypted_key_pem;
 };

@@ -1,14 +1,14 @@
+#include "crypto/pki.hpp"
+
 #include <gtest/gtest.h>
-
-#include <filesystem>
-#include <fstream>
-
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "crypto/cipher.hpp"
-#include "crypto/pki.hpp"
 #include "hex.hpp"
 #include "pki_fixture.hpp"
 #include "wire/constants.hpp"
@@ -34,7 +34,8 @@ Certificate cert(const std::string& pem) {
 }
 
 PrivateKey generated(const char* type, const char* curve) {
-    EVP_PKEY* k = curve ? EVP_PKEY_Q_keygen(nullptr, nullptr, type, curve) : EVP_PKEY_Q_keygen(nullptr, nullptr, type);
+    EVP_PKEY* k = curve ? EVP_PKEY_Q_keygen(nullptr, nullptr, type, curve)
+                        : EVP_PKEY_Q_keygen(nullptr, nullptr, type);
     BIO* bio = BIO_new(BIO_s_mem());
     PEM_write_bio_PrivateKey(bio, k, nullptr, nullptr, 0, nullptr, nullptr);
     char* data = nullptr;
@@ -61,7 +62,8 @@ TEST(PrivateKey, LoadsEachTypeAndFormat) {
 }
 
 TEST(PrivateKey, RejectsGarbageEncryptedAndMissing) {
-    EXPECT_FALSE(PrivateKey::from_pem(as_view("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")));
+    EXPECT_FALSE(PrivateKey::from_pem(
+        as_view("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")));
     EXPECT_FALSE(PrivateKey::from_pem(as_view(test_pki().encrypted_key_pem)));  // never prompts
     EXPECT_FALSE(PrivateKey::from_pem(as_view(test_pki().leaf_rsa.cert_pem)));
     auto missing = PrivateKey::load_file("/nonexistent/mobiked.key");
@@ -74,9 +76,10 @@ TEST(PrivateKey, RejectsGarbageEncryptedAndMissing) {
 struct TempDir {
     std::filesystem::path path;
     TempDir() {
-        path = std::filesystem::temp_directory_path() /
-               ("mobiked-crypto-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
-                std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+        path =
+            std::filesystem::temp_directory_path() /
+            ("mobiked-crypto-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+             "-" + std::to_string(reinterpret_cast<std::uintptr_t>(this)));
         std::filesystem::create_directories(path);
     }
     ~TempDir() { std::filesystem::remove_all(path); }
@@ -90,7 +93,8 @@ struct TempDir {
 TEST(Certificate, FilesAndDer) {
     const auto& pki = test_pki();
     TempDir dir;
-    auto chain = Certificate::load_pem_file(dir.write("chain.pem", pki.leaf_rsa.cert_pem + pki.intermediate.cert_pem));
+    auto chain = Certificate::load_pem_file(
+        dir.write("chain.pem", pki.leaf_rsa.cert_pem + pki.intermediate.cert_pem));
     ASSERT_TRUE(chain) << chain.error();
     ASSERT_EQ(chain->size(), 2u);
     auto k = PrivateKey::load_file(dir.write("leaf.key", pki.leaf_rsa.key_pem));
@@ -181,9 +185,9 @@ TEST(Chain, FailuresAreReported) {
     Certificate root = cert(pki.root.cert_pem), inter = cert(pki.intermediate.cert_pem);
     Certificate leaf = cert(pki.leaf_rsa.cert_pem), other_root = cert(pki.other_root.cert_pem);
 
-    EXPECT_FALSE(verify_chain(leaf, {}, {root}).ok());                  // intermediate missing
-    EXPECT_FALSE(verify_chain(leaf, {inter}, {other_root}).ok());       // untrusted CA
-    EXPECT_FALSE(verify_chain(leaf, {inter}, {}).ok());                 // no anchors
+    EXPECT_FALSE(verify_chain(leaf, {}, {root}).ok());             // intermediate missing
+    EXPECT_FALSE(verify_chain(leaf, {inter}, {other_root}).ok());  // untrusted CA
+    EXPECT_FALSE(verify_chain(leaf, {inter}, {}).ok());            // no anchors
     EXPECT_FALSE(verify_chain(cert(pki.other_leaf.cert_pem), {inter}, {root}).ok());
     Status expired = verify_chain(cert(pki.expired_leaf.cert_pem), {inter}, {root});
     ASSERT_FALSE(expired.ok());
@@ -197,7 +201,8 @@ TEST(Chain, FailuresAreReported) {
 const Bytes kSigned = to_bytes(std::string_view("IKE_SA_INIT message | Nr | prf(SK_pi, IDi')"));
 
 void expect_round_trip(const PrivateKey& k, SignatureScheme scheme) {
-    SCOPED_TRACE(std::string(key_type_name(k.type())) + " method " + std::to_string(scheme.auth_method) + " hash " +
+    SCOPED_TRACE(std::string(key_type_name(k.type())) + " method " +
+                 std::to_string(scheme.auth_method) + " hash " +
                  std::to_string(scheme.hash_algorithm) + (scheme.rsa_pss ? " pss" : ""));
     auto auth = sign_auth(k, scheme, kSigned);
     ASSERT_TRUE(auth) << auth.error();
@@ -234,8 +239,9 @@ TEST(Auth, EcdsaMethods) {
         std::uint8_t method;
         std::size_t size;
     };
-    for (const Case& c : {Case{"P-256", am::ecdsa_sha256_p256, 64}, Case{"P-384", am::ecdsa_sha384_p384, 96},
-                          Case{"P-521", am::ecdsa_sha512_p521, 132}}) {
+    for (const Case& c :
+         {Case{"P-256", am::ecdsa_sha256_p256, 64}, Case{"P-384", am::ecdsa_sha384_p384, 96},
+          Case{"P-521", am::ecdsa_sha512_p521, 132}}) {
         PrivateKey k = generated("EC", c.curve);
         expect_round_trip(k, {c.method, 0});
         auto auth = sign_auth(k, {c.method, 0}, kSigned);
@@ -263,14 +269,15 @@ TEST(Auth, Ed25519) {
 
 TEST(Auth, CertificateKeyVerifiesLeafSignature) {
     const auto& pki = test_pki();
-    auto auth = sign_auth(key(pki.leaf_rsa.key_pem), {am::digital_signature, ha::sha2_256}, kSigned);
+    auto auth =
+        sign_auth(key(pki.leaf_rsa.key_pem), {am::digital_signature, ha::sha2_256}, kSigned);
     ASSERT_TRUE(auth);
-    EXPECT_TRUE(verify_auth(cert(pki.leaf_rsa.cert_pem).public_key(), am::digital_signature, *auth, kSigned,
-                            supported_signature_hashes())
+    EXPECT_TRUE(verify_auth(cert(pki.leaf_rsa.cert_pem).public_key(), am::digital_signature, *auth,
+                            kSigned, supported_signature_hashes())
                     .ok());
     // Same bytes, wrong key (a different certificate).
-    EXPECT_FALSE(verify_auth(cert(pki.leaf_ecdsa.cert_pem).public_key(), am::digital_signature, *auth, kSigned,
-                             supported_signature_hashes())
+    EXPECT_FALSE(verify_auth(cert(pki.leaf_ecdsa.cert_pem).public_key(), am::digital_signature,
+                             *auth, kSigned, supported_signature_hashes())
                      .ok());
 }
 
@@ -283,12 +290,14 @@ Bytes algorithm_identifier(const PrivateKey& k, SignatureScheme s) {
 
 TEST(Auth, AlgorithmIdentifiersMatchRfc7427) {
     const auto& pki = test_pki();
-    PrivateKey rsa = key(pki.leaf_rsa.key_pem), ec = key(pki.leaf_ecdsa.key_pem), ed = key(pki.leaf_ed25519.key_pem);
+    PrivateKey rsa = key(pki.leaf_rsa.key_pem), ec = key(pki.leaf_ecdsa.key_pem),
+               ed = key(pki.leaf_ed25519.key_pem);
     EXPECT_EQ(to_hex(algorithm_identifier(rsa, {am::digital_signature, ha::sha2_256})),
               "300d06092a864886f70d01010b0500");  // A.1.2 sha256WithRSAEncryption
     EXPECT_EQ(to_hex(algorithm_identifier(ec, {am::digital_signature, ha::sha2_256})),
               "300a06082a8648ce3d040302");  // A.3.1 ecdsa-with-SHA256
-    EXPECT_EQ(to_hex(algorithm_identifier(ed, {am::digital_signature, ha::identity})), "300506032b6570");
+    EXPECT_EQ(to_hex(algorithm_identifier(ed, {am::digital_signature, ha::identity})),
+              "300506032b6570");
     // A.4.3: RSASSA-PSS, SHA-256, MGF1-SHA-256, salt length 32.
     EXPECT_EQ(to_hex(algorithm_identifier(rsa, {am::digital_signature, ha::sha2_256, true})),
               "3041"
@@ -304,10 +313,12 @@ TEST(Auth, PssParametersWithAbsentHashParamsAccepted) {
     auto auth = sign_auth(rsa, {am::digital_signature, ha::sha2_256, true}, kSigned);
     ASSERT_TRUE(auth);
     // The same parameters with the digests' NULL omitted (RFC 4055 allows both).
-    Bytes variant = h("3f 303d06092a864886f70d01010a3030a00d300b0609608648016503040201"
-                      "a11a301806092a864886f70d010108300b0609608648016503040201a203020120");
+    Bytes variant =
+        h("3f 303d06092a864886f70d01010a3030a00d300b0609608648016503040201"
+          "a11a301806092a864886f70d010108300b0609608648016503040201a203020120");
     append(variant, ByteView(*auth).subspan(1 + (*auth)[0]));
-    Status s = verify_auth(rsa.public_key(), am::digital_signature, variant, kSigned, supported_signature_hashes());
+    Status s = verify_auth(rsa.public_key(), am::digital_signature, variant, kSigned,
+                           supported_signature_hashes());
     EXPECT_TRUE(s.ok()) << s.error();
 }
 

@@ -1,8 +1,8 @@
-#include <gtest/gtest.h>
+#include "crypto/prf.hpp"
 
+#include <gtest/gtest.h>
 #include <openssl/hmac.h>
 
-#include "crypto/prf.hpp"
 #include "hex.hpp"
 #include "wire/constants.hpp"
 
@@ -23,14 +23,16 @@ TEST(Prf, Rfc4231Vectors) {
     const Bytes k1(20, 0x0b), k2 = to_bytes(std::string_view("Jefe"));
     const std::string d1 = "Hi There", d2 = "what do ya want for nothing?";
     const HmacCase cases[] = {
-        {wire::prf::hmac_sha2_256, k1, d1, h("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")},
+        {wire::prf::hmac_sha2_256, k1, d1,
+         h("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")},
         {wire::prf::hmac_sha2_384, k1, d1,
          h("afd03944d84895626b0825f4ab46907f15f9dadbe4101ec682aa034c7cebc59c"
            "faea9ea9076ede7f4af152e8b2fa9cb6")},
         {wire::prf::hmac_sha2_512, k1, d1,
          h("87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cde"
            "daa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854")},
-        {wire::prf::hmac_sha2_256, k2, d2, h("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")},
+        {wire::prf::hmac_sha2_256, k2, d2,
+         h("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")},
         {wire::prf::hmac_sha2_384, k2, d2,
          h("af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e"
            "8e2240ca5e69e2c78b3239ecfab21649")},
@@ -42,7 +44,8 @@ TEST(Prf, Rfc4231Vectors) {
         auto prf = make_prf(c.prf);
         ASSERT_NE(prf, nullptr);
         EXPECT_EQ(prf->output_size(), c.expected.size());
-        EXPECT_EQ(to_hex(prf->compute(c.key, as_view(c.data))), to_hex(c.expected)) << "prf " << c.prf;
+        EXPECT_EQ(to_hex(prf->compute(c.key, as_view(c.data))), to_hex(c.expected))
+            << "prf " << c.prf;
     }
 }
 
@@ -70,9 +73,11 @@ Bytes reference_prf_plus(const EVP_MD* md, ByteView key, ByteView seed, std::siz
 
 TEST(Prf, PlusMatchesReference) {
     auto prf = make_prf(wire::prf::hmac_sha2_256);
-    const Bytes key = h("000102030405060708090a0b0c0d0e0f"), seed = to_bytes(std::string_view("seed material"));
+    const Bytes key = h("000102030405060708090a0b0c0d0e0f"),
+                seed = to_bytes(std::string_view("seed material"));
     for (std::size_t len : {1u, 31u, 32u, 33u, 100u, 255u * 32u})
-        EXPECT_EQ(prf->plus(key, seed, len), reference_prf_plus(EVP_sha256(), key, seed, len)) << len;
+        EXPECT_EQ(prf->plus(key, seed, len), reference_prf_plus(EVP_sha256(), key, seed, len))
+            << len;
     EXPECT_TRUE(prf->plus(key, seed, 255 * 32 + 1).empty());  // the counter octet would wrap
     auto prf512 = make_prf(wire::prf::hmac_sha2_512);
     EXPECT_EQ(prf512->plus(key, seed, 200), reference_prf_plus(EVP_sha512(), key, seed, 200));
@@ -92,7 +97,8 @@ TEST(Kdf, IkeKeysFollowSection214) {
     append(seed, h("0102030405060708 1112131415161718"));
     Bytes keymat = reference_prf_plus(EVP_sha256(), skeyseed, seed, 3 * 32 + 2 * 32 + 2 * 36);
     Bytes joined;
-    for (const Bytes* b : {&k.sk_d, &k.sk_ai, &k.sk_ar, &k.sk_ei, &k.sk_er, &k.sk_pi, &k.sk_pr}) append(joined, *b);
+    for (const Bytes* b : {&k.sk_d, &k.sk_ai, &k.sk_ar, &k.sk_ei, &k.sk_er, &k.sk_pi, &k.sk_pr})
+        append(joined, *b);
     EXPECT_EQ(joined, keymat);
     EXPECT_EQ(k.sk_d.size(), 32u);
     EXPECT_EQ(k.sk_ai.size(), 32u);
@@ -132,10 +138,12 @@ TEST(Kdf, ChildKeymatWithAndWithoutPfs) {
     const Bytes sk_d(32, 0x77), ni = h("aaaa"), nr = h("bbbb"), gir = h("cccc");
     Bytes no_pfs_seed = ni;
     append(no_pfs_seed, nr);
-    EXPECT_EQ(derive_child_keymat(*prf, sk_d, {}, ni, nr, 72), reference_prf_plus(EVP_sha256(), sk_d, no_pfs_seed, 72));
+    EXPECT_EQ(derive_child_keymat(*prf, sk_d, {}, ni, nr, 72),
+              reference_prf_plus(EVP_sha256(), sk_d, no_pfs_seed, 72));
     Bytes pfs_seed = gir;
     append(pfs_seed, no_pfs_seed);
-    EXPECT_EQ(derive_child_keymat(*prf, sk_d, gir, ni, nr, 72), reference_prf_plus(EVP_sha256(), sk_d, pfs_seed, 72));
+    EXPECT_EQ(derive_child_keymat(*prf, sk_d, gir, ni, nr, 72),
+              reference_prf_plus(EVP_sha256(), sk_d, pfs_seed, 72));
 }
 
 }  // namespace

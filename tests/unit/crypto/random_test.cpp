@@ -1,8 +1,7 @@
-#include <gtest/gtest.h>
-
-#include <openssl/evp.h>
-
 #include "crypto/random.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 namespace mobiked::crypto {
 namespace {

@@ -1,12 +1,11 @@
 // Rough timings printed to the test log (never asserted: the machine is shared
 // and the build may be sanitized). They back the design choices in crypto/.
 #include <gtest/gtest.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 
 #include <chrono>
 #include <cstdio>
-
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
 
 #include "crypto/cipher.hpp"
 #include "crypto/key_exchange.hpp"
@@ -42,8 +41,9 @@ TEST(Timing, KeyExchange) {
     double us = micros_per_op(10, [] {
         EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "DH", nullptr);
         char group[] = "modp_2048";
-        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
-                               OSSL_PARAM_construct_end()};
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+            OSSL_PARAM_construct_end()};
         EVP_PKEY* key = nullptr;
         ASSERT_EQ(EVP_PKEY_keygen_init(ctx), 1);
         ASSERT_EQ(EVP_PKEY_CTX_set_params(ctx, params), 1);
@@ -52,7 +52,8 @@ TEST(Timing, KeyExchange) {
         EVP_PKEY_CTX_free(ctx);
     });
     report("modp2048 keygen, OpenSSL default (no cache, default len)", us);
-    report("modp2048 keygen, make_key_exchange", micros_per_op(10, [] { make_key_exchange(wire::ke::modp2048); }));
+    report("modp2048 keygen, make_key_exchange",
+           micros_per_op(10, [] { make_key_exchange(wire::ke::modp2048); }));
 }
 
 // Why Mac re-initialises its keyed context instead of duplicating a template.
@@ -83,7 +84,8 @@ TEST(Timing, HmacReinitVersusDup) {
     report("HMAC-SHA256 1420 B, EVP_MAC_CTX_dup per packet", dup);
     report("HMAC-SHA256 1420 B, EVP_MAC_init(NULL key) per packet", reinit);
     auto m = make_mac(wire::integ::hmac_sha2_256_128, key);
-    report("Mac::compute 1420 B (HMAC-SHA2-256-128)", micros_per_op(n, [&] { m->compute(packet, out); }));
+    report("Mac::compute 1420 B (HMAC-SHA2-256-128)",
+           micros_per_op(n, [&] { m->compute(packet, out); }));
 }
 
 TEST(Timing, AeadSeal) {
