@@ -143,14 +143,14 @@ run_pair() {
 
     local ni nr di dr
     ni=$(ns_add "${CUR}i") && nr=$(ns_add "${CUR}r") || { failc "create namespaces"; return; }
-    local o4i= o4r= o6i= o6r=
+    local o4i='' o4r='' o6i='' o6r=''
     case $oi in *:*) o6i=$oi/$plen; o6r=$or/$plen ;; *) o4i=$oi/$plen; o4r=$or/$plen ;; esac
     ns_link "$ni" "$nr" "$o4i" "$o4r" "$o6i" "$o6r" eth0 eth0 || { failc "veth link"; return; }
     local ipl=32; case $ii in *:*) ipl=128 ;; esac
     ns_lo_addr "$ni" "$ii/$ipl" && ns_lo_addr "$nr" "$ir/$ipl" || { failc "inner addresses"; return; }
 
     di=$NS_WORKDIR/$CUR-i; dr=$NS_WORKDIR/$CUR-r
-    local cap=$NS_WORKDIR/$CUR.pcapng cap_pid=
+    local cap=$NS_WORKDIR/$CUR.pcapng cap_pid=''
     if [ "$EXTRA" = 1 ]; then
         check "start capture" ns_capture "$ni" eth0 "$cap" "udp" && cap_pid=$NS_LAST_PID
     fi

@@ -33,6 +33,7 @@
 #                                 first calls the function named in NS_EXIT_HOOK, if set
 #   log_info/log_warn/log_err MSG, log_step MSG
 #   fail MSG [LOGFILE...]         print MSG, dump the log files, exit 1
+#   dump_logs FILE...             print the last NS_DUMP_LINES (200) lines of each file
 #   tmp_dir NAME                  make and print "$NS_WORKDIR/NAME"
 
 # ---------------------------------------------------------------- state
