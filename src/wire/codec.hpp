@@ -65,5 +65,6 @@ void encode_generic_header(PayloadType next, bool critical, std::size_t payload_
 // Lengths on the wire are 16 bits; a structure built larger is a bug in the
 // caller (never a consequence of received data), so it throws std::length_error.
 std::uint16_t checked_u16(std::size_t n);
+std::uint8_t checked_u8(std::size_t n);
 
 }  // namespace mobiked::wire::detail

@@ -68,6 +68,11 @@ std::uint16_t checked_u16(std::size_t n) {
     return static_cast<std::uint16_t>(n);
 }
 
+std::uint8_t checked_u8(std::size_t n) {
+    if (n > 0xff) throw std::length_error("IKE count or size field above 255");
+    return static_cast<std::uint8_t>(n);
+}
+
 void encode_header(const Header& h, PayloadType next, std::size_t total_length, Writer& w) {
     if (total_length > kMaxMessageSize) throw std::length_error("IKE message longer than 65535 bytes");
     w.u64(h.spi_i);

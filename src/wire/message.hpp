@@ -199,18 +199,25 @@ using Decoded = std::variant<T, DecodeError>;
 // from the datagram size.
 Decoded<Message> decode_message(ByteView datagram);
 
-// Decodes only the 28-byte header (for SPI lookup before full parsing).
+// Decodes only the 28-byte header (for SPI lookup before full parsing). It
+// still checks the major version and that header.length equals the datagram
+// size, so a header it returns belongs to a plausibly complete message.
+// Unknown flag bits are cleared; the exchange type is not restricted.
 Decoded<Header> decode_header(ByteView datagram);
 
 // Decodes a chain of payloads starting with type `first` (the decrypted body of SK).
+// SK/SKF inside it are invalid_syntax; so is data after the last payload.
 Decoded<std::vector<Payload>> decode_payload_chain(PayloadType first, ByteView data);
 
 // Encodes payloads as a chain; returns bytes. Next Payload fields are set from
 // the list order; the last one's is 0 unless it is SK/SKF (which carry their
-// inner_first there).
+// inner_first there). Reserved bits are sent as zero. A structure that cannot
+// be represented (a payload over 65535 bytes, more than 255 selectors) is a
+// caller bug and throws std::length_error; anything decode produced fits.
 Bytes encode_payload_chain(const std::vector<Payload>& payloads);
 
-// Encodes a whole message; header.next_payload and header.length are computed.
+// Encodes a whole message; header.next_payload and header.length are computed
+// (the values in `header` are ignored). Throws std::length_error past kMaxMessageSize.
 Bytes encode_message(const Header& header, const std::vector<Payload>& payloads);
 
 // Helpers for building protected messages: the bytes of the IKE header and

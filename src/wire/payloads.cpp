@@ -105,7 +105,7 @@ Problem decode_notify(ByteView body, NotifyPayload& out) {
 
 void encode_body(const NotifyPayload& p, Writer& w) {
     w.u8(static_cast<std::uint8_t>(p.spi.empty() ? ProtocolId::none : p.protocol));
-    w.u8(static_cast<std::uint8_t>(p.spi.size()));
+    w.u8(checked_u8(p.spi.size()));
     w.u16(p.type);
     w.bytes(p.spi);
     w.bytes(p.data);

@@ -147,8 +147,8 @@ void encode_proposal(const Proposal& p, bool last, Writer& w) {
     w.u16(0);  // length, patched below
     w.u8(p.number);
     w.u8(static_cast<std::uint8_t>(p.protocol));
-    w.u8(static_cast<std::uint8_t>(p.spi.size()));
-    w.u8(static_cast<std::uint8_t>(p.transforms.size()));
+    w.u8(checked_u8(p.spi.size()));
+    w.u8(checked_u8(p.transforms.size()));
     w.bytes(p.spi);
     for (std::size_t i = 0; i < p.transforms.size(); ++i) {
         encode_transform(p.transforms[i], i + 1 == p.transforms.size(), w);

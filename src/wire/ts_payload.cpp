@@ -8,8 +8,6 @@
 // |           Start Port*         |           End Port*           |
 // ~                         Starting Address*                     ~
 // ~                         Ending Address*                       ~
-#include <stdexcept>
-
 #include "wire/codec.hpp"
 
 namespace mobiked::wire::detail {
@@ -54,8 +52,7 @@ Problem decode_ts(ByteView body, TsPayload& out) {
 }
 
 void encode_body(const TsPayload& p, Writer& w) {
-    if (p.selectors.size() > 0xff) throw std::length_error("more than 255 traffic selectors");
-    w.u8(static_cast<std::uint8_t>(p.selectors.size()));
+    w.u8(checked_u8(p.selectors.size()));
     w.zeros(3);
     for (const auto& ts : p.selectors) {
         w.u8(ts.type);

@@ -1,5 +1,7 @@
 // Encode -> decode must give back exactly what was encoded, for every
 // payload type and for whole messages.
+#include <stdexcept>
+
 #include "wire_test_util.hpp"
 
 namespace mobiked::wire::test {
@@ -115,6 +117,25 @@ TEST(WireRoundTrip, HeaderFieldsSurvive) {
     EXPECT_EQ(m.header.spi_r, h.spi_r);
     EXPECT_TRUE(m.header.is_response());
     EXPECT_FALSE(m.header.from_initiator());
+}
+
+}  // namespace
+}  // namespace mobiked::wire::test
+
+namespace mobiked::wire::test {
+namespace {
+
+TEST(WireEncode, UnrepresentableStructuresThrow) {
+    EXPECT_THROW(encode_payload_chain({make(PayloadType::vendor_id, VendorIdPayload{filled(0, 65532)})}),
+                 std::length_error);
+    EXPECT_NO_THROW(encode_payload_chain({make(PayloadType::vendor_id, VendorIdPayload{filled(0, 65531)})}));
+    TsPayload many;
+    many.selectors.resize(256, sample_ts().selectors[0]);
+    EXPECT_THROW(encode_payload_chain({make(PayloadType::ts_i, many)}), std::length_error);
+    Header h = sample_header(ExchangeType::informational, 1, 0);
+    std::vector<Payload> big{make(PayloadType::vendor_id, VendorIdPayload{filled(0, 40000)}),
+                             make(PayloadType::vendor_id, VendorIdPayload{filled(0, 40000)})};
+    EXPECT_THROW(encode_message(h, big), std::length_error);
 }
 
 }  // namespace
