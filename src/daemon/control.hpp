@@ -1,0 +1,69 @@
+// The control protocol: newline-delimited JSON over a unix stream socket.
+// One request object per line, one response object per line:
+//   -> {"cmd":"initiate","conn":"s2s","child":"net","timeout":10}
+//   <- {"ok":true,"ike_sa":{...}}    or    {"ok":false,"error":"..."}
+// Requests are untrusted input: parse_control_request validates size, depth,
+// types and unknown fields and never throws. All nlohmann/json use lives in
+// control_json.cpp so the heavy header is compiled once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.hpp"
+#include "common/time.hpp"
+#include "ike/engine.hpp"
+
+namespace mobiked::daemon {
+
+inline constexpr std::size_t kMaxRequestLine = 64 * 1024;
+inline constexpr std::size_t kMaxRequestDepth = 4;
+inline constexpr double kMaxInitiateTimeout = 600;
+
+enum class ControlCommand { status, list_conns, list_sas, initiate, terminate, load, export_keys };
+
+struct ControlRequest {
+    ControlCommand cmd = ControlCommand::status;
+    std::string conn;
+    std::string child;
+    std::optional<std::uint64_t> ike_id;
+    Duration timeout = std::chrono::seconds(10);
+    std::string dir;
+};
+
+Result<ControlRequest> parse_control_request(std::string_view line);
+
+struct DaemonStatus {
+    std::string version;
+    Duration uptime{};
+    std::size_t connections = 0;
+    std::size_t ike_sas = 0;
+    std::size_t half_open = 0;
+    std::size_t child_sas = 0;
+    std::map<std::string, std::size_t> ike_sas_by_state;
+    std::uint64_t datagrams_in = 0;
+    std::uint64_t datagrams_out = 0;
+    std::uint64_t dropped = 0;      // malformed, unknown socket, send failures
+    std::uint64_t esp_dropped = 0;  // ESP on port 4500 while there is no data plane
+};
+
+// Response builders; each returns one JSON object without a trailing newline.
+std::string response_error(std::string_view message);
+std::string response_errors(std::string_view message, const std::vector<std::string>& details);
+std::string response_status(const DaemonStatus& s);
+std::string response_conns(const ike::Config& config);
+std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now);
+std::string response_initiated(const ike::IkeSaInfo& sa, Time now, const std::vector<std::string>& warnings);
+std::string response_terminated(const std::vector<std::uint64_t>& ids);
+std::string response_loaded(std::size_t connections);
+std::string response_exported(const std::string& path, std::size_t records, const std::vector<std::string>& skipped);
+
+std::string spi64_hex(std::uint64_t spi);  // 16 hex digits
+std::string spi32_hex(std::uint32_t spi);  // 8 hex digits
+
+}  // namespace mobiked::daemon

@@ -1,0 +1,304 @@
+// Everything in the daemon that touches nlohmann/json.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "daemon/control.hpp"
+#include "wire/constants.hpp"
+
+namespace mobiked::daemon {
+
+using nlohmann::json;
+
+namespace {
+
+// Rejects deep nesting before nlohmann sees it, so hostile input cannot
+// make parsing or destruction expensive; strings are skipped correctly.
+bool depth_within(std::string_view s, std::size_t limit) {
+    std::size_t depth = 0;
+    bool in_string = false, escaped = false;
+    for (char c : s) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') in_string = true;
+        else if (c == '[' || c == '{') {
+            if (++depth > limit) return false;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return true;
+}
+
+const std::pair<std::string_view, ControlCommand> kCommands[] = {
+    {"status", ControlCommand::status},       {"list-conns", ControlCommand::list_conns},
+    {"list-sas", ControlCommand::list_sas},   {"initiate", ControlCommand::initiate},
+    {"terminate", ControlCommand::terminate}, {"load", ControlCommand::load},
+    {"export-keys", ControlCommand::export_keys},
+};
+
+// Fields each command accepts besides "cmd"; anything else is an error so a
+// misspelt field does not silently change what a request does.
+std::vector<std::string_view> allowed_fields(ControlCommand c) {
+    switch (c) {
+        case ControlCommand::initiate: return {"conn", "child", "timeout"};
+        case ControlCommand::terminate: return {"conn", "ike_id"};
+        case ControlCommand::export_keys: return {"dir"};
+        default: return {};
+    }
+}
+
+Result<std::string> string_field(const json& j, const char* key, std::size_t max_len, bool required) {
+    auto it = j.find(key);
+    if (it == j.end()) {
+        if (required) return Error{std::string("missing field '") + key + "'"};
+        return std::string();
+    }
+    if (!it->is_string()) return Error{std::string("field '") + key + "' must be a string"};
+    const auto& s = it->get_ref<const std::string&>();
+    if (s.empty() && required) return Error{std::string("field '") + key + "' must not be empty"};
+    if (s.size() > max_len) return Error{std::string("field '") + key + "' is too long"};
+    if (s.find('\0') != std::string::npos) return Error{std::string("field '") + key + "' contains NUL"};
+    return s;
+}
+
+Status fill_initiate(const json& j, ControlRequest& r) {
+    auto conn = string_field(j, "conn", 255, true);
+    if (!conn) return Error{conn.error()};
+    auto child = string_field(j, "child", 255, false);
+    if (!child) return Error{child.error()};
+    r.conn = *conn;
+    r.child = *child;
+    if (auto it = j.find("timeout"); it != j.end()) {
+        if (!it->is_number()) return Error{"field 'timeout' must be a number of seconds"};
+        double t = it->get<double>();
+        if (!(t > 0 && t <= kMaxInitiateTimeout)) return Error{"field 'timeout' must be in (0, 600]"};
+        r.timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(t));
+    }
+    return {};
+}
+
+Status fill_terminate(const json& j, ControlRequest& r) {
+    bool has_conn = j.contains("conn"), has_id = j.contains("ike_id");
+    if (has_conn == has_id) return Error{"terminate needs exactly one of 'conn' or 'ike_id'"};
+    if (has_id) {
+        const auto& v = j["ike_id"];
+        if (!v.is_number_unsigned()) return Error{"field 'ike_id' must be a non-negative integer"};
+        r.ike_id = v.get<std::uint64_t>();
+        return {};
+    }
+    auto conn = string_field(j, "conn", 255, true);
+    if (!conn) return Error{conn.error()};
+    r.conn = *conn;
+    return {};
+}
+
+Result<ControlRequest> from_json(const json& j) {
+    if (!j.is_object()) return Error{"request must be a JSON object"};
+    auto cmd = string_field(j, "cmd", 32, true);
+    if (!cmd) return Error{cmd.error()};
+    ControlRequest r;
+    auto it = std::find_if(std::begin(kCommands), std::end(kCommands), [&](const auto& c) { return c.first == *cmd; });
+    if (it == std::end(kCommands)) return Error{"unknown command '" + *cmd + "'"};
+    r.cmd = it->second;
+    auto allowed = allowed_fields(r.cmd);
+    for (const auto& [key, value] : j.items()) {
+        if (key != "cmd" && std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+            return Error{"unknown field '" + key + "' for " + *cmd};
+    }
+    Status st;
+    if (r.cmd == ControlCommand::initiate) st = fill_initiate(j, r);
+    else if (r.cmd == ControlCommand::terminate) st = fill_terminate(j, r);
+    else if (r.cmd == ControlCommand::export_keys) {
+        auto dir = string_field(j, "dir", 4096, true);
+        if (!dir) return Error{dir.error()};
+        r.dir = *dir;
+    }
+    if (!st) return Error{st.error()};
+    return r;
+}
+
+// Identities and names can carry peer-chosen bytes: never let dump() throw.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string mode_name(ike::IpsecMode m) { return m == ike::IpsecMode::tunnel ? "tunnel" : "transport"; }
+
+std::string start_name(ike::StartAction a) {
+    switch (a) {
+        case ike::StartAction::none: return "none";
+        case ike::StartAction::start: return "start";
+        case ike::StartAction::trap: return "trap";
+    }
+    return "?";
+}
+
+std::string proposal_text(const wire::Proposal& p) {
+    std::string s;
+    for (const auto& t : p.transforms) {
+        if (!s.empty()) s += "/";
+        s += wire::transform_name(t.type, t.id);
+        if (t.key_length) s += "_" + std::to_string(*t.key_length);
+    }
+    return s;
+}
+
+json proposals_json(const std::vector<wire::Proposal>& ps) {
+    json a = json::array();
+    for (const auto& p : ps) a.push_back(proposal_text(p));
+    return a;
+}
+
+template <typename T>
+json strings_json(const std::vector<T>& v) {
+    json a = json::array();
+    for (const auto& x : v) a.push_back(x.to_string());
+    return a;
+}
+
+json child_conf_json(const ike::ChildConfig& c) {
+    return {{"name", c.name},
+            {"local_ts", strings_json(c.local_ts)},
+            {"remote_ts", strings_json(c.remote_ts)},
+            {"mode", mode_name(c.mode)},
+            {"start_action", start_name(c.start_action)},
+            {"esp_proposals", proposals_json(c.esp_proposals)},
+            {"rekey_time", std::chrono::duration_cast<std::chrono::seconds>(c.lifetimes.rekey_time).count()}};
+}
+
+json conn_json(const ike::ConnectionConfig& c) {
+    json children = json::array();
+    for (const auto& ch : c.children) children.push_back(child_conf_json(ch));
+    json remote = json::array();
+    for (const auto& h : c.remote_hosts) remote.push_back(h);
+    return {{"name", c.name},
+            {"local_addrs", strings_json(c.local_addrs)},
+            {"remote_addrs", remote},
+            {"local_port", c.local_port},
+            {"remote_port", c.remote_port},
+            {"local_id", c.local.id.to_string()},
+            {"remote_id", c.remote.id.to_string()},
+            {"local_auth", std::string(ike::auth_method_name(c.local.method))},
+            {"remote_auth", std::string(ike::auth_method_name(c.remote.method))},
+            {"proposals", proposals_json(c.ike_proposals)},
+            {"mobike", c.mobike},
+            {"encap", c.encap_force},
+            {"rekey_time", std::chrono::duration_cast<std::chrono::seconds>(c.ike_lifetimes.rekey_time).count()},
+            {"children", children}};
+}
+
+std::int64_t age_seconds(Time now, Time at) {
+    if (at == Time{} || at > now) return 0;
+    return std::chrono::duration_cast<std::chrono::seconds>(now - at).count();
+}
+
+json child_sa_json(const ike::ChildSaInfo& c, Time now) {
+    return {{"id", c.child_id},
+            {"name", c.name},
+            {"spi_in", spi32_hex(c.spi_in)},
+            {"spi_out", spi32_hex(c.spi_out)},
+            {"mode", mode_name(c.mode)},
+            {"proposal", c.proposal},
+            {"local_ts", strings_json(c.local_ts)},
+            {"remote_ts", strings_json(c.remote_ts)},
+            {"udp_encap", c.udp_encap},
+            {"established_s", age_seconds(now, c.established_at)}};
+}
+
+json ike_sa_json(const ike::IkeSaInfo& s, Time now) {
+    json children = json::array();
+    for (const auto& c : s.children) children.push_back(child_sa_json(c, now));
+    return {{"id", s.id},
+            {"conn", s.connection},
+            {"state", std::string(ike::ike_state_name(s.state))},
+            {"initiator", s.initiator},
+            {"spi_i", spi64_hex(s.spi_i)},
+            {"spi_r", spi64_hex(s.spi_r)},
+            {"local", s.local.to_string()},
+            {"remote", s.remote.to_string()},
+            {"local_id", s.local_id},
+            {"remote_id", s.remote_id},
+            {"proposal", s.proposal},
+            {"nat_local", s.nat_local},
+            {"nat_remote", s.nat_remote},
+            {"mobike", s.mobike},
+            {"established_s", age_seconds(now, s.established_at)},
+            {"children", children}};
+}
+
+}  // namespace
+
+Result<ControlRequest> parse_control_request(std::string_view line) {
+    if (line.size() > kMaxRequestLine) return Error{"request too long"};
+    if (!depth_within(line, kMaxRequestDepth)) return Error{"request nested too deeply"};
+    json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return Error{"request is not valid JSON"};
+    return from_json(j);
+}
+
+std::string spi64_hex(std::uint64_t spi) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(spi));
+    return buf;
+}
+
+std::string spi32_hex(std::uint32_t spi) {
+    char buf[9];
+    std::snprintf(buf, sizeof buf, "%08x", spi);
+    return buf;
+}
+
+std::string response_error(std::string_view message) {
+    return dump({{"ok", false}, {"error", std::string(message)}});
+}
+
+std::string response_errors(std::string_view message, const std::vector<std::string>& details) {
+    return dump({{"ok", false}, {"error", std::string(message)}, {"errors", details}});
+}
+
+std::string response_status(const DaemonStatus& s) {
+    return dump({{"ok", true},
+                 {"version", s.version},
+                 {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(s.uptime).count()},
+                 {"connections", s.connections},
+                 {"ike_sas", s.ike_sas},
+                 {"half_open", s.half_open},
+                 {"child_sas", s.child_sas},
+                 {"ike_sas_by_state", s.ike_sas_by_state},
+                 {"datagrams_in", s.datagrams_in},
+                 {"datagrams_out", s.datagrams_out},
+                 {"dropped", s.dropped},
+                 {"esp_dropped", s.esp_dropped}});
+}
+
+std::string response_conns(const ike::Config& config) {
+    json conns = json::array();
+    for (const auto& c : config.connections) conns.push_back(conn_json(c));
+    return dump({{"ok", true}, {"connections", conns}});
+}
+
+std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now) {
+    json list = json::array();
+    for (const auto& s : sas) list.push_back(ike_sa_json(s, now));
+    return dump({{"ok", true}, {"ike_sas", list}});
+}
+
+std::string response_initiated(const ike::IkeSaInfo& sa, Time now, const std::vector<std::string>& warnings) {
+    return dump({{"ok", true}, {"ike_sa", ike_sa_json(sa, now)}, {"warnings", warnings}});
+}
+
+std::string response_terminated(const std::vector<std::uint64_t>& ids) {
+    return dump({{"ok", true}, {"terminated", ids}});
+}
+
+std::string response_loaded(std::size_t connections) {
+    return dump({{"ok", true}, {"connections", connections}});
+}
+
+std::string response_exported(const std::string& path, std::size_t records, const std::vector<std::string>& skipped) {
+    return dump({{"ok", true}, {"file", path}, {"records", records}, {"skipped", skipped}});
+}
+
+}  // namespace mobiked::daemon

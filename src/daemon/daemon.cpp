@@ -1,0 +1,305 @@
+#include "daemon/daemon.hpp"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <type_traits>
+
+#include "daemon/control_server.hpp"
+#include "daemon/esp_export.hpp"
+#include "daemon/log.hpp"
+
+namespace mobiked::daemon {
+
+namespace {
+constexpr int kMaxDatagramsPerWake = 64;
+constexpr Duration kShutdownGrace = std::chrono::seconds(2);
+
+Bytes with_marker(ByteView data) {
+    Bytes out(4, 0);
+    append(out, data);
+    return out;
+}
+}  // namespace
+
+Time monotonic_now() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+Daemon::Daemon(std::string config_path, LoadedConfig config, std::unique_ptr<CredentialLoader> creds)
+    : config_path_(std::move(config_path)), config_(std::move(config)), creds_(std::move(creds)),
+      random_(crypto::make_system_random()) {
+    engine_ = std::make_unique<ike::Engine>(config_.ike, ike::EngineEnvironment{random_.get(), engine_log_sink()});
+}
+
+Daemon::~Daemon() {
+    control_.reset();
+    for (int fd : {timer_fd_, signal_fd_, epoll_fd_})
+        if (fd >= 0) ::close(fd);
+}
+
+Status Daemon::init() {
+    started_ = monotonic_now();
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&mask, s);
+    ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    signal_fd_ = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (epoll_fd_ < 0 || timer_fd_ < 0 || signal_fd_ < 0) return Error{std::string("epoll/timerfd/signalfd: ") + std::strerror(errno)};
+    std::vector<std::string> warnings;
+    if (auto st = udp_.open(config_.daemon.ike_port, config_.daemon.natt_port, warnings); !st) return st;
+    for (const auto& w : warnings) log("net").warn("{}", w);
+    control_ = std::make_unique<ControlServer>(epoll_fd_, [this](std::uint64_t c, std::string_view l) { on_request(c, l); });
+    if (auto st = control_->open(config_.daemon.control_socket); !st) return st;
+    std::vector<int> fds = udp_.fds();
+    fds.push_back(timer_fd_);
+    fds.push_back(signal_fd_);
+    for (int fd : fds) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    }
+    log("dmn").info("mobiked {} listening on UDP {} and {}, control socket {}", kVersion, config_.daemon.ike_port,
+                    config_.daemon.natt_port, config_.daemon.control_socket);
+    start_connections();
+    return {};
+}
+
+int Daemon::run() {
+    epoll_event events[32];
+    for (;;) {
+        int n = ::epoll_wait(epoll_fd_, events, 32, epoll_timeout_ms());
+        if (n < 0 && errno != EINTR) {
+            log("dmn").error("epoll_wait: {}", std::strerror(errno));
+            return 1;
+        }
+        for (int i = 0; i < n; ++i) {
+            if (events[i].data.fd == signal_fd_) {
+                if (on_signal()) {
+                    shutdown();
+                    return 0;
+                }
+                continue;
+            }
+            dispatch(events[i].data.fd, events[i].events);
+        }
+        expire_pending();
+    }
+}
+
+void Daemon::dispatch(int fd, std::uint32_t events) {
+    if (fd == timer_fd_) return on_timer();
+    if (control_ && control_->owns(fd)) return control_->on_ready(fd, events);
+    on_udp(fd);
+}
+
+void Daemon::on_udp(int fd) {
+    bool natt = udp_.is_natt(fd);
+    for (int i = 0; i < kMaxDatagramsPerWake; ++i) {
+        std::string err;
+        auto d = udp_.receive(fd, err);
+        if (!d) {
+            if (err.empty()) return;
+            ++counters_.dropped;
+            log("net").debug("{}", err);
+            continue;
+        }
+        ++counters_.in;
+        if (natt) {
+            switch (classify_natt(d->data)) {
+                case NattPayload::keepalive: continue;
+                case NattPayload::esp: ++counters_.esp_dropped; continue;  // no data plane yet
+                case NattPayload::invalid: ++counters_.dropped; continue;
+                case NattPayload::ike: d->data.erase(d->data.begin(), d->data.begin() + 4); break;
+            }
+        }
+        ike::Output out;
+        engine_->on_datagram(ike::Datagram{d->local, d->remote, std::move(d->data)}, monotonic_now(), out);
+        process(out);
+    }
+}
+
+void Daemon::on_timer() {
+    std::uint64_t expirations = 0;
+    [[maybe_unused]] auto r = ::read(timer_fd_, &expirations, sizeof expirations);
+    ike::Output out;
+    engine_->on_timer(monotonic_now(), out);
+    process(out);
+}
+
+bool Daemon::on_signal() {
+    signalfd_siginfo si{};
+    while (::read(signal_fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        if (si.ssi_signo == SIGHUP) {
+            if (auto st = reload(); !st) log("cfg").error("reload failed: {}", st.error());
+            continue;
+        }
+        log("dmn").info("signal {} received, shutting down", si.ssi_signo);
+        return true;
+    }
+    return false;
+}
+
+void Daemon::process(ike::Output& out) {
+    for (const auto& d : out.datagrams) send(d);
+    for (const auto& c : out.commands) apply(c);
+    for (const auto& e : out.events) on_event(e);
+    arm_timer();
+}
+
+void Daemon::send(const ike::Datagram& d) {
+    Status st = needs_marker(d.local, d.remote, config_.daemon.natt_port) ? udp_.send(d.local, d.remote, with_marker(d.data))
+                                                                           : udp_.send(d.local, d.remote, d.data);
+    if (st) {
+        ++counters_.out;
+        return;
+    }
+    ++counters_.dropped;
+    log("net").warn("{}", st.error());
+}
+
+void Daemon::apply(const ike::SaCommand& c) {
+    bool known = sas_.apply(c, monotonic_now());
+    std::visit(
+        [&](const auto& cmd) {
+            using T = std::decay_t<decltype(cmd)>;
+            if constexpr (std::is_same_v<T, ike::InstallChildSa>)
+                log("dmn").info("CHILD_SA {} installed: SPIs {} in / {} out, {} -> {}", cmd.child_name, spi32_hex(cmd.spi_in),
+                                spi32_hex(cmd.spi_out), cmd.local.to_string(), cmd.remote.to_string());
+            else if constexpr (std::is_same_v<T, ike::DeleteChildSa>)
+                log("dmn").info("CHILD_SA {}/{} removed (SPI {}){}", cmd.ike_sa_id, cmd.child_id, spi32_hex(cmd.spi_in),
+                                known ? "" : " - was not installed");
+            else
+                log("dmn").info("IKE SA {}: CHILD_SAs now {} -> {}{}", cmd.ike_sa_id, cmd.local.to_string(),
+                                cmd.remote.to_string(), cmd.udp_encap ? " (UDP-encapsulated)" : "");
+        },
+        c);
+}
+
+void Daemon::on_event(const ike::Event& e) {
+    log("dmn").info("{} {}[{}]{}{}", ike::event_kind_name(e.kind), e.connection, e.ike_sa_id, e.detail.empty() ? "" : ": ",
+                    e.detail);
+    using K = ike::Event::Kind;
+    if (e.kind == K::ike_deleted || e.kind == K::ike_failed) sas_.remove_ike_sa(e.ike_sa_id);
+    auto it = pending_.find(e.ike_sa_id);
+    if (it == pending_.end()) return;
+    if (e.kind == K::child_failed) it->second.warnings.push_back("CHILD_SA failed: " + e.detail);
+    if (e.kind == K::ike_established) {
+        auto sas = engine_->list_sas();
+        auto sa = std::find_if(sas.begin(), sas.end(), [&](const ike::IkeSaInfo& s) { return s.id == e.ike_sa_id; });
+        if (sa != sas.end()) control_->reply(it->second.client, response_initiated(*sa, monotonic_now(), it->second.warnings));
+        else control_->reply(it->second.client, response_error("IKE SA established but already gone"));
+        pending_.erase(it);
+    } else if (e.kind == K::ike_failed || e.kind == K::ike_deleted) {
+        control_->reply(it->second.client, response_error("IKE SA " + std::string(ike::event_kind_name(e.kind)) +
+                                                          (e.detail.empty() ? "" : ": " + e.detail) +
+                                                          "; see the daemon log for the exchange"));
+        pending_.erase(it);
+    }
+}
+
+void Daemon::arm_timer() {
+    itimerspec its{};
+    if (auto deadline = engine_->next_deadline()) {
+        // 0 would disarm; a past deadline fires at once, as on_timer() expects.
+        auto ns = std::max<std::int64_t>(deadline->count(), 1);
+        its.it_value.tv_sec = ns / 1'000'000'000;
+        its.it_value.tv_nsec = ns % 1'000'000'000;
+    }
+    ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &its, nullptr);
+}
+
+int Daemon::epoll_timeout_ms() const {
+    if (pending_.empty()) return -1;
+    Time next = std::min_element(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
+                    return a.second.deadline < b.second.deadline;
+                })->second.deadline;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - monotonic_now()).count() + 1;
+    return static_cast<int>(std::clamp<long long>(ms, 0, 60'000));
+}
+
+void Daemon::expire_pending() {
+    Time now = monotonic_now();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->second.deadline > now) {
+            ++it;
+            continue;
+        }
+        control_->reply(it->second.client,
+                        response_error("timed out waiting for IKE SA " + std::to_string(it->first) +
+                                       "; it continues in the background (mobikectl list-sas)"));
+        it = pending_.erase(it);
+    }
+}
+
+// Children with start_action = start come up with their connection: one IKE
+// SA per connection, naming the child when only one is marked.
+void Daemon::start_connections() {
+    for (const auto& c : config_.ike.connections) {
+        std::vector<std::string> starts;
+        for (const auto& ch : c.children)
+            if (ch.start_action == ike::StartAction::start) starts.push_back(ch.name);
+        if (starts.empty()) continue;
+        auto id = initiate(c.name, starts.size() == 1 ? starts[0] : std::string());
+        if (!id) log("cfg").error("cannot start connection {}: {}", c.name, id.error());
+        else log("cfg").info("starting connection {} (IKE SA {})", c.name, *id);
+    }
+}
+
+Result<std::uint64_t> Daemon::initiate(const std::string& conn_name, const std::string& child) {
+    const auto* conn = engine_->config().find_connection(conn_name);
+    if (!conn) return Error{"no connection '" + conn_name + "' (see mobikectl list-conns)"};
+    if (!child.empty() && std::none_of(conn->children.begin(), conn->children.end(),
+                                       [&](const ike::ChildConfig& c) { return c.name == child; }))
+        return Error{"connection '" + conn_name + "' has no child '" + child + "'"};
+    if (conn->remote_hosts.empty()) return Error{"connection '" + conn_name + "' has no remote_addrs to initiate to"};
+    auto remote_ip = IpAddress::parse(conn->remote_hosts.front());
+    if (!remote_ip) return Error{"bad remote address " + conn->remote_hosts.front()};
+    Endpoint remote{*remote_ip, conn->remote_port};
+    Endpoint local{remote_ip->is_v4() ? IpAddress{} : *IpAddress::parse("::"), conn->local_port};
+    auto configured = std::find_if(conn->local_addrs.begin(), conn->local_addrs.end(),
+                                   [&](const IpAddress& a) { return a.family() == remote_ip->family(); });
+    if (configured != conn->local_addrs.end()) local.address = *configured;
+    else if (auto src = route_source(*remote_ip)) local.address = *src;
+    ike::Output out;
+    auto id = engine_->initiate(conn_name, child, local, remote, monotonic_now(), out);
+    process(out);
+    return id;
+}
+
+void Daemon::shutdown() {
+    ike::Output out;
+    Time now = monotonic_now();
+    for (const auto& sa : engine_->list_sas())
+        if (sa.state != ike::IkeState::deleted) (void)engine_->terminate_ike(sa.id, now, out);
+    process(out);
+    // Give the peers' delete responses a moment so both sides agree; the
+    // engine drops each SA when answered (or retransmits within the grace).
+    Time until = monotonic_now() + kShutdownGrace;
+    epoll_event events[32];
+    while (engine_->ike_sa_count() > 0 && monotonic_now() < until) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - monotonic_now()).count();
+        int n = ::epoll_wait(epoll_fd_, events, 32, static_cast<int>(std::max<long long>(left, 1)));
+        for (int i = 0; i < n; ++i) {
+            int fd = events[i].data.fd;
+            if (fd == timer_fd_) on_timer();
+            else if (fd != signal_fd_ && !(control_ && control_->owns(fd))) on_udp(fd);
+        }
+    }
+    log("dmn").info("stopped ({} IKE SAs left)", engine_->ike_sa_count());
+}
+
+}  // namespace mobiked::daemon

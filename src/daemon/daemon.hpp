@@ -1,0 +1,90 @@
+// The I/O shell around the sans-I/O engine: one epoll loop over the UDP
+// sockets, a timerfd armed from engine.next_deadline(), a signalfd and the
+// control socket. Single-threaded, so the engine needs no locking.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "crypto/random.hpp"
+#include "daemon/config_file.hpp"
+#include "daemon/control.hpp"
+#include "daemon/sa_table.hpp"
+#include "daemon/udp_io.hpp"
+#include "ike/engine.hpp"
+
+namespace mobiked::daemon {
+
+inline constexpr const char* kVersion = "0.1.0";
+
+Time monotonic_now();
+
+class ControlServer;
+
+class Daemon {
+public:
+    Daemon(std::string config_path, LoadedConfig config, std::unique_ptr<CredentialLoader> creds);
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    // Binds sockets and the control socket, then starts connections with
+    // start_action = start. Must succeed before run().
+    Status init();
+    // Runs until SIGINT/SIGTERM; then deletes all IKE SAs and returns the exit code.
+    int run();
+
+private:
+    struct Pending {
+        std::uint64_t client = 0;
+        Time deadline{};
+        std::vector<std::string> warnings;
+    };
+    struct Counters {
+        std::uint64_t in = 0, out = 0, dropped = 0, esp_dropped = 0;
+    };
+
+    void dispatch(int fd, std::uint32_t events);
+    void on_udp(int fd);
+    void on_timer();
+    bool on_signal();  // true: shut down
+    void process(ike::Output& out);
+    void send(const ike::Datagram& d);
+    void apply(const ike::SaCommand& c);
+    void on_event(const ike::Event& e);
+    void arm_timer();
+    void expire_pending();
+    int epoll_timeout_ms() const;
+    void start_connections();
+    void shutdown();
+
+    void on_request(std::uint64_t client, std::string_view line);
+    void cmd_initiate(std::uint64_t client, const ControlRequest& r);
+    void cmd_terminate(std::uint64_t client, const ControlRequest& r);
+    void cmd_load(std::uint64_t client);
+    void cmd_export(std::uint64_t client, const ControlRequest& r);
+    DaemonStatus status() const;
+    Result<std::uint64_t> initiate(const std::string& conn, const std::string& child);
+    Status reload();
+
+    std::string config_path_;
+    LoadedConfig config_;
+    std::unique_ptr<CredentialLoader> creds_;
+    std::unique_ptr<crypto::Random> random_;
+    std::unique_ptr<ike::Engine> engine_;
+    SaTable sas_;
+    UdpSockets udp_;
+    std::unique_ptr<ControlServer> control_;
+    int epoll_fd_ = -1;
+    int timer_fd_ = -1;
+    int signal_fd_ = -1;
+    Time started_{};
+    Counters counters_;
+    std::map<std::uint64_t, Pending> pending_;  // IKE SA id -> initiate request waiting for it
+};
+
+}  // namespace mobiked::daemon

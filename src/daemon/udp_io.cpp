@@ -1,0 +1,225 @@
+#include "daemon/udp_io.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "wire/constants.hpp"
+
+namespace mobiked::daemon {
+
+NattPayload classify_natt(ByteView d) {
+    if (d.size() == 1 && d[0] == 0xff) return NattPayload::keepalive;
+    if (d.size() < 4) return NattPayload::invalid;
+    if (d[0] == 0 && d[1] == 0 && d[2] == 0 && d[3] == 0) return NattPayload::ike;
+    // A non-zero first word is an ESP SPI; an ESP header is at least SPI + sequence.
+    return d.size() >= 8 ? NattPayload::esp : NattPayload::invalid;
+}
+
+bool needs_marker(const Endpoint& local, const Endpoint& remote, std::uint16_t natt_port) {
+    return local.port == natt_port || remote.port == natt_port || remote.port == wire::kNatTPort;
+}
+
+namespace {
+
+Endpoint from_sockaddr(const sockaddr_storage& ss) {
+    Endpoint e;
+    if (ss.ss_family == AF_INET) {
+        const auto& sin = reinterpret_cast<const sockaddr_in&>(ss);
+        e.address = *IpAddress::from_bytes({reinterpret_cast<const std::uint8_t*>(&sin.sin_addr), 4});
+        e.port = ntohs(sin.sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        const auto& sin6 = reinterpret_cast<const sockaddr_in6&>(ss);
+        e.address = *IpAddress::from_bytes({sin6.sin6_addr.s6_addr, 16});
+        e.port = ntohs(sin6.sin6_port);
+    }
+    return e;
+}
+
+socklen_t to_sockaddr(const Endpoint& e, sockaddr_storage& ss) {
+    std::memset(&ss, 0, sizeof ss);
+    if (e.address.is_v4()) {
+        auto& sin = reinterpret_cast<sockaddr_in&>(ss);
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(e.port);
+        std::memcpy(&sin.sin_addr, e.address.bytes().data(), 4);
+        return sizeof sin;
+    }
+    auto& sin6 = reinterpret_cast<sockaddr_in6&>(ss);
+    sin6.sin6_family = AF_INET6;
+    sin6.sin6_port = htons(e.port);
+    std::memcpy(sin6.sin6_addr.s6_addr, e.address.bytes().data(), 16);
+    return sizeof sin6;
+}
+
+Result<int> open_socket(bool v6, std::uint16_t port) {
+    int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Error{std::string("socket: ") + std::strerror(errno)};
+    int one = 1;
+    bool ok = ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0;
+    if (v6) {
+        ok = ok && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0;
+        ok = ok && ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) == 0;
+    } else {
+        ok = ok && ::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) == 0;
+    }
+    sockaddr_storage ss;
+    Endpoint any{v6 ? *IpAddress::parse("::") : IpAddress{}, port};
+    socklen_t len = to_sockaddr(any, ss);
+    if (!ok || ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        int err = errno;
+        ::close(fd);
+        return Error{std::string(v6 ? "IPv6" : "IPv4") + " port " + std::to_string(port) + ": " + std::strerror(err)};
+    }
+    return fd;
+}
+
+// The destination address of a received datagram, from its pktinfo.
+std::optional<IpAddress> local_address(msghdr& msg) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            in_pktinfo pi;
+            std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            return IpAddress::from_bytes({reinterpret_cast<const std::uint8_t*>(&pi.ipi_addr), 4});
+        }
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            in6_pktinfo pi;
+            std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            return IpAddress::from_bytes({pi.ipi6_addr.s6_addr, 16});
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+UdpSockets::~UdpSockets() {
+    for (auto& s : sockets_) ::close(s.fd);
+}
+
+Status UdpSockets::open(std::uint16_t ike_port, std::uint16_t natt_port, std::vector<std::string>& warnings) {
+    for (bool v6 : {false, true}) {
+        for (std::uint16_t port : {ike_port, natt_port}) {
+            auto fd = open_socket(v6, port);
+            if (!fd) {
+                if (!v6) return Error{fd.error()};
+                warnings.push_back(fd.error() + " (IPv6 disabled)");
+                continue;
+            }
+            sockets_.push_back({*fd, v6, port});
+        }
+    }
+    natt_port_ = natt_port;
+    return {};
+}
+
+std::vector<int> UdpSockets::fds() const {
+    std::vector<int> out;
+    for (const auto& s : sockets_) out.push_back(s.fd);
+    return out;
+}
+
+const UdpSockets::Socket* UdpSockets::find(int fd) const {
+    for (const auto& s : sockets_)
+        if (s.fd == fd) return &s;
+    return nullptr;
+}
+
+bool UdpSockets::is_natt(int fd) const {
+    const Socket* s = find(fd);
+    return s && s->port == natt_port_;
+}
+
+std::optional<ReceivedDatagram> UdpSockets::receive(int fd, std::string& error) {
+    const Socket* s = find(fd);
+    if (!s) return std::nullopt;
+    // One byte more than the largest message tells truncation apart.
+    Bytes buf(wire::kMaxMessageSize + 1);
+    sockaddr_storage from{};
+    alignas(cmsghdr) char control[256];
+    iovec iov{buf.data(), buf.size()};
+    msghdr msg{};
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) error = std::string("recvmsg: ") + std::strerror(errno);
+        return std::nullopt;
+    }
+    ReceivedDatagram d;
+    d.remote = from_sockaddr(from);
+    auto local = local_address(msg);
+    if (!local) {
+        error = "datagram without pktinfo";
+        return std::nullopt;
+    }
+    d.local = Endpoint{*local, s->port};
+    if ((msg.msg_flags & MSG_TRUNC) || static_cast<std::size_t>(n) > wire::kMaxMessageSize) {
+        error = "oversized datagram from " + d.remote.to_string();
+        return std::nullopt;
+    }
+    buf.resize(static_cast<std::size_t>(n));
+    d.data = std::move(buf);
+    return d;
+}
+
+Status UdpSockets::send(const Endpoint& local, const Endpoint& remote, ByteView data) {
+    const Socket* sock = nullptr;
+    for (const auto& s : sockets_)
+        if (s.v6 == !remote.address.is_v4() && s.port == local.port) sock = &s;
+    if (!sock) return Error{"no socket for " + local.to_string() + " -> " + remote.to_string()};
+    sockaddr_storage to;
+    socklen_t tolen = to_sockaddr(remote, to);
+    iovec iov{const_cast<std::uint8_t*>(data.data()), data.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
+    msghdr msg{};
+    msg.msg_name = &to;
+    msg.msg_namelen = tolen;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (!local.address.is_unspecified() && local.address.is_v4() == remote.address.is_v4()) {
+        msg.msg_control = control;
+        cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
+        if (local.address.is_v4()) {
+            in_pktinfo pi{};
+            std::memcpy(&pi.ipi_spec_dst, local.address.bytes().data(), 4);
+            *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IP, IP_PKTINFO};
+            std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+            msg.msg_controllen = CMSG_SPACE(sizeof pi);
+        } else {
+            in6_pktinfo pi{};
+            std::memcpy(pi.ipi6_addr.s6_addr, local.address.bytes().data(), 16);
+            *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IPV6, IPV6_PKTINFO};
+            std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+            msg.msg_controllen = CMSG_SPACE(sizeof pi);
+        }
+    }
+    if (::sendmsg(sock->fd, &msg, MSG_DONTWAIT) < 0)
+        return Error{"sendmsg to " + remote.to_string() + ": " + std::strerror(errno)};
+    return {};
+}
+
+std::optional<IpAddress> route_source(const IpAddress& remote) {
+    int fd = ::socket(remote.is_v4() ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return std::nullopt;
+    sockaddr_storage ss;
+    socklen_t len = to_sockaddr(Endpoint{remote, 9}, ss);
+    std::optional<IpAddress> out;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
+        sockaddr_storage local{};
+        socklen_t llen = sizeof local;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) == 0) out = from_sockaddr(local).address;
+    }
+    ::close(fd);
+    return out;
+}
+
+}  // namespace mobiked::daemon

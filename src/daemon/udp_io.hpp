@@ -1,0 +1,67 @@
+// UDP sockets for IKE (ike_port) and NAT-T (natt_port), IPv4 and IPv6, bound
+// to the wildcard address. Each datagram's local address comes from
+// IP_PKTINFO / IPV6_PKTINFO and replies leave from that same address, so a
+// multi-homed host answers from the address the peer used (and MOBIKE sees
+// which address a datagram arrived on).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "common/bytes.hpp"
+#include "common/net.hpp"
+#include "common/result.hpp"
+#include "ike/engine.hpp"
+
+namespace mobiked::daemon {
+
+// What a datagram on the NAT-T port carries (RFC 3948 §2).
+enum class NattPayload { ike, esp, keepalive, invalid };
+NattPayload classify_natt(ByteView datagram);
+
+// Whether a datagram between these ports carries the 4-byte non-ESP marker.
+bool needs_marker(const Endpoint& local, const Endpoint& remote, std::uint16_t natt_port);
+
+struct ReceivedDatagram {
+    Endpoint local;
+    Endpoint remote;
+    Bytes data;
+};
+
+class UdpSockets {
+public:
+    UdpSockets() = default;
+    ~UdpSockets();
+    UdpSockets(const UdpSockets&) = delete;
+    UdpSockets& operator=(const UdpSockets&) = delete;
+
+    // IPv4 sockets are required; IPv6 ones are skipped when the host has no
+    // IPv6 (reported through `warnings`).
+    Status open(std::uint16_t ike_port, std::uint16_t natt_port, std::vector<std::string>& warnings);
+    std::vector<int> fds() const;
+    bool is_natt(int fd) const;
+
+    // One datagram, or nullopt when the socket has nothing more (or on error,
+    // with `error` set). Datagrams larger than an IKE message are truncated
+    // and reported as errors.
+    std::optional<ReceivedDatagram> receive(int fd, std::string& error);
+    // `data` is sent as is; the caller adds the non-ESP marker.
+    Status send(const Endpoint& local, const Endpoint& remote, ByteView data);
+
+private:
+    struct Socket {
+        int fd = -1;
+        bool v6 = false;
+        std::uint16_t port = 0;
+    };
+    const Socket* find(int fd) const;
+    std::vector<Socket> sockets_;
+    std::uint16_t natt_port_ = 0;
+};
+
+// The source address the kernel's routing would pick towards `remote`
+// (connect() on a UDP socket, then getsockname()); nullopt when unroutable.
+std::optional<IpAddress> route_source(const IpAddress& remote);
+
+}  // namespace mobiked::daemon
