@@ -1,4 +1,4 @@
-#include "pki_fixture.hpp"
+#include "support/pki_fixture.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>

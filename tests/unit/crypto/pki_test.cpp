@@ -10,7 +10,7 @@
 
 #include "crypto/cipher.hpp"
 #include "hex.hpp"
-#include "pki_fixture.hpp"
+#include "support/pki_fixture.hpp"
 #include "wire/constants.hpp"
 
 namespace mobiked::crypto {
