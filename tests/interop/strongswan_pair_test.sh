@@ -5,8 +5,9 @@
 #   2. ECDSA P-256 certificates, aes256-sha256-modp2048 / ESP aes256-sha256; responder
 #      terminates
 #   3. RSA certificates over IPv6 outer addresses (nodad), IPv6 inner selectors
-# Scenario 1 also: packet capture, IKE_SA keys (ike 4) equal, CHILD_SA rekey with new SPIs
-# and keys, ESP-in-UDP packets with all CHILD SPIs in the capture.
+# Scenario 1 also: packet capture, IKE_SA keys (ike 4) equal, UDP probe without and with
+# nftables-made outer loss, CHILD_SA rekey with new SPIs and keys, ESP-in-UDP packets with
+# all CHILD SPIs in the capture.
 # For each: establish, both ends list the same IKE SPIs and mirrored CHILD SPIs, ping
 # between inner addresses on lo goes through the tunnel (SA counters grow), the CHILD_SA
 # keys logged at "chd 4" are equal on both ends and belong to the listed SPIs, terminate
@@ -106,6 +107,20 @@ keys_match() {
     [ "$(ss_field "$kr" spi_in) $(ss_field "$kr" spi_out)" = "$sr" ] || { log_err "  responder log SPIs != listed ($sr)"; return 1; }
 }
 
+# probe_loss NS_SRC NS_DST SRC DST OUT eq0|gt0 — 200 datagrams at 5 ms through the tunnel
+probe_loss() {
+    local out=$5 want=$6 lost
+    probe_recv "$2" "$4" 5001 5 "$out" 200 || return 1
+    local rpid=$NS_LAST_PID
+    probe_send "$1" "$3" "$4" 5001 200 5 >"$out.send" 2>&1 || { cat "$out.send" >&2; return 1; }
+    lost=$(probe_result "$out" lost "$rpid") || return 1
+    log_info "  probe: $(tr '\n' ' ' <"$out")"
+    case $want in
+        eq0) [ "$lost" -eq 0 ] ;;
+        gt0) [ "$lost" -gt 0 ] && [ "$lost" -lt 200 ] ;;
+    esac
+}
+
 # ike_keys_match DIR_I DIR_R — SK_d, SK_a*, SK_e*, SK_p* of the first IKE_SA are equal
 ike_keys_match() {
     local ki kr f
@@ -190,6 +205,10 @@ run_pair() {
 
     if [ "$EXTRA" = 1 ]; then
         check "IKE_SA keys (ike 4) from the logs match" ike_keys_match "$di" "$dr"
+        check "UDP probe through the tunnel: no loss" probe_loss "$ni" "$nr" "$ii" "$ir" "$NS_WORKDIR/probe1" eq0
+        ns_drop "$ni" 10 "udp dport 4500" out
+        check "UDP probe with 10 % outer loss: loss measured" probe_loss "$ni" "$nr" "$ii" "$ir" "$NS_WORKDIR/probe2" gt0
+        ns_drop "$ni" 0
         local old_ci=$ci
         check "rekey CHILD_SA" to_file "$di/rekey.out" ss_rekey_child "$di"
         check "both logged a 2nd CHILD key derivation" \

@@ -23,8 +23,15 @@
 #   ns_lo_addr NS ADDR/PLEN       add an inner address on lo
 #   ns_route NS DEST VIA [DEV]    add a route
 #   ns_forwarding NS              enable IPv4/IPv6 forwarding in NS
+#   ns_addr_del NS DEV ADDR/PLEN  remove an address (MOBIKE moves)
+#   ns_link_set NS DEV up|down    set a link up or down
+#   ns_drop NS PERCENT [MATCH] [DIR]   nftables: drop PERCENT % of packets matching MATCH (nft, default
+#                                 "meta l4proto udp") in DIR in|out|both; PERCENT 0 removes them
 #   ns_spawn NS LOGFILE CMD...    start CMD in NS in the background, record PID in NS_LAST_PID
 #   ns_capture NS IFACE FILE [FILTER]   dumpcap on IFACE in NS into FILE (pcapng); PID in NS_LAST_PID
+#   probe_recv NS BIND PORT DURATION_S OUT [EXPECT]   start udp_probe.py receiver (NS_LAST_PID)
+#   probe_send NS SRC DST PORT COUNT INTERVAL_MS      run udp_probe.py sender (foreground)
+#   probe_result OUT KEY [PID]    wait for the receiver's summary (TERM to PID if given), print KEY
 #   track_pid PID                 record a PID started some other way, for cleanup
 #   kill_pid PID [WAIT_S]         TERM, wait (bounded), then KILL one PID
 #   wait_for CMD TIMEOUT_S [INTERVAL_S]   poll CMD (eval'd) until success or timeout
@@ -213,6 +220,35 @@ ns_forwarding() {
     ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
 }
 
+ns_addr_del() {
+    local ns=$1 dev=$2 a=$3
+    case $a in *:*) ip -n "$ns" -6 addr del "$a" dev "$dev" ;; *) ip -n "$ns" addr del "$a" dev "$dev" ;; esac
+}
+
+ns_link_set() { ip -n "$1" link set "$2" "$3"; }
+
+# ns_drop NS PERCENT [MATCH] [DIR] — random loss with nftables (no netem on these kernels):
+# drop PERCENT % of the packets matching MATCH (nft expression, default "meta l4proto udp";
+# e.g. "udp dport 4500", "ip protocol icmp") in direction
+# DIR: in, out or both (default; each direction loses PERCENT % independently). Uses its own
+# table "mktest"; PERCENT 0 deletes the table, 100 drops everything matching.
+ns_drop() {
+    local ns=$1 pct=$2 match=${3:-meta l4proto udp} dir=${4:-both} verdict rules=''
+    ip netns exec "$ns" nft delete table inet mktest 2>/dev/null
+    [ "$pct" -gt 0 ] || return 0
+    if [ "$pct" -ge 100 ]; then verdict="$match drop"
+    else verdict="$match numgen random mod 100 < $pct drop"; fi
+    case $dir in
+        in|both)  rules+="    chain in  { type filter hook input  priority -10; $verdict; }
+" ;;
+    esac
+    case $dir in
+        out|both) rules+="    chain out { type filter hook output priority -10; $verdict; }
+" ;;
+    esac
+    printf 'table inet mktest {\n%s}\n' "$rules" | ip netns exec "$ns" nft -f -
+}
+
 # ns_link NSA NSB [A4] [B4] [A6] [B6] [IFA] [IFB]
 # veth pair IFA (in NSA) <-> IFB (in NSB), up, with optional addresses ("" to skip).
 # Interface names default to "v-<short of other ns>" (max 15 chars). DAD is off.
@@ -270,6 +306,39 @@ ns_capture() {
     local pid=$NS_LAST_PID
     wait_for "[ -s '$file' ] || ! kill -0 $pid" 5 0.05 && kill -0 "$pid" 2>/dev/null && [ -s "$file" ] \
         || { log_err "dumpcap failed on $ns/$ifc"; dump_logs "$file.log"; return 1; }
+}
+
+# ---- fixed-schedule UDP probe (tests/lib/udp_probe.py): loss and outage through a tunnel
+_NS_LIBDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# probe_recv NS BIND PORT DURATION_S OUT [EXPECT] — receiver in the background; returns once
+# its socket is bound (bounded, 5 s). It writes its summary to OUT when it ends (after
+# DURATION_S, after sequence EXPECT-1 arrived, or on TERM).
+probe_recv() {
+    local ns=$1 bind=$2 port=$3 dur=$4 out=$5 expect=${6:-0}
+    rm -f "$out" "$out.ready"
+    ns_spawn "$ns" "$out.log" python3 "$_NS_LIBDIR/udp_probe.py" recv --bind "$bind" \
+        --port "$port" --duration "$dur" --out "$out" --expect "$expect" --ready "$out.ready"
+    local pid=$NS_LAST_PID
+    wait_for "[ -e '$out.ready' ] || ! kill -0 $pid" 5 0.05 && [ -e "$out.ready" ] \
+        || { log_err "udp probe receiver did not start"; dump_logs "$out.log"; return 1; }
+}
+
+# probe_send NS SRC DST PORT COUNT INTERVAL_MS — sender in the foreground (bounded by
+# COUNT * INTERVAL_MS + 1 s inside the script); prints "sent=.. send_errors=.. late_max_ms=..".
+probe_send() {
+    local ns=$1 src=$2 dst=$3 port=$4 count=$5 iv=$6
+    ip netns exec "$ns" python3 "$_NS_LIBDIR/udp_probe.py" send --src "$src" --dst "$dst" \
+        --port "$port" --count "$count" --interval-ms "$iv"
+}
+
+# probe_result OUT KEY [PID] — if PID is given and still running, TERM it first; wait
+# (bounded, 5 s) for OUT and print the value of KEY (lost, max_gap_ms, ...).
+probe_result() {
+    local out=$1 key=$2 pid=${3:-}
+    [ -n "$pid" ] && kill_pid "$pid" 3
+    wait_for "[ -s '$out' ]" 5 0.05 || { log_err "no probe summary in $out"; return 1; }
+    awk -F= -v k="$key" '$1 == k { print substr($0, length(k) + 2); f = 1 } END { exit !f }' "$out"
 }
 
 # wait_for CMD TIMEOUT_S [INTERVAL_S] — eval CMD until it succeeds; bounded by
