@@ -11,7 +11,8 @@ namespace {
 using namespace detail;
 
 DecodeError syntax_error(PayloadType where, std::string reason) {
-    return DecodeError{DecodeError::Kind::invalid_syntax, static_cast<std::uint8_t>(where), std::move(reason)};
+    return DecodeError{DecodeError::Kind::invalid_syntax, static_cast<std::uint8_t>(where),
+                       std::move(reason)};
 }
 
 template <typename T>
@@ -25,26 +26,40 @@ Problem decode_into(Problem (*decode)(ByteView, T&), ByteView body, PayloadBody&
 // nullopt: `type` is not one this codec understands.
 std::optional<Problem> decode_known(PayloadType type, ByteView body, PayloadBody& out) {
     switch (type) {
-    case PayloadType::sa: return decode_into(decode_sa, body, out);
-    case PayloadType::ke: return decode_into(decode_ke, body, out);
-    case PayloadType::id_i:
-    case PayloadType::id_r: return decode_into(decode_id, body, out);
-    case PayloadType::cert:
-    case PayloadType::certreq: return decode_into(decode_cert, body, out);
-    case PayloadType::auth: return decode_into(decode_auth, body, out);
-    case PayloadType::nonce: return decode_into(decode_nonce, body, out);
-    case PayloadType::notify: return decode_into(decode_notify, body, out);
-    case PayloadType::del: return decode_into(decode_delete, body, out);
-    case PayloadType::vendor_id: return decode_into(decode_vendor_id, body, out);
-    case PayloadType::ts_i:
-    case PayloadType::ts_r: return decode_into(decode_ts, body, out);
-    case PayloadType::cp: return decode_into(decode_cp, body, out);
-    case PayloadType::eap: return decode_into(decode_eap, body, out);
-    default: return std::nullopt;
+        case PayloadType::sa:
+            return decode_into(decode_sa, body, out);
+        case PayloadType::ke:
+            return decode_into(decode_ke, body, out);
+        case PayloadType::id_i:
+        case PayloadType::id_r:
+            return decode_into(decode_id, body, out);
+        case PayloadType::cert:
+        case PayloadType::certreq:
+            return decode_into(decode_cert, body, out);
+        case PayloadType::auth:
+            return decode_into(decode_auth, body, out);
+        case PayloadType::nonce:
+            return decode_into(decode_nonce, body, out);
+        case PayloadType::notify:
+            return decode_into(decode_notify, body, out);
+        case PayloadType::del:
+            return decode_into(decode_delete, body, out);
+        case PayloadType::vendor_id:
+            return decode_into(decode_vendor_id, body, out);
+        case PayloadType::ts_i:
+        case PayloadType::ts_r:
+            return decode_into(decode_ts, body, out);
+        case PayloadType::cp:
+            return decode_into(decode_cp, body, out);
+        case PayloadType::eap:
+            return decode_into(decode_eap, body, out);
+        default:
+            return std::nullopt;
     }
 }
 
-Problem decode_encrypted(PayloadType type, PayloadType inner_first, ByteView body, PayloadBody& out) {
+Problem decode_encrypted(PayloadType type, PayloadType inner_first, ByteView body,
+                         PayloadBody& out) {
     if (type == PayloadType::sk) {
         EncryptedPayload sk;
         if (auto problem = decode_sk(inner_first, body, sk)) return problem;
@@ -86,7 +101,8 @@ std::optional<GenericHeader> read_generic_header(Reader& r) {
     std::uint8_t next = 0, flag_bits = 0;
     std::uint16_t length = 0;
     if (!r.u8(next) || !r.u8(flag_bits) || !r.u16(length)) return std::nullopt;
-    if (length < kGenericHeaderSize || length - kGenericHeaderSize > r.remaining()) return std::nullopt;
+    if (length < kGenericHeaderSize || length - kGenericHeaderSize > r.remaining())
+        return std::nullopt;
     GenericHeader g{static_cast<PayloadType>(next), (flag_bits & kCriticalBit) != 0, {}};
     r.bytes(length - kGenericHeaderSize, g.body);
     return g;
@@ -113,7 +129,8 @@ Decoded<std::vector<Payload>> decode_chain(PayloadType first, ByteView data, boo
         type = g->next;
     }
     if (r.remaining() != 0) {
-        return syntax_error(out.empty() ? PayloadType::none : out.back().type, "data after the last payload");
+        return syntax_error(out.empty() ? PayloadType::none : out.back().type,
+                            "data after the last payload");
     }
     return out;
 }
@@ -159,7 +176,8 @@ Bytes encode_message(const Header& header, const std::vector<Payload>& payloads)
     const PayloadType first = payloads.empty() ? PayloadType::none : payloads.front().type;
     encode_header(header, first, kHeaderSize, w);
     encode_chain(payloads, w);
-    if (out.size() > kMaxMessageSize) throw std::length_error("IKE message longer than 65535 bytes");
+    if (out.size() > kMaxMessageSize)
+        throw std::length_error("IKE message longer than 65535 bytes");
     w.patch_u32(kHeaderSize - 4, static_cast<std::uint32_t>(out.size()));
     return out;
 }

@@ -39,9 +39,11 @@ std::string notify_short_name(std::uint16_t type) {
 }
 
 std::string payload_token(const Payload& p) {
-    if (auto* n = std::get_if<NotifyPayload>(&p.body)) return "N(" + notify_short_name(n->type) + ")";
+    if (auto* n = std::get_if<NotifyPayload>(&p.body))
+        return "N(" + notify_short_name(n->type) + ")";
     if (auto* f = std::get_if<EncryptedFragmentPayload>(&p.body)) {
-        return "SKF(" + std::to_string(f->fragment_number) + "/" + std::to_string(f->total_fragments) + ")";
+        return "SKF(" + std::to_string(f->fragment_number) + "/" +
+               std::to_string(f->total_fragments) + ")";
     }
     return std::string(payload_name(p.type));
 }

@@ -25,8 +25,10 @@ void encode_body(const EncryptedPayload& p, Writer& w) { w.bytes(p.body); }
 
 Problem decode_skf(PayloadType inner_first, ByteView body, EncryptedFragmentPayload& out) {
     Reader r(body);
-    if (!r.u16(out.fragment_number) || !r.u16(out.total_fragments)) return "truncated encrypted fragment";
-    if (out.fragment_number == 0 || out.total_fragments == 0) return "fragment number or total is 0";
+    if (!r.u16(out.fragment_number) || !r.u16(out.total_fragments))
+        return "truncated encrypted fragment";
+    if (out.fragment_number == 0 || out.total_fragments == 0)
+        return "fragment number or total is 0";
     if (out.fragment_number > out.total_fragments) return "fragment number above total";
     if (r.remaining() == 0) return "empty encrypted fragment";
     out.inner_first = inner_first;
@@ -61,8 +63,9 @@ Bytes encode_sk_prefix(const Header& header, PayloadType inner_first, std::size_
     return out;
 }
 
-Bytes encode_skf_prefix(const Header& header, PayloadType inner_first, std::uint16_t fragment_number,
-                        std::uint16_t total_fragments, std::size_t skf_body_length) {
+Bytes encode_skf_prefix(const Header& header, PayloadType inner_first,
+                        std::uint16_t fragment_number, std::uint16_t total_fragments,
+                        std::size_t skf_body_length) {
     const std::size_t payload_length = kGenericHeaderSize + kSkfFixedSize + skf_body_length;
     Bytes out;
     Writer w(out);

@@ -56,8 +56,10 @@ Decoded<Header> decode_header(ByteView datagram) {
         return DecodeError{DecodeError::Kind::invalid_major_version, 0,
                            "major version " + std::to_string(h.major_version)};
     }
-    if (h.length < kHeaderSize || h.length > kMaxMessageSize) return header_error("header length out of range");
-    if (h.length != datagram.size()) return header_error("header length differs from datagram size");
+    if (h.length < kHeaderSize || h.length > kMaxMessageSize)
+        return header_error("header length out of range");
+    if (h.length != datagram.size())
+        return header_error("header length differs from datagram size");
     return h;
 }
 
@@ -74,7 +76,8 @@ std::uint8_t checked_u8(std::size_t n) {
 }
 
 void encode_header(const Header& h, PayloadType next, std::size_t total_length, Writer& w) {
-    if (total_length > kMaxMessageSize) throw std::length_error("IKE message longer than 65535 bytes");
+    if (total_length > kMaxMessageSize)
+        throw std::length_error("IKE message longer than 65535 bytes");
     w.u64(h.spi_i);
     w.u64(h.spi_r);
     w.u8(static_cast<std::uint8_t>(next));

@@ -18,7 +18,8 @@ const NotifyPayload* find_notify(const std::vector<Payload>& payloads, std::uint
     return nullptr;
 }
 
-std::vector<const NotifyPayload*> find_notifies(const std::vector<Payload>& payloads, std::uint16_t type) {
+std::vector<const NotifyPayload*> find_notifies(const std::vector<Payload>& payloads,
+                                                std::uint16_t type) {
     std::vector<const NotifyPayload*> out;
     for (const auto& p : payloads) {
         auto* n = std::get_if<NotifyPayload>(&p.body);

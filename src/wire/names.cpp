@@ -26,7 +26,8 @@ std::string_view lookup(const std::array<NameEntry<T>, N>& table, T value) {
 // string per possible byte value, built once per table.
 std::array<std::string, 256> make_fallbacks(const char* prefix) {
     std::array<std::string, 256> names;
-    for (std::size_t i = 0; i < names.size(); ++i) names[i] = std::string(prefix) + "(" + std::to_string(i) + ")";
+    for (std::size_t i = 0; i < names.size(); ++i)
+        names[i] = std::string(prefix) + "(" + std::to_string(i) + ")";
     return names;
 }
 
@@ -39,12 +40,23 @@ constexpr std::array<NameEntry<ExchangeType>, 4> kExchanges{{
 
 // RFC 7296 notation, which is also what the one-line message summaries show.
 constexpr std::array<NameEntry<PayloadType>, 17> kPayloads{{
-    {PayloadType::sa, "SA"},       {PayloadType::ke, "KE"},         {PayloadType::id_i, "IDi"},
-    {PayloadType::id_r, "IDr"},    {PayloadType::cert, "CERT"},     {PayloadType::certreq, "CERTREQ"},
-    {PayloadType::auth, "AUTH"},   {PayloadType::nonce, "No"},      {PayloadType::notify, "N"},
-    {PayloadType::del, "D"},       {PayloadType::vendor_id, "V"},   {PayloadType::ts_i, "TSi"},
-    {PayloadType::ts_r, "TSr"},    {PayloadType::sk, "SK"},         {PayloadType::cp, "CP"},
-    {PayloadType::eap, "EAP"},     {PayloadType::skf, "SKF"},
+    {PayloadType::sa, "SA"},
+    {PayloadType::ke, "KE"},
+    {PayloadType::id_i, "IDi"},
+    {PayloadType::id_r, "IDr"},
+    {PayloadType::cert, "CERT"},
+    {PayloadType::certreq, "CERTREQ"},
+    {PayloadType::auth, "AUTH"},
+    {PayloadType::nonce, "No"},
+    {PayloadType::notify, "N"},
+    {PayloadType::del, "D"},
+    {PayloadType::vendor_id, "V"},
+    {PayloadType::ts_i, "TSi"},
+    {PayloadType::ts_r, "TSr"},
+    {PayloadType::sk, "SK"},
+    {PayloadType::cp, "CP"},
+    {PayloadType::eap, "EAP"},
+    {PayloadType::skf, "SKF"},
 }};
 
 }  // namespace

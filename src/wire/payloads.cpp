@@ -120,12 +120,14 @@ Problem decode_delete(ByteView body, DeletePayload& out) {
     if (!r.u8(protocol) || !r.u8(spi_size) || !r.u16(count)) return "truncated delete";
     out.protocol = static_cast<ProtocolId>(protocol);
     const bool ike = out.protocol == ProtocolId::ike;
-    if (!ike && out.protocol != ProtocolId::ah && out.protocol != ProtocolId::esp) return "bad delete protocol";
+    if (!ike && out.protocol != ProtocolId::ah && out.protocol != ProtocolId::esp)
+        return "bad delete protocol";
     if (spi_size != (ike ? 0 : 4)) return "delete SPI size does not fit the protocol";
     // An IKE SA is named by the header's SPIs; a count with zero-sized SPIs
     // carries nothing, so it is accepted and not materialised.
     if (ike) return r.remaining() == 0 ? Problem{} : Problem{"data after IKE delete"};
-    if (std::size_t{count} * spi_size != r.remaining()) return "delete SPI count does not match size";
+    if (std::size_t{count} * spi_size != r.remaining())
+        return "delete SPI count does not match size";
     if (count > kMaxDeleteSpis) return "too many SPIs in delete";
     out.spis.resize(count);
     for (auto& spi : out.spis) r.bytes(spi_size, spi);

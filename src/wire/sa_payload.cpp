@@ -26,8 +26,10 @@ constexpr std::uint16_t kAttrFormatTv = 0x8000;
 
 // The Last Substruc value must say whether another substructure follows.
 Problem check_last_flag(std::uint8_t flag, std::uint8_t more_value, bool more_follow) {
-    if (flag != 0 && flag != more_value) return "bad last-substructure value " + std::to_string(flag);
-    if ((flag == more_value) != more_follow) return "last-substructure value inconsistent with position";
+    if (flag != 0 && flag != more_value)
+        return "bad last-substructure value " + std::to_string(flag);
+    if ((flag == more_value) != more_follow)
+        return "last-substructure value inconsistent with position";
     return std::nullopt;
 }
 
@@ -64,15 +66,15 @@ Problem decode_transform(Reader& r, bool last_expected, Transform& t) {
 
 Problem check_spi_size(ProtocolId protocol, std::size_t spi_size) {
     switch (protocol) {
-    case ProtocolId::ike:
-        if (spi_size == 0 || spi_size == 8) return std::nullopt;
-        break;
-    case ProtocolId::ah:
-    case ProtocolId::esp:
-        if (spi_size == 4) return std::nullopt;
-        break;
-    default:
-        return "bad proposal protocol " + std::to_string(static_cast<int>(protocol));
+        case ProtocolId::ike:
+            if (spi_size == 0 || spi_size == 8) return std::nullopt;
+            break;
+        case ProtocolId::ah:
+        case ProtocolId::esp:
+            if (spi_size == 4) return std::nullopt;
+            break;
+        default:
+            return "bad proposal protocol " + std::to_string(static_cast<int>(protocol));
     }
     return "SPI size " + std::to_string(spi_size) + " does not fit the protocol";
 }
@@ -81,7 +83,8 @@ Problem check_spi_size(ProtocolId protocol, std::size_t spi_size) {
 Problem decode_proposal_body(ByteView body, Proposal& p) {
     Reader r(body);
     std::uint8_t protocol = 0, spi_size = 0, count = 0;
-    if (!r.u8(p.number) || !r.u8(protocol) || !r.u8(spi_size) || !r.u8(count)) return "truncated proposal";
+    if (!r.u8(p.number) || !r.u8(protocol) || !r.u8(spi_size) || !r.u8(count))
+        return "truncated proposal";
     p.protocol = static_cast<ProtocolId>(protocol);
     if (auto problem = check_spi_size(p.protocol, spi_size)) return problem;
     if (!r.bytes(spi_size, p.spi)) return "proposal SPI exceeds proposal";
@@ -99,7 +102,8 @@ Problem decode_proposal_body(ByteView body, Proposal& p) {
 // then go up by one (§3.3.1).
 Problem check_proposal_number(const std::vector<Proposal>& before, std::uint8_t number) {
     if (number == 0) return "proposal number 0";
-    if (!before.empty() && number != before.back().number + 1) return "proposal numbers not consecutive";
+    if (!before.empty() && number != before.back().number + 1)
+        return "proposal numbers not consecutive";
     return std::nullopt;
 }
 
@@ -113,7 +117,8 @@ Problem decode_sa(ByteView body, SaPayload& out) {
         std::uint8_t last = 0, reserved = 0;
         std::uint16_t length = 0;
         if (!r.u8(last) || !r.u8(reserved) || !r.u16(length)) return "truncated proposal header";
-        if (length < kProposalHeaderSize || length - 4u > r.remaining()) return "bad proposal length";
+        if (length < kProposalHeaderSize || length - 4u > r.remaining())
+            return "bad proposal length";
         if (auto p = check_last_flag(last, kMoreProposals, r.remaining() > length - 4u)) return p;
         ByteView proposal_body;
         r.bytes(length - 4u, proposal_body);

@@ -46,11 +46,16 @@ constexpr std::array<TransformName, 28> kTransforms{{
 
 std::string type_prefix(TransformType type) {
     switch (type) {
-    case TransformType::encr: return "ENCR";
-    case TransformType::prf: return "PRF";
-    case TransformType::integ: return "INTEG";
-    case TransformType::ke: return "KE";
-    case TransformType::esn: return "ESN";
+        case TransformType::encr:
+            return "ENCR";
+        case TransformType::prf:
+            return "PRF";
+        case TransformType::integ:
+            return "INTEG";
+        case TransformType::ke:
+            return "KE";
+        case TransformType::esn:
+            return "ESN";
     }
     return "TRANSFORM_TYPE_" + std::to_string(static_cast<int>(type));
 }

@@ -25,7 +25,8 @@ std::optional<std::size_t> address_size(std::uint8_t type) {
 // not compared here; that is the policy's business.
 Problem decode_selector(Reader& r, TrafficSelector& ts) {
     std::uint16_t length = 0;
-    if (!r.u8(ts.type) || !r.u8(ts.ip_protocol) || !r.u16(length)) return "truncated traffic selector";
+    if (!r.u8(ts.type) || !r.u8(ts.ip_protocol) || !r.u16(length))
+        return "truncated traffic selector";
     auto addr = address_size(ts.type);
     if (!addr) return "unknown traffic selector type " + std::to_string(ts.type);
     if (length != kSelectorFixedSize + 2 * *addr) return "selector length does not fit its type";

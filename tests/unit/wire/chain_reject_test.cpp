@@ -25,7 +25,8 @@ TEST(WireChain, RejectsDataAfterLastPayload) {
     Bytes chain = cat({raw_payload(PayloadType::none, kNonce), hex("00")});
     expect_syntax_error(decode_payload_chain(PayloadType::nonce, chain), PayloadType::nonce);
     Bytes message = raw_message(PayloadType::nonce, chain);
-    EXPECT_EQ(error_of(decode_message(message)).payload_type, static_cast<std::uint8_t>(PayloadType::nonce));
+    EXPECT_EQ(error_of(decode_message(message)).payload_type,
+              static_cast<std::uint8_t>(PayloadType::nonce));
 }
 
 TEST(WireChain, RejectsChainAnnouncingMissingPayload) {
@@ -39,7 +40,8 @@ TEST(WireChain, EmptyChainWithNoFirstPayload) {
 }
 
 TEST(WireChain, CriticalUnknownPayloadIsUnsupported) {
-    Bytes chain = cat({raw_payload(static_cast<PayloadType>(200), kNonce), raw_payload(PayloadType::none, hex("ab"), 0x80)});
+    Bytes chain = cat({raw_payload(static_cast<PayloadType>(200), kNonce),
+                       raw_payload(PayloadType::none, hex("ab"), 0x80)});
     auto e = error_of(decode_payload_chain(PayloadType::nonce, chain));
     EXPECT_EQ(e.kind, DecodeError::Kind::unsupported_critical_payload);
     EXPECT_EQ(e.payload_type, 200);
@@ -61,7 +63,8 @@ TEST(WireChain, NonCriticalUnknownPayloadIsKeptAndSkipped) {
     // Reserved bits are not echoed back.
     Bytes again = encode_payload_chain(payloads);
     EXPECT_EQ(again, cat({raw_payload(static_cast<PayloadType>(49), kNonce),
-                          raw_payload(PayloadType::vendor_id, hex("abcd")), raw_payload(PayloadType::none, hex("01"))}));
+                          raw_payload(PayloadType::vendor_id, hex("abcd")),
+                          raw_payload(PayloadType::none, hex("01"))}));
 }
 
 TEST(WireChain, CriticalKnownPayloadIsAccepted) {
@@ -80,8 +83,8 @@ TEST(WireChain, SkMustBeLast) {
     // SK followed by a single junk byte.
     auto j = error_of(decode_message(raw_message(PayloadType::sk, cat({sk, hex("00")}))));
     EXPECT_EQ(j.payload_type, static_cast<std::uint8_t>(PayloadType::sk));
-    auto f = error_of(decode_message(
-        raw_message(PayloadType::skf, cat({raw_payload(PayloadType::id_i, hex("00010001ff")), after}))));
+    auto f = error_of(decode_message(raw_message(
+        PayloadType::skf, cat({raw_payload(PayloadType::id_i, hex("00010001ff")), after}))));
     EXPECT_EQ(f.payload_type, static_cast<std::uint8_t>(PayloadType::skf));
 }
 
@@ -91,33 +94,42 @@ TEST(WireChain, SkInsideDecryptedChainIsRejected) {
 }
 
 TEST(WireChain, SkNeedsBody) {
-    auto e = error_of(decode_message(raw_message(PayloadType::sk, raw_payload(PayloadType::id_i, {}))));
+    auto e =
+        error_of(decode_message(raw_message(PayloadType::sk, raw_payload(PayloadType::id_i, {}))));
     EXPECT_EQ(e.payload_type, static_cast<std::uint8_t>(PayloadType::sk));
 }
 
 TEST(WireChain, SkfFieldRules) {
     auto decode_skf = [](const char* fields) {
-        return decode_message(raw_message(PayloadType::skf, raw_payload(PayloadType::none, hex(fields))));
+        return decode_message(
+            raw_message(PayloadType::skf, raw_payload(PayloadType::none, hex(fields))));
     };
     EXPECT_TRUE(std::holds_alternative<Message>(decode_skf("00020002ab")));
-    EXPECT_EQ(error_of(decode_skf("00000002ab")).payload_type, static_cast<std::uint8_t>(PayloadType::skf));
-    EXPECT_EQ(error_of(decode_skf("00030002ab")).payload_type, static_cast<std::uint8_t>(PayloadType::skf));
-    EXPECT_EQ(error_of(decode_skf("00000000ab")).payload_type, static_cast<std::uint8_t>(PayloadType::skf));
-    EXPECT_EQ(error_of(decode_skf("00010001")).payload_type, static_cast<std::uint8_t>(PayloadType::skf));
-    EXPECT_EQ(error_of(decode_skf("000100")).payload_type, static_cast<std::uint8_t>(PayloadType::skf));
+    EXPECT_EQ(error_of(decode_skf("00000002ab")).payload_type,
+              static_cast<std::uint8_t>(PayloadType::skf));
+    EXPECT_EQ(error_of(decode_skf("00030002ab")).payload_type,
+              static_cast<std::uint8_t>(PayloadType::skf));
+    EXPECT_EQ(error_of(decode_skf("00000000ab")).payload_type,
+              static_cast<std::uint8_t>(PayloadType::skf));
+    EXPECT_EQ(error_of(decode_skf("00010001")).payload_type,
+              static_cast<std::uint8_t>(PayloadType::skf));
+    EXPECT_EQ(error_of(decode_skf("000100")).payload_type,
+              static_cast<std::uint8_t>(PayloadType::skf));
 }
 
 Bytes vendor_ids(std::size_t n) {
     Bytes chain;
     for (std::size_t i = 0; i < n; ++i) {
-        append(chain, raw_payload(i + 1 < n ? PayloadType::vendor_id : PayloadType::none, hex("00")));
+        append(chain,
+               raw_payload(i + 1 < n ? PayloadType::vendor_id : PayloadType::none, hex("00")));
     }
     return chain;
 }
 
 TEST(WireChain, PayloadCountIsCapped) {
     EXPECT_EQ(ok_value(decode_payload_chain(PayloadType::vendor_id, vendor_ids(256))).size(), 256u);
-    expect_syntax_error(decode_payload_chain(PayloadType::vendor_id, vendor_ids(257)), PayloadType::vendor_id);
+    expect_syntax_error(decode_payload_chain(PayloadType::vendor_id, vendor_ids(257)),
+                        PayloadType::vendor_id);
 }
 
 }  // namespace

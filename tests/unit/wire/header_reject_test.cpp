@@ -5,7 +5,8 @@ namespace mobiked::wire::test {
 namespace {
 
 Bytes valid_message() {
-    return encode_message(sample_header(ExchangeType::ike_sa_init, 0, flags::initiator), sample_ike_sa_init_payloads());
+    return encode_message(sample_header(ExchangeType::ike_sa_init, 0, flags::initiator),
+                          sample_ike_sa_init_payloads());
 }
 
 TEST(WireHeader, DecodeHeaderAloneGivesSpisAndLength) {
@@ -48,12 +49,14 @@ TEST(WireHeader, RejectsLengthFieldDifferentFromDatagram) {
 TEST(WireHeader, RejectsShortDatagrams) {
     Bytes bytes = valid_message();
     for (std::size_t n = 0; n < kHeaderSize; ++n) {
-        EXPECT_EQ(error_of(decode_header(ByteView(bytes).first(n))).kind, DecodeError::Kind::invalid_syntax);
+        EXPECT_EQ(error_of(decode_header(ByteView(bytes).first(n))).kind,
+                  DecodeError::Kind::invalid_syntax);
     }
 }
 
 TEST(WireHeader, RejectsOversizedDatagram) {
-    Bytes big = raw_message(PayloadType::vendor_id, raw_payload(PayloadType::none, filled(1, 65000)));
+    Bytes big =
+        raw_message(PayloadType::vendor_id, raw_payload(PayloadType::none, filled(1, 65000)));
     append(big, filled(0, kMaxMessageSize + 1 - big.size()));
     store_be32(big.data() + 24, static_cast<std::uint32_t>(big.size()));
     EXPECT_EQ(error_of(decode_message(big)).kind, DecodeError::Kind::invalid_syntax);
@@ -78,7 +81,8 @@ TEST(WireHeader, EveryTruncationIsRejected) {
         EXPECT_TRUE(std::holds_alternative<DecodeError>(decode_message(cut))) << n;
         if (n >= kHeaderSize) {
             store_be32(cut.data() + 24, static_cast<std::uint32_t>(n));
-            EXPECT_TRUE(std::holds_alternative<DecodeError>(decode_message(cut))) << "patched " << n;
+            EXPECT_TRUE(std::holds_alternative<DecodeError>(decode_message(cut)))
+                << "patched " << n;
         }
     }
 }
@@ -102,7 +106,8 @@ TEST(WireHeader, SingleByteCorruptionIsSafe) {
             b[i] ^= x;
             auto d = decode_message(b);
             if (auto* m = std::get_if<Message>(&d)) {
-                EXPECT_EQ(ok_value(decode_message(encode_message(m->header, m->payloads))), *m) << i;
+                EXPECT_EQ(ok_value(decode_message(encode_message(m->header, m->payloads))), *m)
+                    << i;
             }
         }
     }

@@ -39,9 +39,11 @@ TEST(WireNames, Transforms) {
 TEST(WireDescribe, SummaryLine) {
     Header h = sample_header(ExchangeType::ike_auth, 1, flags::initiator);
     EXPECT_EQ(describe(h, sample_ike_auth_inner()),
-              "IKE_AUTH request 1 [ IDi CERT CERTREQ IDr AUTH CP SA TSi TSr N(MOBIKE_SUP) N(REKEY_SA) V EAP D ]");
+              "IKE_AUTH request 1 [ IDi CERT CERTREQ IDr AUTH CP SA TSi TSr N(MOBIKE_SUP) "
+              "N(REKEY_SA) V EAP D ]");
     h.flags = flags::response;
-    EXPECT_EQ(describe(h, {make(PayloadType::skf, EncryptedFragmentPayload{PayloadType::none, 2, 5, hex("00")}),
+    EXPECT_EQ(describe(h, {make(PayloadType::skf,
+                                EncryptedFragmentPayload{PayloadType::none, 2, 5, hex("00")}),
                            make(static_cast<PayloadType>(50), UnknownPayload{50, {}}),
                            make(PayloadType::notify, notify_of(40000))}),
               "IKE_AUTH response 1 [ SKF(2/5) PAYLOAD(50) N(NOTIFY(40000)) ]");

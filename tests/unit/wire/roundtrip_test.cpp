@@ -13,7 +13,8 @@ std::vector<Payload> every_plain_payload() {
     payloads.insert(payloads.end(), init.begin(), init.end());
     payloads.push_back(make(PayloadType::del, DeletePayload{ProtocolId::ike, {}}));
     payloads.push_back(make(PayloadType::del, DeletePayload{ProtocolId::ah, {hex("00000001")}}));
-    payloads.push_back(make(PayloadType::notify, NotifyPayload{ProtocolId::ike, filled(7, 8), notify::rekey_sa, {}}));
+    payloads.push_back(make(PayloadType::notify,
+                            NotifyPayload{ProtocolId::ike, filled(7, 8), notify::rekey_sa, {}}));
     payloads.push_back(make(static_cast<PayloadType>(49), UnknownPayload{49, hex("deadbeef")}));
     payloads.push_back(make(PayloadType::sa, sample_esp_sa(), /*critical=*/true));
     return payloads;
@@ -49,7 +50,8 @@ TEST(WireRoundTrip, IkeSaInitMessage) {
 
 TEST(WireRoundTrip, ProtectedMessageWithSk) {
     Header h = sample_header(ExchangeType::ike_auth, 1, flags::initiator);
-    std::vector<Payload> payloads{make(PayloadType::sk, EncryptedPayload{PayloadType::id_i, filled(0xee, 80)})};
+    std::vector<Payload> payloads{
+        make(PayloadType::sk, EncryptedPayload{PayloadType::id_i, filled(0xee, 80)})};
     Bytes bytes = encode_message(h, payloads);
     auto m = ok_value(decode_message(bytes));
     ASSERT_EQ(m.payloads.size(), 1u);
@@ -71,8 +73,9 @@ TEST(WireRoundTrip, ProtectedMessageWithSkf) {
 
 TEST(WireRoundTrip, PlainPayloadsMayPrecedeSk) {
     Header h = sample_header(ExchangeType::informational, 7, 0);
-    std::vector<Payload> payloads{make(PayloadType::vendor_id, VendorIdPayload{hex("01")}),
-                                  make(PayloadType::sk, EncryptedPayload{PayloadType::none, filled(9, 32)})};
+    std::vector<Payload> payloads{
+        make(PayloadType::vendor_id, VendorIdPayload{hex("01")}),
+        make(PayloadType::sk, EncryptedPayload{PayloadType::none, filled(9, 32)})};
     auto m = ok_value(decode_message(encode_message(h, payloads)));
     EXPECT_EQ(m.payloads, payloads);
 }
@@ -89,10 +92,12 @@ TEST(WireRoundTrip, MessageWithoutPayloads) {
 TEST(WireRoundTrip, SkPrefixMatchesEncodedMessage) {
     Header h = sample_header(ExchangeType::create_child_sa, 5, flags::initiator | flags::response);
     Bytes body = filled(0x5a, 61);
-    Bytes full = encode_message(h, {make(PayloadType::sk, EncryptedPayload{PayloadType::sa, body})});
+    Bytes full =
+        encode_message(h, {make(PayloadType::sk, EncryptedPayload{PayloadType::sa, body})});
     Bytes prefix = encode_sk_prefix(h, PayloadType::sa, body.size());
     ASSERT_EQ(prefix.size(), kHeaderSize + kGenericHeaderSize);
-    EXPECT_EQ(Bytes(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(prefix.size())), prefix);
+    EXPECT_EQ(Bytes(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(prefix.size())),
+              prefix);
     append(prefix, body);
     EXPECT_EQ(prefix, full);
 }
@@ -100,7 +105,8 @@ TEST(WireRoundTrip, SkPrefixMatchesEncodedMessage) {
 TEST(WireRoundTrip, SkfPrefixMatchesEncodedMessage) {
     Header h = sample_header(ExchangeType::ike_auth, 1, flags::initiator);
     Bytes body = filled(0x77, 100);
-    Bytes full = encode_message(h, {make(PayloadType::skf, EncryptedFragmentPayload{PayloadType::id_i, 1, 4, body})});
+    Bytes full = encode_message(
+        h, {make(PayloadType::skf, EncryptedFragmentPayload{PayloadType::id_i, 1, 4, body})});
     Bytes prefix = encode_skf_prefix(h, PayloadType::id_i, 1, 4, body.size());
     ASSERT_EQ(prefix.size(), kHeaderSize + kGenericHeaderSize + 4);
     append(prefix, body);
@@ -126,9 +132,11 @@ namespace mobiked::wire::test {
 namespace {
 
 TEST(WireEncode, UnrepresentableStructuresThrow) {
-    EXPECT_THROW(encode_payload_chain({make(PayloadType::vendor_id, VendorIdPayload{filled(0, 65532)})}),
-                 std::length_error);
-    EXPECT_NO_THROW(encode_payload_chain({make(PayloadType::vendor_id, VendorIdPayload{filled(0, 65531)})}));
+    EXPECT_THROW(
+        encode_payload_chain({make(PayloadType::vendor_id, VendorIdPayload{filled(0, 65532)})}),
+        std::length_error);
+    EXPECT_NO_THROW(
+        encode_payload_chain({make(PayloadType::vendor_id, VendorIdPayload{filled(0, 65531)})}));
     TsPayload many;
     many.selectors.resize(256, sample_ts().selectors[0]);
     EXPECT_THROW(encode_payload_chain({make(PayloadType::ts_i, many)}), std::length_error);

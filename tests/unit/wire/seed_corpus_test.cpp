@@ -17,16 +17,20 @@ namespace fs = std::filesystem;
 std::map<std::string, Bytes> message_seeds() {
     std::map<std::string, Bytes> seeds;
     seeds["ike_sa_init_request"] =
-        encode_message(sample_header(ExchangeType::ike_sa_init, 0, flags::initiator), sample_ike_sa_init_payloads());
-    seeds["ike_auth_sk"] = encode_message(sample_header(ExchangeType::ike_auth, 1, flags::initiator),
-                                          {make(PayloadType::sk, EncryptedPayload{PayloadType::id_i, filled(0xa5, 96)})});
-    seeds["ike_auth_skf"] = encode_message(
-        sample_header(ExchangeType::ike_auth, 1, flags::response),
-        {make(PayloadType::skf, EncryptedFragmentPayload{PayloadType::id_r, 1, 2, filled(0x5a, 64)})});
-    seeds["informational_empty"] = encode_message(sample_header(ExchangeType::informational, 4, flags::response), {});
+        encode_message(sample_header(ExchangeType::ike_sa_init, 0, flags::initiator),
+                       sample_ike_sa_init_payloads());
+    seeds["ike_auth_sk"] = encode_message(
+        sample_header(ExchangeType::ike_auth, 1, flags::initiator),
+        {make(PayloadType::sk, EncryptedPayload{PayloadType::id_i, filled(0xa5, 96)})});
+    seeds["ike_auth_skf"] =
+        encode_message(sample_header(ExchangeType::ike_auth, 1, flags::response),
+                       {make(PayloadType::skf,
+                             EncryptedFragmentPayload{PayloadType::id_r, 1, 2, filled(0x5a, 64)})});
+    seeds["informational_empty"] =
+        encode_message(sample_header(ExchangeType::informational, 4, flags::response), {});
     // Not a valid exchange, but it puts every payload layout in front of the fuzzer.
-    seeds["every_payload_plain"] =
-        encode_message(sample_header(ExchangeType::create_child_sa, 2, flags::initiator), sample_ike_auth_inner());
+    seeds["every_payload_plain"] = encode_message(
+        sample_header(ExchangeType::create_child_sa, 2, flags::initiator), sample_ike_auth_inner());
     return seeds;
 }
 
@@ -55,10 +59,12 @@ void check_or_write(const std::string& dir, const std::map<std::string, Bytes>& 
         const fs::path file = base / name;
         if (write) {
             fs::create_directories(base);
-            std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                        static_cast<std::streamsize>(bytes.size()));
+            std::ofstream(file, std::ios::binary)
+                .write(reinterpret_cast<const char*>(bytes.data()),
+                       static_cast<std::streamsize>(bytes.size()));
         }
-        EXPECT_EQ(to_hex(read_file(file)), to_hex(bytes)) << file << " is stale; rerun with MOBIKED_WRITE_CORPUS=1";
+        EXPECT_EQ(to_hex(read_file(file)), to_hex(bytes))
+            << file << " is stale; rerun with MOBIKED_WRITE_CORPUS=1";
     }
 }
 
@@ -73,7 +79,8 @@ TEST(WireSeedCorpus, MessageSeedsDecodeAndAreCurrent) {
 TEST(WireSeedCorpus, ChainSeedsDecodeAndAreCurrent) {
     auto seeds = chain_seeds();
     for (const auto& [name, bytes] : seeds) {
-        auto d = decode_payload_chain(static_cast<PayloadType>(bytes[0]), ByteView(bytes).subspan(1));
+        auto d =
+            decode_payload_chain(static_cast<PayloadType>(bytes[0]), ByteView(bytes).subspan(1));
         EXPECT_TRUE(std::holds_alternative<std::vector<Payload>>(d)) << name;
     }
     check_or_write("wire_chain", seeds);

@@ -11,7 +11,12 @@
 
 namespace mobiked::wire::test {
 
-inline Bytes hex(std::string_view h) {
+// Spaces are allowed between bytes so field boundaries stay visible.
+inline Bytes hex(std::string_view spaced) {
+    std::string h;
+    for (char c : spaced) {
+        if (c != ' ') h.push_back(c);
+    }
     bool ok = false;
     Bytes b = from_hex(h, &ok);
     EXPECT_TRUE(ok) << "bad hex in test: " << h;
@@ -36,9 +41,9 @@ inline Bytes raw_payload(PayloadType next, const Bytes& body, std::uint8_t flag_
 
 // A 28-byte IKE_SA_INIT request header announcing `first` and a correct length.
 inline Bytes raw_message(PayloadType first, const Bytes& chain) {
-    Bytes out = hex("0102030405060708" "0000000000000000");
+    Bytes out = hex("0102030405060708 0000000000000000");
     out.push_back(static_cast<std::uint8_t>(first));
-    append(out, hex("2022" "08" "00000000" "00000000"));
+    append(out, hex("2022 08 00000000 00000000"));
     append(out, chain);
     store_be32(out.data() + 24, static_cast<std::uint32_t>(out.size()));
     return out;
@@ -76,10 +81,13 @@ inline void expect_syntax_error(const Decoded<std::vector<Payload>>& d, PayloadT
     EXPECT_FALSE(e.reason.empty());
 }
 
-inline Header sample_header(ExchangeType exchange, std::uint32_t message_id, std::uint8_t flag_bits) {
+inline Header sample_header(ExchangeType exchange, std::uint32_t message_id,
+                            std::uint8_t flag_bits) {
     Header h;
     h.spi_i = 0x0102030405060708ULL;
-    h.spi_r = exchange == ExchangeType::ike_sa_init && !(flag_bits & flags::response) ? 0 : 0x1112131415161718ULL;
+    h.spi_r = exchange == ExchangeType::ike_sa_init && !(flag_bits & flags::response)
+                  ? 0
+                  : 0x1112131415161718ULL;
     h.exchange = exchange;
     h.flags = flag_bits;
     h.message_id = message_id;
@@ -91,11 +99,15 @@ inline Payload make(PayloadType type, PayloadBody body, bool critical = false) {
 }
 
 inline SaPayload sample_ike_sa() {
-    Proposal p1{1, ProtocolId::ike, {},
+    Proposal p1{1,
+                ProtocolId::ike,
+                {},
                 {{TransformType::encr, encr::aes_gcm_16, 256},
                  {TransformType::prf, prf::hmac_sha2_256, std::nullopt},
                  {TransformType::ke, ke::curve25519, std::nullopt}}};
-    Proposal p2{2, ProtocolId::ike, {},
+    Proposal p2{2,
+                ProtocolId::ike,
+                {},
                 {{TransformType::encr, encr::aes_cbc, 128},
                  {TransformType::integ, integ::hmac_sha2_256_128, std::nullopt},
                  {TransformType::prf, prf::hmac_sha2_256, std::nullopt},
@@ -104,8 +116,11 @@ inline SaPayload sample_ike_sa() {
 }
 
 inline SaPayload sample_esp_sa() {
-    Proposal p{1, ProtocolId::esp, hex("c0ffee01"),
-               {{TransformType::encr, encr::aes_gcm_16, 128}, {TransformType::esn, esn::no, std::nullopt}}};
+    Proposal p{1,
+               ProtocolId::esp,
+               hex("c0ffee01"),
+               {{TransformType::encr, encr::aes_gcm_16, 128},
+                {TransformType::esn, esn::no, std::nullopt}}};
     return SaPayload{{p}};
 }
 
@@ -119,7 +134,8 @@ inline std::vector<Payload> sample_ike_sa_init_payloads() {
         make(PayloadType::ke, KePayload{ke::curve25519, filled(0x11, 32)}),
         make(PayloadType::nonce, NoncePayload{filled(0x22, 32)}),
         make(PayloadType::notify, notify_of(notify::nat_detection_source_ip, filled(0x33, 20))),
-        make(PayloadType::notify, notify_of(notify::nat_detection_destination_ip, filled(0x44, 20))),
+        make(PayloadType::notify,
+             notify_of(notify::nat_detection_destination_ip, filled(0x44, 20))),
         make(PayloadType::notify, notify_of(notify::ikev2_fragmentation_supported)),
     };
 }
@@ -138,13 +154,15 @@ inline std::vector<Payload> sample_ike_auth_inner() {
         make(PayloadType::certreq, CertPayload{cert_encoding::x509_signature, filled(0x55, 20)}),
         make(PayloadType::id_r, IdPayload{IdType::ipv4_addr, hex("c0000201")}),
         make(PayloadType::auth, AuthPayload{auth_method::digital_signature, filled(0x66, 64)}),
-        make(PayloadType::cp, CpPayload{cfg_type::request,
-                                        {{cfg_attr::internal_ip4_address, {}}, {cfg_attr::internal_ip4_dns, {}}}}),
+        make(PayloadType::cp,
+             CpPayload{cfg_type::request,
+                       {{cfg_attr::internal_ip4_address, {}}, {cfg_attr::internal_ip4_dns, {}}}}),
         make(PayloadType::sa, sample_esp_sa()),
         make(PayloadType::ts_i, sample_ts()),
         make(PayloadType::ts_r, sample_ts()),
         make(PayloadType::notify, notify_of(notify::mobike_supported)),
-        make(PayloadType::notify, NotifyPayload{ProtocolId::esp, hex("01020304"), notify::rekey_sa, {}}),
+        make(PayloadType::notify,
+             NotifyPayload{ProtocolId::esp, hex("01020304"), notify::rekey_sa, {}}),
         make(PayloadType::vendor_id, VendorIdPayload{to_bytes("mobiked")}),
         make(PayloadType::eap, EapPayload{hex("0201000501")}),
         make(PayloadType::del, DeletePayload{ProtocolId::esp, {hex("aabbccdd"), hex("01020304")}}),
