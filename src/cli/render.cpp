@@ -1,0 +1,122 @@
+#include "cli/render.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+namespace mobiked::cli {
+
+using nlohmann::json;
+
+namespace {
+
+std::string str(const json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return "-";
+    if (it->is_string()) return it->get<std::string>();
+    return it->dump();
+}
+
+std::string upper(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    return s;
+}
+
+std::string joined(const json& j, const char* key, const char* sep = ", ") {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_array() || it->empty()) return "%any";
+    std::string out;
+    for (const auto& v : *it) out += (out.empty() ? "" : sep) + (v.is_string() ? v.get<std::string>() : v.dump());
+    return out;
+}
+
+const json& array_of(const json& j, const char* key) {
+    static const json empty = json::array();
+    auto it = j.find(key);
+    return it != j.end() && it->is_array() ? *it : empty;
+}
+
+void render_child_conf(std::ostringstream& o, const json& c) {
+    o << "  " << str(c, "name") << ": " << upper(str(c, "mode")) << ", rekeying every " << str(c, "rekey_time")
+      << "s, start_action " << str(c, "start_action") << "\n";
+    o << "    local:  " << joined(c, "local_ts", " ") << "\n";
+    o << "    remote: " << joined(c, "remote_ts", " ") << "\n";
+    o << "    esp_proposals: " << joined(c, "esp_proposals") << "\n";
+}
+
+void render_child_sa(std::ostringstream& o, const json& c) {
+    o << "  " << str(c, "name") << ": #" << str(c, "id") << ", " << upper(str(c, "mode")) << ", ESP"
+      << (c.value("udp_encap", false) ? " in UDP" : "") << ": " << str(c, "proposal") << "\n";
+    o << "    installed " << str(c, "established_s") << "s ago\n";
+    o << "    in  " << str(c, "spi_in") << "\n";
+    o << "    out " << str(c, "spi_out") << "\n";
+    o << "    local  " << joined(c, "local_ts", " ") << "\n";
+    o << "    remote " << joined(c, "remote_ts", " ") << "\n";
+}
+
+}  // namespace
+
+std::string render_status(const json& j) {
+    std::ostringstream o;
+    o << "mobiked " << str(j, "version") << ", up " << str(j, "uptime_s") << "s\n";
+    o << "  connections: " << str(j, "connections") << "\n";
+    o << "  IKE SAs: " << str(j, "ike_sas") << " (" << str(j, "half_open") << " half-open)";
+    if (auto it = j.find("ike_sas_by_state"); it != j.end() && it->is_object())
+        for (const auto& [state, n] : it->items()) o << ", " << n.dump() << " " << state;
+    o << "\n  CHILD_SAs installed: " << str(j, "child_sas") << "\n";
+    o << "  datagrams: " << str(j, "datagrams_in") << " in, " << str(j, "datagrams_out") << " out, "
+      << str(j, "dropped") << " dropped, " << str(j, "esp_dropped") << " ESP dropped (no data plane)\n";
+    return o.str();
+}
+
+std::string render_conns(const json& j) {
+    std::ostringstream o;
+    for (const auto& c : array_of(j, "connections")) {
+        o << str(c, "name") << ": IKEv2, rekeying every " << str(c, "rekey_time") << "s"
+          << (c.value("mobike", false) ? ", MOBIKE" : "") << (c.value("encap", false) ? ", forced UDP encapsulation" : "")
+          << "\n";
+        o << "  local:  " << joined(c, "local_addrs") << " [" << str(c, "local_port") << "]\n";
+        o << "  remote: " << joined(c, "remote_addrs") << " [" << str(c, "remote_port") << "]\n";
+        o << "  proposals: " << joined(c, "proposals") << "\n";
+        o << "  local " << str(c, "local_auth") << " authentication:\n    id: " << str(c, "local_id") << "\n";
+        o << "  remote " << str(c, "remote_auth") << " authentication:\n    id: " << str(c, "remote_id") << "\n";
+        for (const auto& ch : array_of(c, "children")) render_child_conf(o, ch);
+    }
+    if (array_of(j, "connections").empty()) o << "no connections loaded\n";
+    return o.str();
+}
+
+std::string render_ike_sa(const json& sa) {
+    std::ostringstream o;
+    bool init = sa.value("initiator", false);
+    o << str(sa, "conn") << ": #" << str(sa, "id") << ", " << upper(str(sa, "state")) << ", IKEv2, " << str(sa, "spi_i")
+      << "_i" << (init ? "*" : "") << " " << str(sa, "spi_r") << "_r" << (init ? "" : "*") << "\n";
+    o << "  local  '" << str(sa, "local_id") << "' @ " << str(sa, "local")
+      << (sa.value("nat_local", false) ? " (behind NAT)" : "") << "\n";
+    o << "  remote '" << str(sa, "remote_id") << "' @ " << str(sa, "remote")
+      << (sa.value("nat_remote", false) ? " (behind NAT)" : "") << "\n";
+    o << "  " << str(sa, "proposal") << "\n";
+    o << "  established " << str(sa, "established_s") << "s ago" << (sa.value("mobike", false) ? ", MOBIKE" : "") << "\n";
+    for (const auto& c : array_of(sa, "children")) render_child_sa(o, c);
+    return o.str();
+}
+
+std::string render_sas(const json& j) {
+    std::string out;
+    for (const auto& sa : array_of(j, "ike_sas")) out += render_ike_sa(sa);
+    return out.empty() ? "no IKE SAs\n" : out;
+}
+
+std::string render_terminated(const json& j) {
+    return "delete sent for IKE SA(s) " + joined(j, "terminated") + "\n";
+}
+
+std::string render_loaded(const json& j) { return "loaded " + str(j, "connections") + " connections\n"; }
+
+std::string render_exported(const json& j) {
+    std::string out = "wrote " + str(j, "records") + " ESP SA records to " + str(j, "file") + "\n";
+    for (const auto& s : array_of(j, "skipped")) out += "skipped " + (s.is_string() ? s.get<std::string>() : s.dump()) + "\n";
+    out += "use: tshark -o esp.enable_encryption_decode:TRUE with this file as ~/.config/wireshark/esp_sa\n";
+    return out;
+}
+
+}  // namespace mobiked::cli
