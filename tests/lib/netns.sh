@@ -15,7 +15,7 @@
 # Public functions (see tests/interop/README.md for the full list):
 #   netns_init [PREFIX]           set NS_PREFIX, make NS_WORKDIR, install trap
 #   ns_name SHORT                 print "$NS_PREFIX$SHORT"
-#   ns_add SHORT                  create namespace, bring lo up, print full name
+#   ns_add SHORT                  create namespace, lo up, DAD off, promote_secondaries on; print name
 #   ns_del NS                     delete one namespace (kills its left-over processes)
 #   ns_exec NS CMD...             run CMD inside NS
 #   ns_link NSA NSB [A4] [B4] [A6] [B6] [IFA] [IFB]   veth pair with addresses, DAD off
@@ -178,10 +178,13 @@ ns_add() {
     ip netns add "$ns" || return 1
     printf '%s\n' "$ns" >>"$NS_WORKDIR/.namespaces"
     ip -n "$ns" link set lo up
-    # make addresses usable at once and keep the namespace quiet
+    # make IPv6 addresses usable at once (no DAD); promote_secondaries: deleting an interface's
+    # first IPv4 address must not delete the others in the same subnet (a MOBIKE move adds
+    # the new address, then deletes the old one)
     ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
         net.ipv6.conf.default.accept_dad=0 \
-        net.ipv6.conf.all.dad_transmits=0 net.ipv6.conf.default.dad_transmits=0 >/dev/null 2>&1
+        net.ipv6.conf.all.dad_transmits=0 net.ipv6.conf.default.dad_transmits=0 \
+        net.ipv4.conf.all.promote_secondaries=1 net.ipv4.conf.default.promote_secondaries=1 >/dev/null 2>&1
     printf '%s\n' "$ns"
 }
 
@@ -271,7 +274,8 @@ ns_link() {
     for ns in "$a:$ifa" "$b:$ifb"; do
         dev=${ns#*:}; ns=${ns%%:*}
         ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$dev.accept_dad=0" \
-            "net.ipv6.conf.$dev.dad_transmits=0" >/dev/null 2>&1
+            "net.ipv6.conf.$dev.dad_transmits=0" \
+            "net.ipv4.conf.$dev.promote_secondaries=1" >/dev/null 2>&1
         ip -n "$ns" link set "$dev" up
     done
     [ -n "$a4" ] && { ns_addr "$a" "$ifa" "$a4" || return 1; }
