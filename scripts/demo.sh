@@ -7,13 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${MOBIKED_BIN:-build/release}
 source tests/lib/netns.sh
-netns_time_limit 120
-netns_init demo
+netns_time_limit 120 "$0" "$@"
+netns_init
 
-GW=$(ns_name gw) MN=$(ns_name mn)
-ns_add "$GW"
-ns_add "$MN"
-ns_link "$MN" mn0 192.0.2.10/24 "$GW" gw0 192.0.2.1/24
+GW=$(ns_add gw)
+MN=$(ns_add mn)
+ns_link "$MN" "$GW" 192.0.2.10/24 192.0.2.1/24 "" "" mn0 gw0
 ns_lo_addr "$GW" 198.51.100.1/32
 ns_lo_addr "$MN" 198.51.100.100/32
 
@@ -68,8 +67,8 @@ echo
 echo "=== gateway: mobikectl list-sas"
 ctl gw list-sas
 echo
-spis_mn=$(ctl mn --json list-sas | python3 -c 'import json,sys; s=json.load(sys.stdin)["sas"][0]; print(s["spi_i"], s["spi_r"], s["children"][0]["spi_in"], s["children"][0]["spi_out"])')
-spis_gw=$(ctl gw --json list-sas | python3 -c 'import json,sys; s=json.load(sys.stdin)["sas"][0]; print(s["spi_i"], s["spi_r"], s["children"][0]["spi_out"], s["children"][0]["spi_in"])')
+spis_mn=$(ctl mn --json list-sas | python3 -c 'import json,sys; s=json.load(sys.stdin)["ike_sas"][0]; print(s["spi_i"], s["spi_r"], s["children"][0]["spi_in"], s["children"][0]["spi_out"])')
+spis_gw=$(ctl gw --json list-sas | python3 -c 'import json,sys; s=json.load(sys.stdin)["ike_sas"][0]; print(s["spi_i"], s["spi_r"], s["children"][0]["spi_out"], s["children"][0]["spi_in"])')
 [ "$spis_mn" = "$spis_gw" ] || fail "the two sides disagree: $spis_mn vs $spis_gw" "$D/gw.log" "$D/mn.log"
 echo "Both sides agree on IKE SPIs and CHILD_SA SPIs ($spis_mn)."
 echo "Tunnel established in ${elapsed_ms} ms (control request to established, both daemons on one host)."
