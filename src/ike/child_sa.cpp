@@ -57,11 +57,16 @@ ChildSaKeys cut_keys(const Selected& s, ByteView keymat, std::size_t& at, const 
 
 }  // namespace
 
-std::optional<ChildRequest> Engine::Impl::make_child_request(const IkeSa& sa, const ChildConfig& child) {
+std::optional<ChildRequest> Engine::Impl::make_child_request(const IkeSa& sa, const ChildConfig& child,
+                                                             const PacketTrigger* trigger) {
     ChildRequest req;
     req.config = child;
     req.local_ts = resolve(child.local_ts, sa.local.address);
     req.remote_ts = resolve(child.remote_ts, sa.remote.address);
+    if (trigger) {
+        req.local_ts.insert(req.local_ts.begin(), trigger->local);
+        req.remote_ts.insert(req.remote_ts.begin(), trigger->remote);
+    }
     req.transport = child.mode == IpsecMode::transport;
     req.spi_in = allocate_esp_spi();
     if (req.config.esp_proposals.empty()) req.config.esp_proposals = default_esp_proposals();

@@ -283,6 +283,7 @@ void Engine::Impl::on_datagram(const Datagram& in, Time now, Output& out) {
     IkeSa* sa = it == by_our_spi.end() ? nullptr : find_by_id(it->second);
     if (!sa || sa->initiator != we_are_initiator) {
         log(LogLevel::debug, "no IKE SA for " + wire::describe(h, {}) + " from " + in.remote.to_string());
+        if (!h.is_response()) answer_unknown_spi(in, h, now, out);
         return;
     }
     if (h.exchange == wire::ExchangeType::ike_sa_init) {
@@ -379,6 +380,29 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
     if (IkeSa* still = find_by_id(sa.id); still == &sa) reschedule(sa);
 }
 
+void Engine::Impl::answer_unknown_spi(const Datagram& in, const wire::Header& h, Time now, Output& out) {
+    constexpr unsigned kPerSecond = 10;
+    if (now - invalid_spi_window >= std::chrono::seconds(1)) {
+        invalid_spi_window = now;
+        invalid_spi_sent = 0;
+    }
+    if (++invalid_spi_sent > kPerSecond) return;
+    wire::Header r = h;  // same SPIs and message ID, unprotected
+    r.flags = static_cast<std::uint8_t>(wire::flags::response | (h.from_initiator() ? 0 : wire::flags::initiator));
+    r.exchange = wire::ExchangeType::informational;
+    wire::NotifyPayload n;
+    n.type = wire::notify::invalid_ike_spi;
+    out.datagrams.push_back({in.local, in.remote, wire::encode_message(r, {{wire::PayloadType::notify, false, n}})});
+}
+
+void Engine::Impl::abandon_with_auth_failed(IkeSa& sa, const std::string& why, Time now, Output& out) {
+    wire::NotifyPayload n;
+    n.type = wire::notify::authentication_failed;
+    wire::Header h = make_header(sa, wire::ExchangeType::informational, false, sa.next_request_id++);
+    send(sa, sa.codec->protect(h, {{wire::PayloadType::notify, false, n}}, *env.random), out);
+    remove_sa(sa, Event::Kind::ike_failed, why, now, out);
+}
+
 // ---------------------------------------------------------------- API
 
 Engine::Engine(Config config, EngineEnvironment env) : impl_(std::make_unique<Impl>(std::move(config), std::move(env))) {}
@@ -388,10 +412,10 @@ void Engine::load_config(Config config) { impl_->config = std::move(config); }
 const Config& Engine::config() const { return impl_->config; }
 
 Result<std::uint64_t> Engine::initiate(const std::string& connection, const std::string& child, const Endpoint& local,
-                                       const Endpoint& remote, Time now, Output& out) {
+                                       const Endpoint& remote, Time now, Output& out, const PacketTrigger* trigger) {
     const ConnectionConfig* conn = impl_->config.find_connection(connection);
     if (!conn) return Error{"no connection named '" + connection + "'"};
-    return impl_->initiate(*conn, child, local, remote, now, out);
+    return impl_->initiate(*conn, child, local, remote, now, out, trigger);
 }
 
 void Engine::on_datagram(const Datagram& in, Time now, Output& out) { impl_->on_datagram(in, now, out); }

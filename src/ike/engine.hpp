@@ -52,6 +52,13 @@ struct TrafficSelectorRange {
     bool operator==(const TrafficSelectorRange&) const = default;
 };
 
+// The selectors of a packet that triggered negotiation: single addresses,
+// its protocol and ports.
+struct PacketTrigger {
+    TrafficSelectorRange local;
+    TrafficSelectorRange remote;
+};
+
 struct InstallChildSa {
     std::uint64_t ike_sa_id = 0;
     std::uint32_t child_id = 0;
@@ -177,12 +184,15 @@ public:
     void load_config(Config config);
     const Config& config() const;
 
-    // Starts an IKE SA for `connection` with all its children (or only `child`
-    // if given). `local` may have an unspecified address: the caller's route
-    // lookup result should be passed instead when known. Returns the SA id.
+    // Starts an IKE SA for `connection` with its first child (or `child` if
+    // given). `local` may have an unspecified address: the caller's route
+    // lookup result should be passed instead when known. `trigger`, when the
+    // SA is negotiated for a packet (ACQUIRE), holds that packet's selectors;
+    // they go first in TSi/TSr so the responder can narrow to include them
+    // (RFC 7296 §2.9). Returns the SA id.
     Result<std::uint64_t> initiate(const std::string& connection, const std::string& child,
                                    const Endpoint& local, const Endpoint& remote, Time now,
-                                   Output& out);
+                                   Output& out, const PacketTrigger* trigger = nullptr);
 
     void on_datagram(const Datagram& in, Time now, Output& out);
     void on_timer(Time now, Output& out);

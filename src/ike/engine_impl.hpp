@@ -30,6 +30,9 @@ struct Engine::Impl {
     std::uint32_t next_child_id = 1;
     std::size_t half_open = 0;
     CookieJar cookies;
+    // INVALID_IKE_SPI answers are rate-limited (RFC 7296 §2.21.4): a budget per second.
+    Time invalid_spi_window{};
+    unsigned invalid_spi_sent = 0;
 
     // Min-heap of (deadline, sa id); stale entries are skipped lazily.
     using TimerEntry = std::pair<Time, std::uint64_t>;
@@ -67,11 +70,15 @@ struct Engine::Impl {
     void on_datagram(const Datagram& in, Time now, Output& out);
     void on_protected(IkeSa& sa, const Datagram& in, const wire::Header& h, Time now, Output& out);
     void on_timer(Time now, Output& out);
+    void answer_unknown_spi(const Datagram& in, const wire::Header& h, Time now, Output& out);
+    // RFC 7296 §2.21.2: an initiator that cannot authenticate the responder
+    // says so in one INFORMATIONAL, not retransmitted, then forgets the SA.
+    void abandon_with_auth_failed(IkeSa& sa, const std::string& why, Time now, Output& out);
     void on_sa_timer(IkeSa& sa, Time now, Output& out);
 
     // --- IKE_SA_INIT (sa_init.cpp)
     Result<std::uint64_t> initiate(const ConnectionConfig& conn, const std::string& child, const Endpoint& local,
-                                   const Endpoint& remote, Time now, Output& out);
+                                   const Endpoint& remote, Time now, Output& out, const PacketTrigger* trigger);
     void send_init_request(IkeSa& sa, Time now, Output& out);
     void on_init_request(const Datagram& in, const wire::Header& h, Time now, Output& out);
     void on_init_response(IkeSa& sa, const Datagram& in, Time now, Output& out);
@@ -85,7 +92,8 @@ struct Engine::Impl {
     void on_auth_response(IkeSa& sa, const std::vector<wire::Payload>& p, Time now, Output& out);
 
     // --- CHILD_SA negotiation (child_sa.cpp)
-    std::optional<ChildRequest> make_child_request(const IkeSa& sa, const ChildConfig& child);
+    std::optional<ChildRequest> make_child_request(const IkeSa& sa, const ChildConfig& child,
+                                                   const PacketTrigger* trigger);
     void append_child_request(const ChildRequest& req, std::vector<wire::Payload>& payloads) const;
     ChildOutcome negotiate_child(IkeSa& sa, const std::vector<wire::Payload>& request, Time now);
     void append_child_response(const ChildSa& child, bool narrowed, std::vector<wire::Payload>& payloads) const;

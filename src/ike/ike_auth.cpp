@@ -98,7 +98,7 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
     }
     const Identity peer = Identity::from_payload(*idr);
     if (!sa.conn.remote.id.matches(peer)) {
-        remove_sa(sa, Event::Kind::ike_failed, "peer identity '" + peer.to_string() + "' is not the one configured", now, out);
+        abandon_with_auth_failed(sa, "peer identity '" + peer.to_string() + "' is not the one configured", now, out);
         return;
     }
     sa.remote_id = peer;
@@ -107,7 +107,7 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
     Status st = why.empty() ? verify_peer_auth(sa, config, *idr, std::get<wire::AuthPayload>(auth_pl->body), certs)
                             : Status(Error{why});
     if (!st) {
-        remove_sa(sa, Event::Kind::ike_failed, "authentication of peer failed: " + st.error(), now, out);
+        abandon_with_auth_failed(sa, "authentication of peer failed: " + st.error(), now, out);
         return;
     }
     sa.peer_mobike = wire::find_notify(p, wire::notify::mobike_supported) != nullptr;

@@ -67,13 +67,27 @@ void Engine::Impl::on_informational_response(IkeSa& sa, const PendingRequest& re
         for (auto id : req.child_ids) remove_child(sa, id, now, out);
         return;
     }
-    for (const auto& pl : p)
-        if (const auto* n = std::get_if<wire::NotifyPayload>(&pl.body); n && wire::notify::is_error(n->type))
-            log_sa(LogLevel::info, sa, "peer answered " + wire::notify_name(n->type));
+    for (const auto& pl : p) {
+        const auto* n = std::get_if<wire::NotifyPayload>(&pl.body);
+        if (!n || !wire::notify::is_error(n->type)) continue;
+        emit(out, Event::Kind::error_received, sa, wire::notify_name(n->type), now);
+        // These mean the peer no longer considers the IKE SA usable (§2.21).
+        if (n->type == wire::notify::invalid_syntax || n->type == wire::notify::authentication_failed ||
+            n->type == wire::notify::unsupported_critical_payload) {
+            remove_sa(sa, Event::Kind::ike_failed, "peer answered " + wire::notify_name(n->type), now, out);
+            return;
+        }
+    }
 }
 
 void Engine::Impl::on_informational_request(IkeSa& sa, const std::vector<wire::Payload>& p, ByteView raw,
                                             std::uint32_t mid, Time now, Output& out) {
+    // The initiator could not authenticate us (RFC 7296 §2.21.2): the SA is dead.
+    if (wire::find_notify(p, wire::notify::authentication_failed)) {
+        send_response(sa, wire::ExchangeType::informational, mid, {}, raw, out);
+        remove_sa(sa, Event::Kind::ike_failed, "peer could not authenticate us (AUTHENTICATION_FAILED)", now, out);
+        return;
+    }
     bool delete_ike = false;
     wire::DeletePayload ours{wire::ProtocolId::esp, {}};
     std::vector<std::uint32_t> doomed;

@@ -71,7 +71,8 @@ bool remote_allowed(const ConnectionConfig& c, const IpAddress& a) {
 // ---------------------------------------------------------------- initiator
 
 Result<std::uint64_t> Engine::Impl::initiate(const ConnectionConfig& conn, const std::string& child,
-                                             const Endpoint& local, const Endpoint& remote, Time now, Output& out) {
+                                             const Endpoint& local, const Endpoint& remote, Time now, Output& out,
+                                             const PacketTrigger* trigger) {
     auto groups = ke_groups(conn.ike_proposals);
     if (groups.empty()) return Error{"connection '" + conn.name + "' has no key exchange group"};
     const ChildConfig* child_cfg = nullptr;
@@ -91,7 +92,7 @@ Result<std::uint64_t> Engine::Impl::initiate(const ConnectionConfig& conn, const
     sa.nonce_i = env.random->bytes(kNonceSize);
     sa.local_id = conn.local.id;
     sa.remote_id = conn.remote.id;
-    if (child_cfg) sa.child_request = make_child_request(sa, *child_cfg);
+    if (child_cfg) sa.child_request = make_child_request(sa, *child_cfg, trigger);
     send_init_request(sa, now, out);
     return sa.id;
 }

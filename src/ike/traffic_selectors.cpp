@@ -57,13 +57,28 @@ std::optional<TrafficSelectorRange> intersect(const TrafficSelectorRange& a, con
     return r;
 }
 
+namespace {
+bool covers(const TrafficSelectorRange& outer, const TrafficSelectorRange& inner) {
+    auto i = intersect(inner, outer);
+    return i && *i == inner;
+}
+}  // namespace
+
 std::vector<TrafficSelectorRange> narrow(const std::vector<TrafficSelectorRange>& proposed,
                                          const std::vector<TrafficSelectorRange>& configured) {
-    std::vector<TrafficSelectorRange> out;
+    std::vector<TrafficSelectorRange> all;
     for (const auto& p : proposed)
         for (const auto& c : configured)
-            if (auto i = intersect(p, c); i && std::find(out.begin(), out.end(), *i) == out.end())
-                out.push_back(*i);
+            if (auto i = intersect(p, c)) all.push_back(*i);
+    // A trigger packet's /32 inside a wider accepted range adds nothing:
+    // keep only selectors no other result covers (the first of equal ones).
+    std::vector<TrafficSelectorRange> out;
+    for (std::size_t k = 0; k < all.size(); ++k) {
+        bool redundant = false;
+        for (std::size_t j = 0; j < all.size() && !redundant; ++j)
+            redundant = j != k && covers(all[j], all[k]) && (!(all[j] == all[k]) || j < k);
+        if (!redundant) out.push_back(all[k]);
+    }
     return out;
 }
 

@@ -110,6 +110,11 @@ TEST(CertAuth, UntrustedResponderCertificateRejectedByInitiator) {
     ASSERT_TRUE(p.net.run_until([&] { return p.i->has_event(Event::Kind::ike_failed); }, std::chrono::seconds(5)));
     EXPECT_FALSE(p.i->has_event(Event::Kind::ike_established));
     EXPECT_TRUE(p.i->installed.empty());
+    // The initiator told the responder (AUTHENTICATION_FAILED in an
+    // INFORMATIONAL, RFC 7296 §2.21.2), which dropped its established SA.
+    ASSERT_TRUE(p.net.run_until([&] { return p.r->has_event(Event::Kind::ike_failed); }, std::chrono::seconds(1)));
+    EXPECT_EQ(p.r->engine->ike_sa_count(), 0u);
+    EXPECT_TRUE(p.r->installed.empty());
 }
 
 TEST(CertAuth, IdentityNotInCertificateRejected) {

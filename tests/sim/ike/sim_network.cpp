@@ -8,6 +8,10 @@ namespace mobiked::sim {
 
 bool Node::has_event(Event::Kind k) const { return count_events(k) > 0; }
 
+bool Node::logged(const std::string& needle) const {
+    return std::any_of(log.begin(), log.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+}
+
 std::size_t Node::count_events(Event::Kind k) const {
     return static_cast<std::size_t>(
         std::count_if(events.begin(), events.end(), [k](const Event& e) { return e.kind == k; }));
@@ -25,7 +29,11 @@ Node& Network::add_node(const std::string& name, const std::vector<std::string>&
     n->name = name;
     n->random = crypto::make_seeded_random(seed);
     for (const auto& a : addresses) n->addresses.push_back(*IpAddress::parse(a));
-    n->engine = std::make_unique<Engine>(std::move(config), EngineEnvironment{n->random.get(), nullptr});
+    Node* raw = n.get();
+    LogSink sink = [raw](LogLevel, std::string_view, const std::string& msg) {
+        if (raw->log.size() < 10000) raw->log.push_back(msg);
+    };
+    n->engine = std::make_unique<Engine>(std::move(config), EngineEnvironment{n->random.get(), sink});
     nodes_.push_back(std::move(n));
     return *nodes_.back();
 }

@@ -23,10 +23,12 @@ struct Node {
     std::vector<IpAddress> addresses;
     std::vector<InstallChildSa> installed;  // live CHILD_SAs after commands applied
     std::vector<Event> events;
+    std::vector<std::string> log;  // the engine's log lines, e.g. every message it sent
     std::size_t sent = 0;
     std::size_t received = 0;
 
     bool has_event(Event::Kind k) const;
+    bool logged(const std::string& needle) const;
     std::size_t count_events(Event::Kind k) const;
     const InstallChildSa* child_by_spi_in(std::uint32_t spi) const;
 };
