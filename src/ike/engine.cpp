@@ -360,6 +360,7 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
         }
         return;
     }
+    const std::uint64_t id = sa.id;  // handlers may remove the SA
     switch (h.exchange) {
         case wire::ExchangeType::ike_auth:
             if (sa.state == IkeState::init_replied) on_auth_request(sa, in, payloads, now, out);
@@ -377,7 +378,7 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
         }
         default: break;
     }
-    if (IkeSa* still = find_by_id(sa.id); still == &sa) reschedule(sa);
+    if (IkeSa* still = find_by_id(id)) reschedule(*still);
 }
 
 void Engine::Impl::answer_unknown_spi(const Datagram& in, const wire::Header& h, Time now, Output& out) {
