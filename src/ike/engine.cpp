@@ -151,8 +151,9 @@ void Engine::Impl::remove_sa(IkeSa& sa, Event::Kind why, const std::string& deta
             break;
         }
     sa.keys.wipe_all();
-    armed.erase(sa.id);
-    sas.erase(sa.id);  // `sa` dangles from here
+    const std::uint64_t id = sa.id;  // erase() must not read the key from the node it frees
+    armed.erase(id);
+    sas.erase(id);  // `sa` dangles from here
 }
 
 wire::Header Engine::Impl::make_header(const IkeSa& sa, wire::ExchangeType ex, bool response,
