@@ -38,7 +38,7 @@ Bytes signed_octets(const IkeSa& sa, bool ours, const wire::IdPayload& id) {
 
 Result<wire::AuthPayload> make_auth(const IkeSa& sa, const Config& config, const wire::IdPayload& our_id) {
     const Bytes octets = signed_octets(sa, true, our_id);
-    const LocalAuth& auth = sa.conn.local;
+    const LocalAuth& auth = sa.conn->local;
     if (auth.method == AuthMethod::psk) {
         const SharedSecret* s = find_psk(sa, config);
         if (!s) return Error{"no pre-shared key for " + sa.local_id.to_string() + " - " + sa.remote_id.to_string()};
@@ -68,7 +68,7 @@ Status verify_pubkey(const IkeSa& sa, const wire::IdPayload& peer_id, const wire
     if (certs.empty()) return Error{"peer sent no certificate"};
     const auto& leaf = certs.front();
     std::vector<crypto::Certificate> intermediates(certs.begin() + 1, certs.end());
-    if (auto st = crypto::verify_chain(leaf, intermediates, sa.conn.remote.trust_anchors); !st)
+    if (auto st = crypto::verify_chain(leaf, intermediates, sa.conn->remote.trust_anchors); !st)
         return Error{"certificate of '" + leaf.subject() + "' not trusted: " + st.error()};
     if (!leaf.matches_identity(static_cast<std::uint8_t>(peer_id.type), peer_id.data))
         return Error{"identity '" + Identity::from_payload(peer_id).to_string() + "' not bound to certificate '" +
@@ -81,8 +81,8 @@ Status verify_pubkey(const IkeSa& sa, const wire::IdPayload& peer_id, const wire
 Status verify_peer_auth(const IkeSa& sa, const Config& config, const wire::IdPayload& peer_id,
                         const wire::AuthPayload& auth, const std::vector<crypto::Certificate>& peer_certs) {
     const Bytes octets = signed_octets(sa, false, peer_id);
-    if (sa.conn.remote.method == AuthMethod::psk) return verify_psk(sa, config, auth, octets);
-    if (sa.conn.remote.method == AuthMethod::pubkey) return verify_pubkey(sa, peer_id, auth, peer_certs, octets);
+    if (sa.conn->remote.method == AuthMethod::psk) return verify_psk(sa, config, auth, octets);
+    if (sa.conn->remote.method == AuthMethod::pubkey) return verify_pubkey(sa, peer_id, auth, peer_certs, octets);
     return Error{"EAP is not supported yet"};
 }
 

@@ -57,24 +57,23 @@ ChildSaKeys cut_keys(const Selected& s, ByteView keymat, std::size_t& at, const 
 
 }  // namespace
 
-std::optional<ChildRequest> Engine::Impl::make_child_request(const IkeSa& sa, const ChildConfig& child,
+std::optional<ChildRequest> Engine::Impl::make_child_request(const IkeSa& sa, ChildPtr child,
                                                              const PacketTrigger* trigger) {
     ChildRequest req;
     req.config = child;
-    req.local_ts = resolve(child.local_ts, sa.local.address);
-    req.remote_ts = resolve(child.remote_ts, sa.remote.address);
+    req.local_ts = resolve(child->local_ts, sa.local.address);
+    req.remote_ts = resolve(child->remote_ts, sa.remote.address);
     if (trigger) {
         req.local_ts.insert(req.local_ts.begin(), trigger->local);
         req.remote_ts.insert(req.remote_ts.begin(), trigger->remote);
     }
-    req.transport = child.mode == IpsecMode::transport;
+    req.transport = child->mode == IpsecMode::transport;
     req.spi_in = allocate_esp_spi();
-    if (req.config.esp_proposals.empty()) req.config.esp_proposals = default_esp_proposals();
     return req;
 }
 
 void Engine::Impl::append_child_request(const ChildRequest& req, std::vector<wire::Payload>& p) const {
-    wire::SaPayload sa_pl{req.config.esp_proposals};
+    wire::SaPayload sa_pl{req.config->esp_proposals};
     for (auto& prop : sa_pl.proposals) {
         prop.protocol = wire::ProtocolId::esp;
         prop.spi = spi_bytes(req.spi_in);
@@ -96,20 +95,19 @@ ChildOutcome Engine::Impl::negotiate_child(IkeSa& sa, const std::vector<wire::Pa
     const auto& offered = std::get<wire::SaPayload>(sa_pl->body).proposals;
     const bool wants_transport = wire::find_notify(request, wire::notify::use_transport_mode) != nullptr;
     outcome.error_notify = wire::notify::ts_unacceptable;
-    for (const auto& cfg : sa.conn.children) {
+    for (const ChildConfig& cfg : sa.conn->children) {
         // TSi is the initiator's side: our remote selectors; TSr our local ones.
         auto n_i = narrow(tsi, resolve(cfg.remote_ts, sa.remote.address));
         auto n_r = narrow(tsr, resolve(cfg.local_ts, sa.local.address));
         if (n_i.empty() || n_r.empty()) continue;
-        const auto& ours = cfg.esp_proposals.empty() ? default_esp_proposals() : cfg.esp_proposals;
-        auto sel = select_proposal(ours, offered);
+        auto sel = select_proposal(cfg.esp_proposals, offered);
         if (!sel || sel->spi.size() != 4 || sel->ke != 0) {
             outcome.error_notify = wire::notify::no_proposal_chosen;
             continue;
         }
         ChildSa c;
         c.id = next_child_id++;
-        c.config = cfg;
+        c.config = ChildPtr(sa.conn, &cfg);
         c.proposal = *sel;
         c.spi_out = load_be32(sel->spi.data());
         c.spi_in = allocate_esp_spi();
@@ -146,7 +144,7 @@ std::optional<ChildSa> Engine::Impl::accept_child_response(IkeSa& /*sa*/, const 
         return std::nullopt;
     }
     const auto& props = std::get<wire::SaPayload>(sa_pl->body).proposals;
-    auto sel = props.size() == 1 ? accept_reply(req.config.esp_proposals, props.front()) : std::nullopt;
+    auto sel = props.size() == 1 ? accept_reply(req.config->esp_proposals, props.front()) : std::nullopt;
     if (!sel || sel->spi.size() != 4) {
         why = "peer chose an ESP proposal we did not offer";
         return std::nullopt;
@@ -175,7 +173,7 @@ void Engine::Impl::install_child(IkeSa& sa, ChildSa child, Time now, Output& out
     auto sizes = child_key_sizes(child.proposal);
     if (!sizes) {
         release_esp_spi(child.spi_in);
-        emit(out, Event::Kind::child_failed, sa, child.config.name + ": unsupported algorithms", now);
+        emit(out, Event::Kind::child_failed, sa, child.config->name + ": unsupported algorithms", now);
         return;
     }
     const std::size_t total = 2 * (sizes->encr + sizes->integ);
@@ -189,24 +187,24 @@ void Engine::Impl::install_child(IkeSa& sa, ChildSa child, Time now, Output& out
     InstallChildSa cmd;
     cmd.ike_sa_id = sa.id;
     cmd.child_id = child.id;
-    cmd.child_name = child.config.name;
+    cmd.child_name = child.config->name;
     cmd.spi_in = child.spi_in;
     cmd.spi_out = child.spi_out;
     cmd.mode = child.mode;
     cmd.esn = child.proposal.esn == wire::esn::yes;
-    cmd.udp_encap = sa.nat_local || sa.nat_remote || sa.conn.encap_force;
+    cmd.udp_encap = sa.nat_local || sa.nat_remote || sa.conn->encap_force;
     cmd.local = sa.local;
     cmd.remote = sa.remote;
     cmd.inbound = sa.initiator ? std::move(r_to_i) : std::move(i_to_r);
     cmd.outbound = sa.initiator ? std::move(i_to_r) : std::move(r_to_i);
     cmd.local_ts = child.local_ts;
     cmd.remote_ts = child.remote_ts;
-    cmd.lifetimes = child.config.lifetimes;
+    cmd.lifetimes = child.config->lifetimes;
     out.commands.push_back(std::move(cmd));
-    log_sa(LogLevel::info, sa, "CHILD_SA " + child.config.name + " established: SPIs " + to_hex(spi_bytes(child.spi_in)) +
+    log_sa(LogLevel::info, sa, "CHILD_SA " + child.config->name + " established: SPIs " + to_hex(spi_bytes(child.spi_in)) +
                                    "_i " + to_hex(spi_bytes(child.spi_out)) + "_o, " + child.proposal.to_string() +
                                    ", " + to_string(child.local_ts) + " === " + to_string(child.remote_ts));
-    emit(out, Event::Kind::child_established, sa, child.config.name, now);
+    emit(out, Event::Kind::child_established, sa, child.config->name, now);
     sa.children.push_back(std::move(child));
 }
 

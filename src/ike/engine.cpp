@@ -58,7 +58,7 @@ void Engine::Impl::log(LogLevel level, const std::string& msg) const {
 }
 
 void Engine::Impl::log_sa(LogLevel level, const IkeSa& sa, const std::string& msg) const {
-    if (env.log) env.log(level, "ike", sa.conn.name + "[" + std::to_string(sa.id) + "] " + msg);
+    if (env.log) env.log(level, "ike", sa.conn->name + "[" + std::to_string(sa.id) + "] " + msg);
 }
 
 std::uint64_t Engine::Impl::allocate_ike_spi() {
@@ -78,10 +78,28 @@ std::uint32_t Engine::Impl::allocate_esp_spi() {
 
 void Engine::Impl::release_esp_spi(std::uint32_t spi) { esp_spis.erase(spi); }
 
-IkeSa& Engine::Impl::create_sa(const ConnectionConfig& conn, bool initiator, Time now) {
+void Engine::Impl::load(Config c) {
+    config = std::move(c);
+    connections.clear();
+    for (auto conn : config.connections) {
+        // Defaults filled once here, so per-SA code never builds them again.
+        if (conn.ike_proposals.empty()) conn.ike_proposals = default_ike_proposals();
+        for (auto& child : conn.children)
+            if (child.esp_proposals.empty()) child.esp_proposals = default_esp_proposals();
+        connections.push_back(std::make_shared<const ConnectionConfig>(std::move(conn)));
+    }
+}
+
+ConnPtr Engine::Impl::find_connection(const std::string& name) const {
+    for (const auto& c : connections)
+        if (c->name == name) return c;
+    return nullptr;
+}
+
+IkeSa& Engine::Impl::create_sa(ConnPtr conn, bool initiator, Time now) {
     auto sa = std::make_unique<IkeSa>();
     sa->id = next_sa_id++;
-    sa->conn = conn;
+    sa->conn = std::move(conn);
     sa->initiator = initiator;
     sa->created_at = now;
     sa->last_inbound = now;
@@ -101,7 +119,7 @@ void Engine::Impl::set_responder_spi(IkeSa& sa, std::uint64_t spi_r) {
 }
 
 void Engine::Impl::emit(Output& out, Event::Kind kind, const IkeSa& sa, std::string detail, Time now) const {
-    out.events.push_back({kind, sa.id, sa.conn.name, std::move(detail), now});
+    out.events.push_back({kind, sa.id, sa.conn->name, std::move(detail), now});
 }
 
 void Engine::Impl::mark_established(IkeSa& sa, Time now, Output& out) {
@@ -132,7 +150,7 @@ void Engine::Impl::remove_child(IkeSa& sa, std::uint32_t child_id, Time now, Out
     if (it == sa.children.end()) return;
     out.commands.push_back(DeleteChildSa{sa.id, it->id, it->spi_in, it->spi_out});
     release_esp_spi(it->spi_in);
-    emit(out, Event::Kind::child_deleted, sa, it->config.name, now);
+    emit(out, Event::Kind::child_deleted, sa, it->config->name, now);
     sa.children.erase(it);
 }
 
@@ -182,7 +200,7 @@ void Engine::Impl::send_request(IkeSa& sa, PendingRequest::Purpose purpose, wire
     req.purpose = purpose;
     req.datagram = sa.codec->protect(h, payloads, *env.random);
     req.sent_at = now;
-    req.next_retransmit = now + sa.conn.retransmit.timeout;
+    req.next_retransmit = now + sa.conn->retransmit.timeout;
     log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.remote.to_string());
     send(sa, req.datagram, out);
     sa.pending = std::move(req);
@@ -193,12 +211,12 @@ void Engine::Impl::send_response(IkeSa& sa, wire::ExchangeType ex, std::uint32_t
                                  const std::vector<wire::Payload>& payloads, ByteView request, Output& out) {
     wire::Header h = make_header(sa, ex, true, mid);
     Bytes dg = sa.codec->protect(h, payloads, *env.random);
-    log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.remote.to_string());
+    log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.request_remote.to_string());
     sa.last_response_id = mid;
     sa.last_request = to_bytes(request);
     sa.last_response = dg;
     sa.next_peer_request_id = mid + 1;
-    send(sa, std::move(dg), out);
+    out.datagrams.push_back({sa.request_local, sa.request_remote, std::move(dg)});
 }
 
 // ---------------------------------------------------------------- timers
@@ -215,8 +233,8 @@ void Engine::Impl::reschedule(IkeSa& sa) {
     };
     if (sa.pending) consider(sa.pending->next_retransmit);
     if (sa.delete_at != Time{}) consider(sa.delete_at);
-    if (sa.state == IkeState::established && sa.conn.dpd_delay > Duration::zero() && !sa.pending)
-        consider(sa.last_inbound + sa.conn.dpd_delay);
+    if (sa.state == IkeState::established && sa.conn->dpd_delay > Duration::zero() && !sa.pending)
+        consider(sa.last_inbound + sa.conn->dpd_delay);
     if (!t) {
         armed.erase(sa.id);
         return;
@@ -236,18 +254,18 @@ void Engine::Impl::on_sa_timer(IkeSa& sa, Time now, Output& out) {
     }
     if (sa.pending && now >= sa.pending->next_retransmit) {
         auto& p = *sa.pending;
-        if (p.retransmits >= sa.conn.retransmit.tries) {
+        if (p.retransmits >= sa.conn->retransmit.tries) {
             remove_sa(sa, Event::Kind::ike_failed,
                       "giving up after " + std::to_string(p.retransmits) + " retransmits", now, out);
             return;
         }
         ++p.retransmits;
-        p.next_retransmit = now + retransmit_delay(sa.conn.retransmit, p.retransmits);
+        p.next_retransmit = now + retransmit_delay(sa.conn->retransmit, p.retransmits);
         log_sa(LogLevel::info, sa, "retransmit " + std::to_string(p.retransmits) + " of request " +
                                        std::to_string(p.message_id));
         send(sa, p.datagram, out);
-    } else if (!sa.pending && sa.state == IkeState::established && sa.conn.dpd_delay > Duration::zero() &&
-               now >= sa.last_inbound + sa.conn.dpd_delay) {
+    } else if (!sa.pending && sa.state == IkeState::established && sa.conn->dpd_delay > Duration::zero() &&
+               now >= sa.last_inbound + sa.conn->dpd_delay) {
         queue_exchange(sa, PendingRequest::Purpose::liveness, now, out);
     }
     reschedule(sa);
@@ -301,7 +319,7 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
         if (sa.last_response_id && h.message_id == *sa.last_response_id) {
             if (ByteView(in.data).size() == sa.last_request.size() && equal_ct(in.data, sa.last_request)) {
                 log_sa(LogLevel::debug, sa, "retransmitting response " + std::to_string(h.message_id));
-                send(sa, sa.last_response, out);
+                out.datagrams.push_back({in.local, in.remote, sa.last_response});  // to the request's source
             }
             return;
         }
@@ -324,6 +342,10 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
     auto inner_decoded = wire::decode_payload_chain(
         std::get<wire::EncryptedPayload>(msg->payloads.back().body).inner_first, *plain);
     sa.last_inbound = now;
+    if (!h.is_response()) {
+        sa.request_local = in.local;
+        sa.request_remote = in.remote;
+    }
     if (auto* err = std::get_if<wire::DecodeError>(&inner_decoded)) {
         log_sa(LogLevel::warning, sa, "invalid message " + std::to_string(h.message_id) + ": " + err->reason);
         if (h.is_response()) {
@@ -410,14 +432,14 @@ void Engine::Impl::abandon_with_auth_failed(IkeSa& sa, const std::string& why, T
 Engine::Engine(Config config, EngineEnvironment env) : impl_(std::make_unique<Impl>(std::move(config), std::move(env))) {}
 Engine::~Engine() = default;
 
-void Engine::load_config(Config config) { impl_->config = std::move(config); }
+void Engine::load_config(Config config) { impl_->load(std::move(config)); }
 const Config& Engine::config() const { return impl_->config; }
 
 Result<std::uint64_t> Engine::initiate(const std::string& connection, const std::string& child, const Endpoint& local,
                                        const Endpoint& remote, Time now, Output& out, const PacketTrigger* trigger) {
-    const ConnectionConfig* conn = impl_->config.find_connection(connection);
+    ConnPtr conn = impl_->find_connection(connection);
     if (!conn) return Error{"no connection named '" + connection + "'"};
-    return impl_->initiate(*conn, child, local, remote, now, out, trigger);
+    return impl_->initiate(conn, child, local, remote, now, out, trigger);
 }
 
 void Engine::on_datagram(const Datagram& in, Time now, Output& out) { impl_->on_datagram(in, now, out); }
@@ -459,7 +481,7 @@ std::vector<IkeSaInfo> Engine::list_sas() const {
     for (const auto& [id, sa] : impl_->sas) {
         IkeSaInfo i;
         i.id = id;
-        i.connection = sa->conn.name;
+        i.connection = sa->conn->name;
         i.state = sa->state;
         i.initiator = sa->initiator;
         i.spi_i = sa->spi_i;
@@ -471,11 +493,11 @@ std::vector<IkeSaInfo> Engine::list_sas() const {
         i.proposal = sa->proposal.to_string();
         i.nat_local = sa->nat_local;
         i.nat_remote = sa->nat_remote;
-        i.mobike = sa->peer_mobike && sa->conn.mobike;
+        i.mobike = sa->peer_mobike && sa->conn->mobike;
         i.established_at = sa->established_at;
         for (const auto& c : sa->children)
-            i.children.push_back({c.id, c.config.name, c.spi_in, c.spi_out, c.mode, c.proposal.to_string(), c.local_ts,
-                                  c.remote_ts, sa->nat_local || sa->nat_remote || sa->conn.encap_force,
+            i.children.push_back({c.id, c.config->name, c.spi_in, c.spi_out, c.mode, c.proposal.to_string(), c.local_ts,
+                                  c.remote_ts, sa->nat_local || sa->nat_remote || sa->conn->encap_force,
                                   c.established_at});
         out.push_back(std::move(i));
     }

@@ -21,6 +21,7 @@ struct ChildOutcome {
 
 struct Engine::Impl {
     Config config;
+    std::vector<ConnPtr> connections;  // config.connections, shared with the SAs made from them
     EngineEnvironment env;
     std::unordered_map<std::uint64_t, std::unique_ptr<IkeSa>> sas;  // by engine id
     std::unordered_map<std::uint64_t, std::uint64_t> by_our_spi;     // our IKE SPI -> id
@@ -39,7 +40,9 @@ struct Engine::Impl {
     mutable std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timers;
     std::unordered_map<std::uint64_t, Time> armed;  // the live deadline per SA
 
-    Impl(Config c, EngineEnvironment e) : config(std::move(c)), env(std::move(e)) {}
+    Impl(Config c, EngineEnvironment e) : env(std::move(e)) { load(std::move(c)); }
+    void load(Config c);
+    ConnPtr find_connection(const std::string& name) const;
 
     // --- services (engine.cpp)
     void log(LogLevel level, const std::string& msg) const;
@@ -47,7 +50,7 @@ struct Engine::Impl {
     std::uint64_t allocate_ike_spi();
     std::uint32_t allocate_esp_spi();
     void release_esp_spi(std::uint32_t spi);
-    IkeSa& create_sa(const ConnectionConfig& conn, bool initiator, Time now);
+    IkeSa& create_sa(ConnPtr conn, bool initiator, Time now);
     IkeSa* find_by_id(std::uint64_t id);
     void set_responder_spi(IkeSa& sa, std::uint64_t spi_r);
     void mark_established(IkeSa& sa, Time now, Output& out);
@@ -77,7 +80,7 @@ struct Engine::Impl {
     void on_sa_timer(IkeSa& sa, Time now, Output& out);
 
     // --- IKE_SA_INIT (sa_init.cpp)
-    Result<std::uint64_t> initiate(const ConnectionConfig& conn, const std::string& child, const Endpoint& local,
+    Result<std::uint64_t> initiate(const ConnPtr& conn, const std::string& child, const Endpoint& local,
                                    const Endpoint& remote, Time now, Output& out, const PacketTrigger* trigger);
     void send_init_request(IkeSa& sa, Time now, Output& out);
     void on_init_request(const Datagram& in, const wire::Header& h, Time now, Output& out);
@@ -92,7 +95,7 @@ struct Engine::Impl {
     void on_auth_response(IkeSa& sa, const std::vector<wire::Payload>& p, Time now, Output& out);
 
     // --- CHILD_SA negotiation (child_sa.cpp)
-    std::optional<ChildRequest> make_child_request(const IkeSa& sa, const ChildConfig& child,
+    std::optional<ChildRequest> make_child_request(const IkeSa& sa, ChildPtr child,
                                                    const PacketTrigger* trigger);
     void append_child_request(const ChildRequest& req, std::vector<wire::Payload>& payloads) const;
     ChildOutcome negotiate_child(IkeSa& sa, const std::vector<wire::Payload>& request, Time now);

@@ -17,21 +17,21 @@ wire::Payload notify_payload(std::uint16_t type, Bytes data = {}) {
 
 // Our identity: configured, or our IKE address when none is.
 Identity effective_local_id(const IkeSa& sa) {
-    if (!sa.conn.local.id.any && !sa.conn.local.id.data.empty()) return sa.conn.local.id;
+    if (!sa.conn->local.id.any && !sa.conn->local.id.data.empty()) return sa.conn->local.id;
     const auto& a = sa.local.address;
     return Identity{a.is_v4() ? wire::IdType::ipv4_addr : wire::IdType::ipv6_addr, to_bytes(a.bytes()), false};
 }
 
 void append_certificates(const IkeSa& sa, std::vector<wire::Payload>& p) {
-    if (sa.conn.local.method != AuthMethod::pubkey) return;
-    for (const auto& c : sa.conn.local.certificates)
+    if (sa.conn->local.method != AuthMethod::pubkey) return;
+    for (const auto& c : sa.conn->local.certificates)
         p.push_back({wire::PayloadType::cert, false, wire::CertPayload{wire::cert_encoding::x509_signature, c.der()}});
 }
 
 void append_certreq(const IkeSa& sa, std::vector<wire::Payload>& p) {
-    if (sa.conn.remote.method != AuthMethod::pubkey || sa.conn.remote.trust_anchors.empty()) return;
+    if (sa.conn->remote.method != AuthMethod::pubkey || sa.conn->remote.trust_anchors.empty()) return;
     Bytes hashes;
-    for (const auto& ca : sa.conn.remote.trust_anchors) append(hashes, ca.spki_sha1());
+    for (const auto& ca : sa.conn->remote.trust_anchors) append(hashes, ca.spki_sha1());
     p.push_back({wire::PayloadType::certreq, false, wire::CertPayload{wire::cert_encoding::x509_signature, hashes}});
 }
 
@@ -69,8 +69,8 @@ void Engine::Impl::send_auth_request(IkeSa& sa, Time now, Output& out) {
     append_certificates(sa, p);
     p.push_back(notify_payload(wire::notify::initial_contact));
     append_certreq(sa, p);
-    if (!sa.conn.remote.id.any && !sa.conn.remote.id.data.empty())
-        p.push_back({wire::PayloadType::id_r, false, sa.conn.remote.id.to_payload()});
+    if (!sa.conn->remote.id.any && !sa.conn->remote.id.data.empty())
+        p.push_back({wire::PayloadType::id_r, false, sa.conn->remote.id.to_payload()});
     auto auth = make_auth(sa, config, idi);
     if (!auth) {
         remove_sa(sa, Event::Kind::ike_failed, "cannot authenticate: " + auth.error(), now, out);
@@ -78,7 +78,7 @@ void Engine::Impl::send_auth_request(IkeSa& sa, Time now, Output& out) {
     }
     p.push_back({wire::PayloadType::auth, false, *auth});
     if (sa.child_request) append_child_request(*sa.child_request, p);
-    if (sa.conn.mobike) p.push_back(notify_payload(wire::notify::mobike_supported));
+    if (sa.conn->mobike) p.push_back(notify_payload(wire::notify::mobike_supported));
     sa.state = IkeState::auth_sent;
     send_request(sa, PendingRequest::Purpose::ike_auth, wire::ExchangeType::ike_auth, p, now, out);
 }
@@ -97,7 +97,7 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
         return;
     }
     const Identity peer = Identity::from_payload(*idr);
-    if (!sa.conn.remote.id.matches(peer)) {
+    if (!sa.conn->remote.id.matches(peer)) {
         abandon_with_auth_failed(sa, "peer identity '" + peer.to_string() + "' is not the one configured", now, out);
         return;
     }
@@ -118,8 +118,8 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
     auto child = accept_child_response(sa, req, p, why, now);
     if (!child) {
         release_esp_spi(req.spi_in);
-        emit(out, Event::Kind::child_failed, sa, req.config.name + ": " + why, now);
-        log_sa(LogLevel::warning, sa, "CHILD_SA " + req.config.name + " failed: " + why);
+        emit(out, Event::Kind::child_failed, sa, req.config->name + ": " + why, now);
+        log_sa(LogLevel::warning, sa, "CHILD_SA " + req.config->name + " failed: " + why);
         return;
     }
     install_child(sa, std::move(*child), now, out);
@@ -150,16 +150,16 @@ void Engine::Impl::on_auth_request(IkeSa& sa, const Datagram& in, const std::vec
     const Identity peer = Identity::from_payload(*idi);
     // The identity picks the connection among those that accepted IKE_SA_INIT
     // (the PAD link of RFC 4301 §4.4.3): same addresses, same IKE proposal.
-    if (!sa.conn.remote.id.matches(peer) || !local_id_matches(sa.conn, idr)) {
-        const ConnectionConfig* better = nullptr;
-        for (const auto& c : config.connections)
-            if (c.remote.id.matches(peer) && local_id_matches(c, idr) &&
-                select_proposal(c.ike_proposals, {sa.proposal.to_proposal(wire::ProtocolId::ike)})) {
-                better = &c;
+    if (!sa.conn->remote.id.matches(peer) || !local_id_matches(*sa.conn, idr)) {
+        ConnPtr better;
+        for (const auto& c : connections)
+            if (c->remote.id.matches(peer) && local_id_matches(*c, idr) &&
+                select_proposal(c->ike_proposals, {sa.proposal.to_proposal(wire::ProtocolId::ike)})) {
+                better = c;
                 break;
             }
         if (!better) return fail("no connection accepts peer identity '" + peer.to_string() + "'");
-        sa.conn = *better;
+        sa.conn = better;
     }
     sa.remote_id = peer;
     sa.local_id = effective_local_id(sa);
@@ -178,7 +178,7 @@ void Engine::Impl::on_auth_request(IkeSa& sa, const Datagram& in, const std::vec
     append_certificates(sa, r);
     r.push_back({wire::PayloadType::auth, false, *auth});
     sa.peer_mobike = wire::find_notify(p, wire::notify::mobike_supported) != nullptr;
-    if (sa.peer_mobike && sa.conn.mobike) r.push_back(notify_payload(wire::notify::mobike_supported));
+    if (sa.peer_mobike && sa.conn->mobike) r.push_back(notify_payload(wire::notify::mobike_supported));
 
     std::optional<ChildSa> child;
     if (wire::find_payload(p, wire::PayloadType::sa)) {

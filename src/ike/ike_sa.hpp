@@ -14,9 +14,14 @@
 
 namespace mobiked::ike {
 
+// SAs share the (immutable) configuration they were made with; a reload
+// builds new objects and leaves existing SAs on theirs.
+using ConnPtr = std::shared_ptr<const ConnectionConfig>;
+using ChildPtr = std::shared_ptr<const ChildConfig>;  // aliases its connection's ownership
+
 struct ChildSa {
     std::uint32_t id = 0;
-    ChildConfig config;
+    ChildPtr config;
     Selected proposal;
     std::uint32_t spi_in = 0;
     std::uint32_t spi_out = 0;
@@ -42,7 +47,7 @@ struct PendingRequest {
 
 // The initiator's first CHILD_SA while IKE_AUTH is in flight.
 struct ChildRequest {
-    ChildConfig config;
+    ChildPtr config;
     std::uint32_t spi_in = 0;
     std::vector<TrafficSelectorRange> local_ts;
     std::vector<TrafficSelectorRange> remote_ts;
@@ -51,13 +56,18 @@ struct ChildRequest {
 
 struct IkeSa {
     std::uint64_t id = 0;
-    ConnectionConfig conn;
+    ConnPtr conn;
     bool initiator = false;
     IkeState state = IkeState::created;
     std::uint64_t spi_i = 0;
     std::uint64_t spi_r = 0;
     Endpoint local;
     Endpoint remote;
+    // Where the request being answered came from: its response goes back there
+    // (RFC 7296 §2.11), also when that is not `remote` (a MOBIKE path probe
+    // from the peer's new address, RFC 4555 §3.5).
+    Endpoint request_local;
+    Endpoint request_remote;
 
     // IKE_SA_INIT material, kept until AUTH is verified.
     Selected proposal;

@@ -70,20 +70,21 @@ bool remote_allowed(const ConnectionConfig& c, const IpAddress& a) {
 
 // ---------------------------------------------------------------- initiator
 
-Result<std::uint64_t> Engine::Impl::initiate(const ConnectionConfig& conn, const std::string& child,
+Result<std::uint64_t> Engine::Impl::initiate(const ConnPtr& conn_ptr, const std::string& child,
                                              const Endpoint& local, const Endpoint& remote, Time now, Output& out,
                                              const PacketTrigger* trigger) {
+    const ConnectionConfig& conn = *conn_ptr;
     auto groups = ke_groups(conn.ike_proposals);
     if (groups.empty()) return Error{"connection '" + conn.name + "' has no key exchange group"};
-    const ChildConfig* child_cfg = nullptr;
+    ChildPtr child_cfg;
     for (const auto& c : conn.children)
         if (child.empty() || c.name == child) {
-            child_cfg = &c;
+            child_cfg = ChildPtr(conn_ptr, &c);
             break;
         }
     if (!child.empty() && !child_cfg) return Error{"connection '" + conn.name + "' has no child '" + child + "'"};
 
-    IkeSa& sa = create_sa(conn, true, now);
+    IkeSa& sa = create_sa(conn_ptr, true, now);
     sa.spi_i = allocate_ike_spi();
     by_our_spi[sa.spi_i] = sa.id;
     sa.local = local;
@@ -92,7 +93,7 @@ Result<std::uint64_t> Engine::Impl::initiate(const ConnectionConfig& conn, const
     sa.nonce_i = env.random->bytes(kNonceSize);
     sa.local_id = conn.local.id;
     sa.remote_id = conn.remote.id;
-    if (child_cfg) sa.child_request = make_child_request(sa, *child_cfg, trigger);
+    if (child_cfg) sa.child_request = make_child_request(sa, child_cfg, trigger);
     send_init_request(sa, now, out);
     return sa.id;
 }
@@ -101,16 +102,16 @@ void Engine::Impl::send_init_request(IkeSa& sa, Time now, Output& out) {
     sa.ke = crypto::make_key_exchange(sa.ke_group);
     std::vector<wire::Payload> p;
     if (!sa.cookie.empty()) p.push_back(notify_payload(wire::notify::cookie, sa.cookie));
-    p.push_back({wire::PayloadType::sa, false, wire::SaPayload{sa.conn.ike_proposals}});
+    p.push_back({wire::PayloadType::sa, false, wire::SaPayload{sa.conn->ike_proposals}});
     p.push_back({wire::PayloadType::ke, false, wire::KePayload{sa.ke_group, sa.ke->public_value()}});
     p.push_back({wire::PayloadType::nonce, false, wire::NoncePayload{sa.nonce_i}});
     // encap_force sends a source hash that cannot match, so the peer sees a
     // NAT and both ends use UDP encapsulation (as strongSwan's encap=yes does).
-    Bytes src = sa.conn.encap_force ? env.random->bytes(20) : nat_detection_hash(sa.spi_i, 0, sa.local);
+    Bytes src = sa.conn->encap_force ? env.random->bytes(20) : nat_detection_hash(sa.spi_i, 0, sa.local);
     p.push_back(notify_payload(wire::notify::nat_detection_source_ip, src));
     p.push_back(notify_payload(wire::notify::nat_detection_destination_ip, nat_detection_hash(sa.spi_i, 0, sa.remote)));
     p.push_back(notify_payload(wire::notify::ikev2_fragmentation_supported));
-    if (uses_pubkey(sa.conn)) p.push_back(signature_hashes_notify());
+    if (uses_pubkey(*sa.conn)) p.push_back(signature_hashes_notify());
 
     wire::Header h = make_header(sa, wire::ExchangeType::ike_sa_init, false, 0);
     sa.init_request = wire::encode_message(h, p);
@@ -121,7 +122,7 @@ void Engine::Impl::send_init_request(IkeSa& sa, Time now, Output& out) {
     req.purpose = PendingRequest::Purpose::ike_sa_init;
     req.datagram = sa.init_request;
     req.sent_at = now;
-    req.next_retransmit = now + sa.conn.retransmit.timeout;
+    req.next_retransmit = now + sa.conn->retransmit.timeout;
     sa.pending = std::move(req);
     sa.next_request_id = 1;
     sa.state = IkeState::init_sent;
@@ -159,7 +160,7 @@ void Engine::Impl::on_init_response(IkeSa& sa, const Datagram& in, Time now, Out
         return;
     }
     if (const auto* n = wire::find_notify(p, wire::notify::invalid_ke_payload)) {
-        auto groups = ke_groups(sa.conn.ike_proposals);
+        auto groups = ke_groups(sa.conn->ike_proposals);
         const std::uint16_t want = n->data.size() == 2 ? load_be16(n->data.data()) : 0;
         if (want && want != sa.ke_group && std::find(groups.begin(), groups.end(), want) != groups.end() &&
             ++sa.invalid_ke_retries <= kMaxInitRetries) {
@@ -187,7 +188,7 @@ void Engine::Impl::on_init_response(IkeSa& sa, const Datagram& in, Time now, Out
         return;
     }
     const auto& props = std::get<wire::SaPayload>(sa_pl->body).proposals;
-    auto selected = props.size() == 1 ? accept_reply(sa.conn.ike_proposals, props.front()) : std::nullopt;
+    auto selected = props.size() == 1 ? accept_reply(sa.conn->ike_proposals, props.front()) : std::nullopt;
     const auto& ke = std::get<wire::KePayload>(ke_pl->body);
     if (!selected || selected->ke != sa.ke_group || ke.group != sa.ke_group) {
         remove_sa(sa, Event::Kind::ike_failed, "peer chose a proposal we did not offer", now, out);
@@ -213,7 +214,7 @@ void Engine::Impl::on_init_response(IkeSa& sa, const Datagram& in, Time now, Out
         return;
     }
     // Float to 4500 on a NAT, and always with MOBIKE (RFC 4555 §3.3).
-    if ((sa.nat_local || sa.nat_remote || sa.conn.mobike || sa.conn.encap_force) && sa.remote.port == wire::kIkePort) {
+    if ((sa.nat_local || sa.nat_remote || sa.conn->mobike || sa.conn->encap_force) && sa.remote.port == wire::kIkePort) {
         sa.remote.port = wire::kNatTPort;
         if (sa.local.port == wire::kIkePort) sa.local.port = wire::kNatTPort;
     }
@@ -291,12 +292,12 @@ void Engine::Impl::on_init_request(const Datagram& in, const wire::Header& h, Ti
             return;
         }
     }
-    const ConnectionConfig* conn = nullptr;
+    ConnPtr conn;
     std::optional<Selected> selected;
-    for (const auto& c : config.connections) {
-        if (!address_allowed(c.local_addrs, in.local.address) || !remote_allowed(c, in.remote.address)) continue;
-        if ((selected = select_proposal(c.ike_proposals, req->sa->proposals))) {
-            conn = &c;
+    for (const auto& c : connections) {
+        if (!address_allowed(c->local_addrs, in.local.address) || !remote_allowed(*c, in.remote.address)) continue;
+        if ((selected = select_proposal(c->ike_proposals, req->sa->proposals))) {
+            conn = c;
             break;
         }
     }
@@ -317,7 +318,7 @@ void Engine::Impl::on_init_request(const Datagram& in, const wire::Header& h, Ti
         return;
     }
 
-    IkeSa& sa = create_sa(*conn, false, now);
+    IkeSa& sa = create_sa(conn, false, now);
     sa.spi_i = h.spi_i;
     set_responder_spi(sa, allocate_ike_spi());
     sa.local = in.local;
