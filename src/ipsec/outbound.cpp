@@ -1,0 +1,71 @@
+#include "ipsec/outbound.hpp"
+
+#include <algorithm>
+
+namespace mobiked::ipsec {
+
+OutboundDecision OutboundPolicy::decide(const FlowSelector& f) {
+    const FlowKey key = FlowKey::of(f);
+    const std::uint64_t gen = generation();
+    if (const CacheEntry* e = cache_.find(key, gen)) {
+        OutboundDecision d;
+        d.kind = e->action == Action::bypass    ? OutboundDecision::Kind::bypass
+                 : e->action == Action::discard ? OutboundDecision::Kind::discard
+                                                : OutboundDecision::Kind::protect;
+        d.policy = e->policy;
+        d.spi = e->spi;
+        d.protocol = e->protocol;
+        d.from_cache = true;
+        return d;
+    }
+    OutboundDecision d;
+    const Policy* p = spd_.lookup(Direction::outbound, f);
+    if (p == nullptr) {
+        cache_.insert(key, CacheEntry{Action::discard, 0, 0, Protocol::esp, gen});
+        return d;
+    }
+    d.policy = p->id;
+    if (p->action != Action::protect) {
+        d.kind = p->action == Action::bypass ? OutboundDecision::Kind::bypass
+                                             : OutboundDecision::Kind::discard;
+        cache_.insert(key, CacheEntry{p->action, p->id, 0, Protocol::esp, gen});
+        return d;
+    }
+    d.protocol = p->protect.protocol;
+    if (auto it = bindings_.find(p->id); it != bindings_.end()) {
+        for (const Binding& b : it->second) {
+            if (!b.selector.contains(f)) continue;
+            d.kind = OutboundDecision::Kind::protect;
+            d.spi = b.spi;
+            d.protocol = b.protocol;
+            cache_.insert(key, CacheEntry{Action::protect, p->id, b.spi, b.protocol, gen});
+            return d;
+        }
+    }
+    d.kind = OutboundDecision::Kind::acquire;
+    d.acquire = derive_sa_selector(*p, f);
+    return d;
+}
+
+void OutboundPolicy::bind(Policy::Id policy, const SaSelector& selector, std::uint32_t spi,
+                          Protocol protocol) {
+    // Newest first: after a rekey the new SA wins while the old one drains.
+    auto& v = bindings_[policy];
+    v.insert(v.begin(), Binding{selector, spi, protocol});
+    ++bind_generation_;
+}
+
+void OutboundPolicy::unbind(std::uint32_t spi) {
+    for (auto& [id, v] : bindings_)
+        v.erase(std::remove_if(v.begin(), v.end(), [spi](const Binding& b) { return b.spi == spi; }),
+                v.end());
+    cache_.erase_spi(spi);
+}
+
+std::size_t OutboundPolicy::bound_sas() const {
+    std::size_t n = 0;
+    for (const auto& [id, v] : bindings_) n += v.size();
+    return n;
+}
+
+}  // namespace mobiked::ipsec
