@@ -292,6 +292,41 @@ TEST(Exchange, DeleteChildOnly) {
     EXPECT_EQ(p.r->engine->ike_sa_count(), 1u);
 }
 
+// RFC 7296 §2.11: a response goes to the address and port its request came from,
+// also when that is not the IKE SA's peer address. strongSwan probes a new path
+// after a move (RFC 4555 §3.5) with an INFORMATIONAL from its new address and
+// retries until the answer arrives there.
+TEST(Exchange, ResponseGoesToTheRequestsSource) {
+    Pair p;
+    p.i->addresses.push_back(*IpAddress::parse("192.0.2.11"));
+    p.initiate();
+    ASSERT_TRUE(p.net.run_until([&] { return p.both_established(); }, std::chrono::seconds(5)));
+    const Endpoint moved{*IpAddress::parse("192.0.2.11"), 500};
+    int moved_requests = 0;
+    std::vector<std::string> responses_to;
+    p.net.set_filter([&](Datagram& dg) {
+        auto h = header_of(dg);
+        if (h.exchange != wire::ExchangeType::informational) return Verdict::deliver;
+        if (!h.is_response() && dg.local.address == kInitiator.address) {
+            dg.local = moved;
+            ++moved_requests;
+        } else if (h.is_response()) {
+            responses_to.push_back(dg.remote.address.to_string());
+        }
+        return Verdict::deliver;
+    });
+    auto info = p.i->engine->list_sas().at(0);
+    Output out;
+    ASSERT_TRUE(p.i->engine->terminate_child(info.id, info.children.at(0).child_id, p.net.now(), out).ok());
+    p.net.apply(*p.i, out);
+    p.net.run_for(std::chrono::seconds(1));
+    EXPECT_EQ(moved_requests, 1);
+    ASSERT_EQ(responses_to.size(), 1u);
+    EXPECT_EQ(responses_to[0], "192.0.2.11");
+    EXPECT_TRUE(p.i->installed.empty());
+    EXPECT_TRUE(p.r->installed.empty());
+}
+
 TEST(Exchange, UnresponsivePeerTimesOutCleanly) {
     Pair p;
     p.net.set_filter([](Datagram&) { return Verdict::drop; });
