@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -398,6 +399,10 @@ int LoadGen::run() {
     }
     ::close(ep);
 
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    const double cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     const double elapsed = last_done_ > first_sent_ ? std::chrono::duration<double>(last_done_ - first_sent_).count() : 0;
     const double rate = elapsed > 0 ? static_cast<double>(established_) / elapsed : 0;
     const double p50 = percentile(wire_ms_, 0.5), p90 = percentile(wire_ms_, 0.9), p99 = percentile(wire_ms_, 0.99);
@@ -408,16 +413,16 @@ int LoadGen::run() {
         std::printf("%s: %.0f IKE_SA/s; IKE_SA_INIT request -> IKE_AUTH response: median %.3f ms, p90 %.3f ms, "
                     "p99 %.3f ms (n=%zu)\n",
                     opt_.label.c_str(), rate, p50, p90, p99, wire_ms_.size());
-        std::printf("%s: datagrams out %lu in %lu, send errors %lu\n", opt_.label.c_str(), datagrams_out_,
-                    datagrams_in_, send_errors_);
+        std::printf("%s: datagrams out %lu in %lu, send errors %lu; generator CPU %.2f s\n", opt_.label.c_str(),
+                    datagrams_out_, datagrams_in_, send_errors_, cpu_s);
         for (const auto& f : failure_samples_) std::printf("%s: failure: %s\n", opt_.label.c_str(), f.c_str());
     }
     if (opt_.json)
         std::printf("{\"label\":\"%s\",\"established\":%lu,\"failed\":%lu,\"timed_out\":%s,\"elapsed_s\":%.6f,"
                     "\"ike_sa_per_s\":%.1f,\"wire_ms_median\":%.4f,\"wire_ms_p90\":%.4f,\"wire_ms_p99\":%.4f,"
-                    "\"window\":%u,\"sources\":%u}\n",
+                    "\"window\":%u,\"sources\":%u,\"generator_cpu_s\":%.3f}\n",
                     opt_.label.c_str(), established_, failed_, timed_out ? "true" : "false", elapsed, rate, p50, p90,
-                    p99, opt_.window, opt_.sources);
+                    p99, opt_.window, opt_.sources, cpu_s);
     std::fflush(stdout);
     return established_ == opt_.count ? 0 : 1;
 }
