@@ -50,7 +50,11 @@ bool EspOps::encrypt(Sa& sa, std::uint8_t* esp, std::size_t body_len, std::uint6
         const std::size_t aad_len = make_aad(aad.data(), esp, seq, sa.p_.esn);
         return sa.aead_->seal(nonce, {aad.data(), aad_len}, {body, body_len}, body);
     }
-    sa.rng_->fill({iv, sa.iv_size_});
+    // IV = AES_Kiv(seq): one block under the SA's private IV key (see Sa::create).
+    std::array<std::uint8_t, 16> counter{};
+    store_be64(counter.data() + 8, seq);
+    static constexpr std::array<std::uint8_t, 16> kZero{};
+    if (!sa.iv_gen_->encrypt(kZero, counter, iv)) return false;
     if (!sa.cbc_->encrypt({iv, sa.iv_size_}, {body, body_len}, body)) return false;
     // ESN: Seq-hi is appended for the ICV only (RFC 4303 §2.2.1); the ICV
     // then overwrites it, so it never reaches the wire.

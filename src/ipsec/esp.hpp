@@ -12,7 +12,7 @@
 //   pad length | next header | ICV
 // AEAD: IV = the 64-bit sequence number (unique per SA, RFC 4106 §3.1 /
 // RFC 7634 §2), nonce = salt || IV, AAD = SPI || Seq (ESN: SPI || Seq-hi ||
-// Seq-lo, RFC 4106 §5). CBC: random IV from the SA's Random, ICV over
+// Seq-lo, RFC 4106 §5). CBC: ICV over
 // SPI..ciphertext with Seq-hi appended for ESN (RFC 4303 §2.2.1).
 #pragma once
 

@@ -47,8 +47,13 @@ mobiked::Result<std::unique_ptr<Sa>> Sa::create(SaParams params, Time now, crypt
         sa->iv_size_ = encr.iv_size;
         sa->block_size_ = std::max<std::size_t>(4, encr.block_size);
         sa->icv_size_ = encr.icv_size;
-        if (!encr.aead && p.direction == Direction::outbound && rng == nullptr)
-            return Error{"CBC outbound SA needs a random source for IVs"};
+        if (!encr.aead && p.direction == Direction::outbound) {
+            if (rng == nullptr) return Error{"CBC outbound SA needs a random source for IVs"};
+            Bytes iv_key = rng->bytes(16);
+            sa->iv_gen_ = crypto::make_block_cipher(wire::encr::aes_cbc, iv_key);
+            wipe(iv_key);
+            if (!sa->iv_gen_) return Error{"IV generator setup failed"};
+        }
     } else if (p.encr_id != 0) {
         return Error{"AH has no encryption transform"};
     }
@@ -62,7 +67,6 @@ mobiked::Result<std::unique_ptr<Sa>> Sa::create(SaParams params, Time now, crypt
     } else if (p.protocol == Protocol::ah) {
         return Error{"AH needs an integrity transform"};
     }
-    sa->rng_ = rng;
     wipe(p.encr_key);
     wipe(p.integ_key);
     p.encr_key.clear();

@@ -81,8 +81,11 @@ class Sa {
 public:
     // Validates the parameters and keys the cipher contexts. Errors: unknown
     // or mismatched algorithms, wrong key sizes, AH with an encryption
-    // transform, ESP without integrity. `rng` supplies CBC IVs of outbound
-    // SAs and must outlive the SA (may be null for AEAD or inbound SAs).
+    // transform, ESP without integrity. `rng` keys the CBC IV generator of
+    // outbound CBC SAs (needed only then, and only during create): each IV is
+    // AES_Kiv(sequence number) under a random per-SA key Kiv — unpredictable
+    // as RFC 3602 §2.3 asks, unique per packet, and without a DRBG call per
+    // packet (RAND_bytes cost ~0.8 µs, more than the cipher at 64 bytes).
     static mobiked::Result<std::unique_ptr<Sa>> create(SaParams params, Time now,
                                                        crypto::Random* rng = nullptr);
 
@@ -133,7 +136,7 @@ private:
     std::unique_ptr<crypto::Aead> aead_;
     std::unique_ptr<crypto::BlockCipher> cbc_;
     std::unique_ptr<crypto::Mac> mac_;
-    crypto::Random* rng_ = nullptr;
+    std::unique_ptr<crypto::BlockCipher> iv_gen_;  // outbound CBC only
     std::array<std::uint8_t, 4> salt_{};
     std::size_t iv_size_ = 0;
     std::size_t icv_size_ = 0;

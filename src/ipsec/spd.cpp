@@ -141,9 +141,17 @@ std::size_t Spd::PrefixHash::operator()(const PrefixKey& k) const {
 }
 
 void Spd::Index::add_prefix(const PrefixKey& key, std::uint32_t pos) {
-    std::vector<std::uint32_t>* bucket = buckets.find(key);
-    if (bucket == nullptr) bucket = &buckets.insert(key, {});
-    bucket->insert(std::upper_bound(bucket->begin(), bucket->end(), pos), pos);
+    Bucket* b = buckets.find(key);
+    if (b == nullptr) {
+        buckets.insert(key, Bucket{pos, kNone});
+    } else {
+        if (b->list == kNone) {
+            b->list = static_cast<std::uint32_t>(lists.size());
+            lists.push_back({b->single});
+        }
+        auto& v = lists[b->list];
+        v.insert(std::upper_bound(v.begin(), v.end(), pos), pos);
+    }
     auto& lengths = key.family == 4 ? lengths_v4 : lengths_v6;
     if (std::find(lengths.begin(), lengths.end(), key.length) == lengths.end()) {
         lengths.push_back(key.length);
@@ -171,7 +179,7 @@ void Spd::Index::add(const AddressSelector& remote, std::uint32_t pos) {
     if (a <= b) add_range(remote.range.first.family(), a, b);
 }
 
-std::uint32_t Spd::Index::first_match(const std::vector<Policy>& ps, const FlowSelector& f,
+std::uint32_t Spd::Index::first_match(const std::vector<Matcher>& ms, const FlowSelector& f,
                                       std::uint32_t best) const {
     const IpAddress::Family fam = f.remote.family();
     const int width = width_of(fam);
@@ -180,11 +188,15 @@ std::uint32_t Spd::Index::first_match(const std::vector<Policy>& ps, const FlowS
         const u128 masked = addr & mask_of(width, len);
         const PrefixKey key{static_cast<std::uint64_t>(masked >> 64), static_cast<std::uint64_t>(masked),
                             static_cast<std::uint8_t>(fam), len};
-        const std::vector<std::uint32_t>* bucket = buckets.find(key);
-        if (bucket == nullptr) continue;
-        for (std::uint32_t pos : *bucket) {
+        const Bucket* b = buckets.find(key);
+        if (b == nullptr) continue;
+        if (b->list == kNone) {
+            if (b->single < best && ms[b->single].matches(f)) best = b->single;
+            continue;
+        }
+        for (std::uint32_t pos : lists[b->list]) {
             if (pos >= best) break;
-            if (ps[pos].matches(f)) {
+            if (ms[pos].matches(f)) {
                 best = pos;
                 break;
             }
@@ -197,6 +209,8 @@ Spd::Spd() = default;
 
 void Spd::index_policy(std::uint32_t pos) {
     const Policy& p = policies_[pos];
+    if (matchers_.size() <= pos) matchers_.resize(pos + 1);
+    matchers_[pos] = Matcher{p.local, p.protocol, p.local_port, p.remote_port};
     if (p.action == Action::protect) {
         spd_s_.add(p.remote, pos);
         return;
@@ -209,6 +223,7 @@ void Spd::rebuild() {
     spd_s_ = Index{};
     spd_i_ = Index{};
     spd_o_ = Index{};
+    matchers_.clear();
     for (std::uint32_t i = 0; i < policies_.size(); ++i) index_policy(i);
     ++generation_;
 }
@@ -246,8 +261,8 @@ void Spd::clear() {
 }
 
 const Policy* Spd::lookup(Direction d, const FlowSelector& f) const {
-    std::uint32_t best = spd_s_.first_match(policies_, f, kNone);
-    best = (d == Direction::outbound ? spd_o_ : spd_i_).first_match(policies_, f, best);
+    std::uint32_t best = spd_s_.first_match(matchers_, f, kNone);
+    best = (d == Direction::outbound ? spd_o_ : spd_i_).first_match(matchers_, f, best);
     return best == kNone ? nullptr : &policies_[best];
 }
 

@@ -179,15 +179,36 @@ private:
     struct PrefixHash {
         std::size_t operator()(const PrefixKey& k) const;
     };
+    // A bucket holds one policy position inline (the common case: one policy
+    // per prefix) or names a list in Index::lists, sorted ascending.
+    struct Bucket {
+        std::uint32_t single = 0;
+        std::uint32_t list = 0xffffffffu;  // none
+    };
+    // The selectors left to test once a bucket hit has proved the remote
+    // address inside the policy's remote range (its prefixes tile the range
+    // exactly): a dense copy, so a lookup does not touch the Policy objects.
+    struct Matcher {
+        AddressSelector local;
+        ProtocolSelector protocol;
+        PortSelector local_port;
+        PortSelector remote_port;
+        bool matches(const FlowSelector& f) const {
+            return local.matches(f.local) && protocol.matches(f.protocol, f.protocol_opaque) &&
+                   local_port.matches(f.local_port, f.ports_opaque) &&
+                   remote_port.matches(f.remote_port, f.ports_opaque);
+        }
+    };
     // One sub-database (SPD-S, SPD-I or SPD-O): prefix buckets of positions
-    // into policies_, each bucket in ascending (global) order.
+    // into policies_ (global order).
     struct Index {
-        FlatMap<PrefixKey, std::vector<std::uint32_t>, PrefixHash> buckets;
+        FlatMap<PrefixKey, Bucket, PrefixHash> buckets;
+        std::vector<std::vector<std::uint32_t>> lists;
         std::vector<std::uint8_t> lengths_v4;  // prefix lengths in use
         std::vector<std::uint8_t> lengths_v6;
         void add(const AddressSelector& remote, std::uint32_t pos);
         void add_prefix(const PrefixKey& key, std::uint32_t pos);
-        std::uint32_t first_match(const std::vector<Policy>& ps, const FlowSelector& f,
+        std::uint32_t first_match(const std::vector<Matcher>& ms, const FlowSelector& f,
                                   std::uint32_t best) const;
     };
 
@@ -195,6 +216,7 @@ private:
     void rebuild();
 
     std::vector<Policy> policies_;
+    std::vector<Matcher> matchers_;  // parallel to policies_
     Index spd_s_, spd_i_, spd_o_;
     Policy::Id next_id_ = 1;
     std::uint64_t generation_ = 1;

@@ -195,6 +195,27 @@ TEST(EspLayout, CbcPadsWithMonotonicBytesToTheBlockSize) {
     EXPECT_EQ(to_hex(ByteView(pt).subspan(28)), "01020204");  // pad 1,2; pad length 2; next header 4
 }
 
+TEST(EspLayout, CbcIvsAreDistinctAndNotTheSequenceNumber) {
+    Pair p(test::esp_algorithms()[3], Mode::tunnel, false, false);
+    const Bytes inner = make_packet("10.1.0.5", "10.2.0.9", ipproto::udp, 1, 2, 0);
+    Buf a(inner), b(inner);
+    ASSERT_TRUE(esp::seal(*p.out, a.pkt, kNow).ok());
+    ASSERT_TRUE(esp::seal(*p.out, b.pkt, kNow).ok());
+    const Bytes iv_a(a.pkt.data() + 28, a.pkt.data() + 44);
+    const Bytes iv_b(b.pkt.data() + 28, b.pkt.data() + 44);
+    EXPECT_NE(iv_a, iv_b);
+    EXPECT_NE(to_hex(iv_a), "00000000000000000000000000000001");
+    // A second SA with the same keys draws another IV key: other IVs.
+    Pair q(test::esp_algorithms()[3], Mode::tunnel, false, false);
+    q.rng = crypto::make_seeded_random(99);
+    q.out = make_sa(make_params(test::esp_algorithms()[3], Protocol::esp, Mode::tunnel, Direction::outbound,
+                                false),
+                    q.rng.get());
+    Buf c(inner);
+    ASSERT_TRUE(esp::seal(*q.out, c.pkt, kNow).ok());
+    EXPECT_NE(Bytes(c.pkt.data() + 28, c.pkt.data() + 44), iv_a);
+}
+
 TEST(EspLayout, TunnelOuterHeaderCopiesDscpAndDf) {
     Pair p(test::esp_algorithms()[0], Mode::tunnel, false, false);
     Bytes inner = make_packet("10.1.0.5", "10.2.0.9", ipproto::udp, 1, 2, 10);
