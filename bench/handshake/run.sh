@@ -25,6 +25,7 @@
 # ONLY=mobiked|strongswan, BUILD_DIR [build/bench], KEEP=1 keeps the work dir,
 # GEN_WRAP="perf record -g -o F --" wraps the generator, PERF=1 records `perf record -g` of the mobiked responder into the work dir.
 # Must run as root. Last line: BENCH {json}. Total time bounded (TIME_LIMIT, 170 s).
+# shellcheck source-path=SCRIPTDIR
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -67,8 +68,9 @@ done
 if [ "$ONLY" != strongswan ] && [ ! -x "$MOBIKED" ]; then
     echo "missing $MOBIKED (ninja -C build/bench mobiked); ONLY=strongswan runs strongSwan alone" >&2; exit 2
 fi
-[ "$SOURCES" -ge 1 ] && [ "$SOURCES" -le 250 ] || { echo "SOURCES must be 1..250" >&2; exit 2; }
+if [ "$SOURCES" -lt 1 ] || [ "$SOURCES" -gt 250 ]; then echo "SOURCES must be 1..250" >&2; exit 2; fi
 
+# shellcheck disable=SC2034  # read by netns_cleanup
 NS_KEEP_WORKDIR=${KEEP:-0}
 netns_init mkbh$$-
 W=$NS_WORKDIR
@@ -196,7 +198,7 @@ EOC
     ns_spawn "$RSP" "$W/mobiked.log" ${MOBIKED_WRAP:-} "$MOBIKED" --config "$d/mobiked.conf" --foreground
     local pid=$NS_LAST_PID
     wait_for "[ -S '$d/control.sock' ] || ! kill -0 $pid" 30 0.05
-    kill -0 "$pid" 2>/dev/null && [ -S "$d/control.sock" ] || fail "mobiked did not start" "$W/mobiked.log"
+    if ! kill -0 "$pid" 2>/dev/null || [ ! -S "$d/control.sock" ]; then fail "mobiked did not start" "$W/mobiked.log"; fi
     pin_pid "$RESP_CPU" "$pid"
     local perf_pid=
     if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
@@ -275,8 +277,8 @@ print(f"setup: {count} IKE_SAs per responder (+ latency run), window {window}, {
       + (f"generator on CPU {gcpu}, responder on CPU {rcpu}" if pin == "1" else "no CPU pinning"))
 for n, (t, l) in r.items():
     if t:
-        print(f"{n:10s}: {t['ike_sa_per_s']:8.0f} IKE_SA/s ({t['established']} ok, {t['failed']} failed, "
-              f"{t['elapsed_s']:.2f} s); loaded IKE_SA_INIT->IKE_AUTH median {t['wire_ms_median']:.3f} ms, "
+        print(f"{n:10s}: {t['ike_sa_per_s']:8.0f} IKE_SA/s sustained, {t['ike_sa_per_s_whole_run']:.0f} over the whole run "
+              f"({t['established']} ok, {t['failed']} failed, {t['retransmits']} retransmits, {t['elapsed_s']:.2f} s); loaded IKE_SA_INIT->IKE_AUTH median {t['wire_ms_median']:.3f} ms, "
               f"p99 {t['wire_ms_p99']:.3f} ms")
         if res[n] and t['established']:
             print(f"{n:10s}: responder CPU {1e6 * res[n]['cpu_s'] / t['established']:.0f} us per IKE_SA "
