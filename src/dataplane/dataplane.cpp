@@ -1,0 +1,462 @@
+#include "dataplane/dataplane.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "ipsec/esp.hpp"
+#include "ipsec/selectors.hpp"
+
+namespace mobiked::dataplane {
+namespace {
+
+constexpr std::size_t kHeadroom = 128;  // >= ipsec::kMinHeadroom
+constexpr std::size_t kTailroom = 64;   // >= ipsec::kMinTailroom
+constexpr std::size_t kMaxPacket = 65535;
+constexpr int kMaxPacketsPerWake = 64;  // fairness between the loop's sources
+
+ipsec::TrafficSelector to_ipsec(const ike::TrafficSelectorRange& t) {
+    return ipsec::TrafficSelector{t.range, t.protocol, t.port_first, t.port_last};
+}
+
+std::vector<ipsec::TrafficSelector> to_ipsec(const std::vector<ike::TrafficSelectorRange>& v) {
+    std::vector<ipsec::TrafficSelector> out;
+    for (const auto& t : v) out.push_back(to_ipsec(t));
+    return out;
+}
+
+ipsec::PortSelector port_selector(std::uint16_t first, std::uint16_t last) {
+    if (first == 0 && last == 65535) return {};
+    if (first == 65535 && last == 0) return ipsec::PortSelector::opaque();
+    return ipsec::PortSelector::ports(first, last);
+}
+
+ipsec::SaParams sa_params(const ike::InstallChildSa& c, ipsec::Direction d) {
+    const bool in = d == ipsec::Direction::inbound;
+    const ike::ChildSaKeys& k = in ? c.inbound : c.outbound;
+    ipsec::SaParams p;
+    p.spi = in ? c.spi_in : c.spi_out;
+    p.protocol = c.protocol == wire::ProtocolId::ah ? ipsec::Protocol::ah : ipsec::Protocol::esp;
+    p.mode = c.mode == ike::IpsecMode::tunnel ? ipsec::Mode::tunnel : ipsec::Mode::transport;
+    p.direction = d;
+    p.encr_id = k.encr_id;
+    p.encr_key_bits = k.encr_key_bits;
+    p.integ_id = k.integ_id;
+    p.encr_key = k.encr_key;
+    p.integ_key = k.integ_key;
+    p.esn = c.esn;
+    p.local = c.local;
+    p.remote = c.remote;
+    p.udp_encap = c.udp_encap;
+    p.local_ts = to_ipsec(c.local_ts);
+    p.remote_ts = to_ipsec(c.remote_ts);
+    // Time limits are the engine's (it rekeys and deletes); volume limits are ours.
+    p.lifetime.soft_bytes = c.lifetimes.rekey_bytes;
+    p.lifetime.hard_bytes = c.lifetimes.life_bytes;
+    p.lifetime.soft_packets = c.lifetimes.rekey_packets;
+    p.lifetime.hard_packets = c.lifetimes.life_packets;
+    return p;
+}
+
+ike::TrafficSelectorRange single(const IpAddress& a, std::uint8_t proto, std::uint16_t port, bool opaque) {
+    ike::TrafficSelectorRange t;
+    t.range = AddressRange{a, a};
+    t.protocol = proto;
+    if (!opaque && proto != 0) t.port_first = t.port_last = port;
+    return t;
+}
+
+std::uint64_t drop_total(const ipsec::SaCounters& c) {
+    std::uint64_t n = 0;
+    for (auto v : c.drops) n += v;
+    return n;
+}
+
+}  // namespace
+
+std::string_view drop_name(Drop d) {
+    switch (d) {
+        case Drop::malformed: return "malformed";
+        case Drop::too_big: return "too_big";
+        case Drop::discard: return "discard";
+        case Drop::bypass_in_tun: return "bypass_in_tun";
+        case Drop::no_sa: return "no_sa";
+        case Drop::acquire_queue_full: return "acquire_queue_full";
+        case Drop::acquire_expired: return "acquire_expired";
+        case Drop::unknown_spi: return "unknown_spi";
+        case Drop::transform: return "transform";
+        case Drop::send_failed: return "send_failed";
+        case Drop::tun_write_failed: return "tun_write_failed";
+        case Drop::keepalive: return "keepalive";
+    }
+    return "?";
+}
+
+DataPlane::DataPlane(const DataPlaneOptions& options, DataPlaneHooks hooks, crypto::Random* rng,
+                     std::unique_ptr<TunDevice> tun)
+    : opts_(options), hooks_(std::move(hooks)), rng_(rng), tun_(std::move(tun)),
+      buf_(kHeadroom + kMaxPacket + kTailroom) {}
+
+DataPlane::~DataPlane() {
+    routes_.reset();  // routes go before the rule and the device
+    if (netlink_ && rules_installed_)
+        for (auto f : {IpAddress::Family::v4, IpAddress::Family::v6})
+            (void)netlink_->rule(false, f, opts_.fwmark, opts_.route_table, opts_.rule_priority);
+}
+
+Result<std::unique_ptr<DataPlane>> DataPlane::create(const DataPlaneOptions& options, DataPlaneHooks hooks,
+                                                     crypto::Random* rng) {
+    auto tun = open_tun(options.tun);
+    if (!tun) return Error{tun.error()};
+    auto dp = std::make_unique<DataPlane>(options, std::move(hooks), rng, std::move(*tun));
+    dp->netlink_ = std::make_unique<Rtnetlink>();
+    dp->routes_ = std::make_unique<RouteSet>(*dp->netlink_, dp->tun_->ifindex(), options.route_table);
+    for (auto f : {IpAddress::Family::v4, IpAddress::Family::v6}) {
+        // A rule left by a crashed run is replaced (delete, then add).
+        (void)dp->netlink_->rule(false, f, options.fwmark, options.route_table, options.rule_priority);
+        auto st = dp->netlink_->rule(true, f, options.fwmark, options.route_table, options.rule_priority);
+        if (!st && f == IpAddress::Family::v4) return Error{"policy routing rule: " + st.error()};
+        if (st) dp->rules_installed_ = true;
+    }
+    if (options.raw_esp) {
+        if (auto st = dp->raw4_.open(IpAddress::Family::v4, options.fwmark); !st)
+            dp->log(LogLevel::warning, st.error() + " (no IPv4 ESP without UDP encapsulation)");
+        if (auto st = dp->raw6_.open(IpAddress::Family::v6, options.fwmark); !st)
+            dp->log(LogLevel::warning, st.error() + " (no IPv6 ESP without UDP encapsulation)");
+    }
+    return dp;
+}
+
+std::vector<int> DataPlane::fds() const {
+    std::vector<int> out;
+    for (int fd : {tun_->fd(), raw4_.fd(), raw6_.fd()})
+        if (fd >= 0) out.push_back(fd);
+    return out;
+}
+
+bool DataPlane::owns(int fd) const { return fd >= 0 && (fd == tun_->fd() || fd == raw4_.fd() || fd == raw6_.fd()); }
+
+void DataPlane::on_readable(int fd, Time now) {
+    if (fd == tun_->fd()) drain_tun(now);
+    else if (fd == raw4_.fd()) drain_raw(raw4_, now);
+    else if (fd == raw6_.fd()) drain_raw(raw6_, now);
+}
+
+void DataPlane::drain_tun(Time now) {
+    for (int i = 0; i < kMaxPacketsPerWake; ++i) {
+        auto n = tun_->read({buf_.data() + kHeadroom, kMaxPacket});
+        if (!n) return;
+        ipsec::PacketBuffer pkt(buf_, kHeadroom, *n);
+        outbound(pkt, now);
+    }
+}
+
+void DataPlane::drain_raw(RawEspSocket& s, Time now) {
+    for (int i = 0; i < kMaxPacketsPerWake; ++i) {
+        bool bad = false;
+        auto p = s.receive({buf_.data() + kHeadroom, kMaxPacket}, bad);
+        if (!p) {
+            if (!bad) return;
+            counters_.drop(Drop::malformed);
+            continue;
+        }
+        ipsec::PacketBuffer pkt(buf_, kHeadroom + p->offset, p->length);
+        inbound(Endpoint{p->local, 0}, Endpoint{p->remote, 0}, pkt, now);
+    }
+}
+
+void DataPlane::on_tun_packet(ByteView ip_packet, Time now) {
+    if (ip_packet.size() > kMaxPacket) return counters_.drop(Drop::too_big);
+    std::memcpy(buf_.data() + kHeadroom, ip_packet.data(), ip_packet.size());
+    ipsec::PacketBuffer pkt(buf_, kHeadroom, ip_packet.size());
+    outbound(pkt, now);
+}
+
+void DataPlane::on_udp_esp(const Endpoint& local, const Endpoint& remote, ByteView esp, Time now) {
+    if (esp.size() > kMaxPacket) return counters_.drop(Drop::too_big);
+    std::memcpy(buf_.data() + kHeadroom, esp.data(), esp.size());
+    ipsec::PacketBuffer pkt(buf_, kHeadroom, esp.size());
+    inbound(local, remote, pkt, now);
+}
+
+void DataPlane::outbound(ipsec::PacketBuffer& pkt, Time now) {
+    ++counters_.tun_packets_in;
+    counters_.tun_bytes_in += pkt.size();
+    if (pkt.size() >= kMaxPacket) return counters_.drop(Drop::too_big);
+    auto sel = ipsec::extract_selector(pkt.view());
+    if (!sel) return counters_.drop(Drop::malformed);
+    const ipsec::FlowSelector f = ipsec::orient(*sel, ipsec::Direction::outbound);
+    const ipsec::OutboundDecision d = policy_.decide(f);
+    using K = ipsec::OutboundDecision::Kind;
+    switch (d.kind) {
+        case K::discard: return counters_.drop(Drop::discard);
+        case K::bypass: return counters_.drop(Drop::bypass_in_tun);
+        case K::acquire: return acquire(d, f, pkt.view(), now);
+        case K::protect: break;
+    }
+    ipsec::Sa* sa = sad_.find(ipsec::Direction::outbound, d.protocol, d.spi);
+    if (sa == nullptr || d.protocol != ipsec::Protocol::esp) return counters_.drop(Drop::no_sa);
+    const ipsec::PacketResult r = ipsec::esp::seal(*sa, pkt, now);
+    if (!r.events.empty()) ++counters_.lifetime_events;
+    if (!r.ok()) return counters_.drop(r.status);
+    if (!send_sealed(*sa, pkt, r)) return counters_.drop(Drop::send_failed);
+    ++counters_.esp_packets_out;
+}
+
+bool DataPlane::send_sealed(const ipsec::Sa& sa, ipsec::PacketBuffer& pkt, const ipsec::PacketResult& r) {
+    const ipsec::SaParams& p = sa.params();
+    if (p.udp_encap) {
+        ByteView esp{pkt.data() + r.esp_offset, pkt.size() - r.esp_offset};
+        counters_.esp_bytes_out += esp.size();
+        return hooks_.send_udp && hooks_.send_udp(p.local, p.remote, esp);
+    }
+    RawEspSocket& s = p.remote.address.is_v4() ? raw4_ : raw6_;
+    if (s.fd() < 0) return false;
+    ByteView esp{pkt.data() + r.ip_header_len, pkt.size() - r.ip_header_len};
+    counters_.esp_bytes_out += esp.size();
+    return s.send(p.local.address, p.remote.address, esp);
+}
+
+void DataPlane::inbound(const Endpoint& local, const Endpoint& remote, ipsec::PacketBuffer& pkt, Time now) {
+    ++counters_.esp_packets_in;
+    counters_.esp_bytes_in += pkt.size();
+    auto spi = ipsec::esp::peek_spi(pkt.view());
+    if (!spi || pkt.size() < 8) return counters_.drop(Drop::malformed);
+    ipsec::Sa* sa = sad_.find_inbound(ipsec::Protocol::esp, *spi);
+    if (sa == nullptr) {
+        counters_.drop(Drop::unknown_spi);
+        if (counters_.drops[static_cast<std::size_t>(Drop::unknown_spi)] % 1000 == 1)
+            log(LogLevel::debug, "ESP with unknown SPI from " + remote.to_string() + " to " + local.to_string());
+        return;
+    }
+    const ipsec::PacketResult r = ipsec::esp::open(*sa, pkt, now);
+    if (!r.events.empty()) ++counters_.lifetime_events;
+    if (!r.ok()) return counters_.drop(r.status);
+    if (!tun_->write(pkt.view())) return counters_.drop(Drop::tun_write_failed);
+    ++counters_.tun_packets_out;
+    counters_.tun_bytes_out += pkt.size();
+}
+
+void DataPlane::acquire(const ipsec::OutboundDecision& d, const ipsec::FlowSelector& f, ByteView packet, Time now) {
+    // Forget queues IKE never served.
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        if (now - it->created < opts_.acquire_expiry) {
+            ++it;
+            continue;
+        }
+        counters_.drops[static_cast<std::size_t>(Drop::acquire_expired)] += it->packets.size();
+        it = pending_.erase(it);
+    }
+    auto it = std::find_if(pending_.begin(), pending_.end(),
+                           [&](const Pending& p) { return p.policy == d.policy && p.selector == d.acquire; });
+    if (it == pending_.end()) {
+        if (pending_.size() >= opts_.max_acquires) return counters_.drop(Drop::acquire_queue_full);
+        pending_.push_back(Pending{d.policy, d.acquire, now - opts_.acquire_retry, now, {}});
+        it = std::prev(pending_.end());
+    }
+    if (it->packets.size() < opts_.acquire_queue) it->packets.emplace_back(packet.begin(), packet.end());
+    else counters_.drop(Drop::acquire_queue_full);
+    if (now - it->asked < opts_.acquire_retry) return;
+    it->asked = now;
+    auto trap = std::find_if(traps_.begin(), traps_.end(), [&](const TrapEntry& t) {
+        return std::find(t.policies.begin(), t.policies.end(), d.policy) != t.policies.end();
+    });
+    if (trap == traps_.end() || !hooks_.acquire) return;
+    AcquireRequest req{trap->trap.connection, trap->trap.child, {}};
+    req.trigger.local = single(f.local, f.protocol_opaque ? 0 : f.protocol, f.local_port, f.ports_opaque);
+    req.trigger.remote = single(f.remote, f.protocol_opaque ? 0 : f.protocol, f.remote_port, f.ports_opaque);
+    ++counters_.acquires;
+    log(LogLevel::info, "ACQUIRE " + trap->trap.connection + "/" + trap->trap.child + " for " + f.local.to_string() +
+                            " -> " + f.remote.to_string());
+    hooks_.acquire(req);
+}
+
+// After an install: queues whose packets now resolve to an SA are sent.
+void DataPlane::flush_pending(Time now) {
+    std::vector<Bytes> ready;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        auto sel = ipsec::extract_selector(it->packets.empty() ? ByteView{} : ByteView{it->packets.front()});
+        bool resolved = !sel || policy_.decide(ipsec::orient(*sel, ipsec::Direction::outbound)).kind !=
+                                    ipsec::OutboundDecision::Kind::acquire;
+        if (!resolved) {
+            ++it;
+            continue;
+        }
+        for (auto& p : it->packets) ready.push_back(std::move(p));
+        it = pending_.erase(it);
+    }
+    for (const Bytes& p : ready) {
+        --counters_.tun_packets_in;  // counted once already when read
+        counters_.tun_bytes_in -= p.size();
+        on_tun_packet(p, now);
+    }
+}
+
+std::vector<ipsec::Policy::Id> DataPlane::add_policies(const std::vector<ike::TrafficSelectorRange>& local_ts,
+                                                       const std::vector<ike::TrafficSelectorRange>& remote_ts,
+                                                       ike::IpsecMode mode, const std::string& label, bool front) {
+    std::vector<ipsec::Policy::Id> ids;
+    for (const auto& l : local_ts) {
+        for (const auto& r : remote_ts) {
+            if (l.range.first.family() != r.range.first.family()) continue;
+            if (l.protocol != 0 && r.protocol != 0 && l.protocol != r.protocol) continue;
+            ipsec::Policy p;
+            p.local = ipsec::AddressSelector::range_of(l.range.first, l.range.last);
+            p.remote = ipsec::AddressSelector::range_of(r.range.first, r.range.last);
+            const std::uint8_t proto = l.protocol != 0 ? l.protocol : r.protocol;
+            if (proto != 0) p.protocol = ipsec::ProtocolSelector::of(proto);
+            p.local_port = port_selector(l.port_first, l.port_last);
+            p.remote_port = port_selector(r.port_first, r.port_last);
+            p.action = ipsec::Action::protect;
+            p.protect.mode = mode == ike::IpsecMode::tunnel ? ipsec::Mode::tunnel : ipsec::Mode::transport;
+            p.label = label;
+            if (front && spd_.size() > 0) ids.push_back(*spd_.insert_before(spd_.policies().front().id, std::move(p)));
+            else ids.push_back(spd_.add(std::move(p)));
+        }
+    }
+    return ids;
+}
+
+std::vector<DataPlane::RouteRef> DataPlane::add_routes(const std::vector<ike::TrafficSelectorRange>& local_ts,
+                                                       const std::vector<ike::TrafficSelectorRange>& remote_ts,
+                                                       ike::IpsecMode mode, const IpAddress& transport_src) {
+    std::vector<RouteRef> out;
+    if (!routes_) return out;
+    for (const auto& r : remote_ts) {
+        IpAddress src;
+        if (mode == ike::IpsecMode::transport) {
+            src = transport_src;
+        } else {
+            for (const auto& l : local_ts) {
+                if (l.range.first.family() != r.range.first.family()) continue;
+                if (auto a = local_address_in(l.range)) {
+                    src = *a;
+                    break;
+                }
+            }
+        }
+        auto prefixes = range_to_prefixes(r.range);
+        if (prefixes.empty()) log(LogLevel::warning, "remote selector " + r.range.to_string() + " needs too many routes");
+        for (const auto& p : prefixes) {
+            if (auto st = routes_->acquire(p, src); !st)
+                log(LogLevel::warning, "route " + p.to_string() + " into " + tun_->name() + ": " + st.error());
+            out.push_back(RouteRef{p, src});
+        }
+    }
+    return out;
+}
+
+void DataPlane::release_routes(const std::vector<RouteRef>& routes) {
+    if (!routes_) return;
+    for (const auto& r : routes) routes_->release(r.prefix, r.src);
+}
+
+Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
+    if (c.protocol != wire::ProtocolId::esp) return Error{"the data plane carries ESP only"};
+    for (std::size_t i = 0; i < children_.size(); ++i)
+        if (children_[i].spi_in == c.spi_in) {
+            erase_child(i);
+            break;
+        }
+    auto in = ipsec::Sa::create(sa_params(c, ipsec::Direction::inbound), now, rng_);
+    if (!in) return Error{"inbound SA: " + in.error()};
+    auto out = ipsec::Sa::create(sa_params(c, ipsec::Direction::outbound), now, rng_);
+    if (!out) return Error{"outbound SA: " + out.error()};
+    if (!sad_.add(std::move(*in))) return Error{"inbound SPI already in use"};
+    if (!sad_.add(std::move(*out))) {
+        sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in);
+        return Error{"outbound SPI already in use"};
+    }
+    Child child{c.ike_sa_id, c.child_id, c.child_name, c.spi_in, c.spi_out, {}, {}};
+    child.policies = add_policies(c.local_ts, c.remote_ts, c.mode, c.child_name, true);
+    for (ipsec::Policy::Id id : child.policies) {
+        const ipsec::Policy* p = spd_.get(id);
+        ipsec::SaSelector sel;
+        sel.local = ipsec::TrafficSelector{p->local.range, p->protocol.value, p->local_port.first, p->local_port.last};
+        sel.remote = ipsec::TrafficSelector{p->remote.range, p->protocol.value, p->remote_port.first, p->remote_port.last};
+        policy_.bind(id, sel, c.spi_out);
+    }
+    child.routes = add_routes(c.local_ts, c.remote_ts, c.mode, c.local.address);
+    children_.push_back(std::move(child));
+    flush_pending(now);
+    return {};
+}
+
+void DataPlane::erase_child(std::size_t index) {
+    Child& c = children_[index];
+    policy_.unbind(c.spi_out);
+    for (ipsec::Policy::Id id : c.policies) spd_.remove(id);
+    sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in);
+    sad_.remove(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out);
+    release_routes(c.routes);
+    children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(index));
+}
+
+bool DataPlane::remove(const ike::DeleteChildSa& d) {
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+        const Child& c = children_[i];
+        if (c.ike_sa_id != d.ike_sa_id) continue;
+        bool match = d.spi_in != 0 || d.spi_out != 0 ? c.spi_in == d.spi_in || (d.spi_out != 0 && c.spi_out == d.spi_out)
+                                                     : c.child_id == d.child_id;
+        if (!match) continue;
+        erase_child(i);
+        return true;
+    }
+    return false;
+}
+
+bool DataPlane::update(const ike::UpdateSaAddresses& u) {
+    bool any = false;
+    for (const Child& c : children_) {
+        if (c.ike_sa_id != u.ike_sa_id) continue;
+        for (auto [dir, spi] : {std::pair{ipsec::Direction::inbound, c.spi_in}, std::pair{ipsec::Direction::outbound, c.spi_out}})
+            if (ipsec::Sa* sa = sad_.find(dir, ipsec::Protocol::esp, spi)) sa->update_endpoints(u.local, u.remote, u.udp_encap);
+        any = true;
+    }
+    return any;
+}
+
+std::size_t DataPlane::remove_ike_sa(std::uint64_t ike_sa_id) {
+    std::size_t n = 0;
+    for (std::size_t i = children_.size(); i-- > 0;)
+        if (children_[i].ike_sa_id == ike_sa_id) {
+            erase_child(i);
+            ++n;
+        }
+    return n;
+}
+
+void DataPlane::set_traps(const std::vector<Trap>& traps) {
+    for (const TrapEntry& t : traps_) {
+        for (ipsec::Policy::Id id : t.policies) spd_.remove(id);
+        release_routes(t.routes);
+    }
+    traps_.clear();
+    pending_.clear();
+    for (const Trap& t : traps) {
+        TrapEntry e{t, {}, {}};
+        e.policies = add_policies(t.local_ts, t.remote_ts, t.mode, t.connection + "/" + t.child, false);
+        IpAddress src;
+        if (t.mode == ike::IpsecMode::transport && !t.local_ts.empty()) src = t.local_ts.front().range.first;
+        e.routes = add_routes(t.local_ts, t.remote_ts, t.mode, src);
+        traps_.push_back(std::move(e));
+    }
+}
+
+std::optional<ChildTraffic> DataPlane::traffic(std::uint32_t spi_in) const {
+    auto it = std::find_if(children_.begin(), children_.end(), [&](const Child& c) { return c.spi_in == spi_in; });
+    if (it == children_.end()) return std::nullopt;
+    ChildTraffic t;
+    if (const ipsec::Sa* in = sad_.find(ipsec::Direction::inbound, ipsec::Protocol::esp, it->spi_in)) {
+        t.packets_in = in->counters().packets;
+        t.bytes_in = in->counters().bytes;
+        t.drops_in = drop_total(in->counters());
+    }
+    if (const ipsec::Sa* out = sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, it->spi_out)) {
+        t.packets_out = out->counters().packets;
+        t.bytes_out = out->counters().bytes;
+        t.drops_out = drop_total(out->counters());
+    }
+    return t;
+}
+
+}  // namespace mobiked::dataplane

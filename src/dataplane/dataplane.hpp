@@ -1,0 +1,186 @@
+// The user-space data plane: moves packets between the TUN device and the
+// ESP sockets through ipsec/ (SPD, SPD cache, SAD, ESP transforms).
+//
+//   outbound: TUN read -> selector -> SPD cache / SPD -> PROTECT: SA -> ESP
+//             seal -> UDP 4500 (udp_encap, via the daemon's socket) or raw ESP
+//             ACQUIRE (trap policy, no SA yet): queue a few packets, ask IKE
+//   inbound:  ESP (UDP 4500 after the marker demux, or raw) -> SAD by SPI ->
+//             anti-replay -> ICV/decrypt -> selector check -> TUN write
+//
+// Every installed CHILD_SA gets PROTECT policies for its selector pairs,
+// ahead of all others (the newest SA wins after a rekey), and routes for its
+// remote selectors into the TUN (reference counted, in a dedicated table).
+//
+// Single-threaded: the daemon calls everything from its event loop. Packets
+// are untrusted; parsing is bounded by the ipsec/ functions and the buffer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/net.hpp"
+#include "common/result.hpp"
+#include "common/time.hpp"
+#include "crypto/random.hpp"
+#include "dataplane/counters.hpp"
+#include "dataplane/esp_socket.hpp"
+#include "dataplane/routes.hpp"
+#include "dataplane/tun_device.hpp"
+#include "ike/engine.hpp"
+#include "ipsec/outbound.hpp"
+#include "ipsec/packet_buffer.hpp"
+#include "ipsec/sad.hpp"
+#include "ipsec/spd.hpp"
+#include "ipsec/spd_cache.hpp"
+
+namespace mobiked::dataplane {
+
+struct DataPlaneOptions {
+    TunOptions tun;
+    std::uint32_t route_table = kDefaultRouteTable;
+    std::uint32_t fwmark = kDefaultFwmark;
+    std::uint32_t rule_priority = kDefaultRulePriority;
+    bool raw_esp = true;                    // open raw ESP sockets for non-encapsulated SAs
+    std::size_t acquire_queue = 8;          // packets kept per pending ACQUIRE
+    std::size_t max_acquires = 64;          // pending ACQUIREs at once
+    Duration acquire_retry = std::chrono::seconds(10);  // ask IKE again after this
+    Duration acquire_expiry = std::chrono::seconds(30); // drop the queue after this
+};
+
+// A trap policy: PROTECT without an SA; the first packet triggers IKE.
+struct Trap {
+    std::string connection;
+    std::string child;
+    ike::IpsecMode mode = ike::IpsecMode::tunnel;
+    std::vector<ike::TrafficSelectorRange> local_ts;  // resolved (no "dynamic")
+    std::vector<ike::TrafficSelectorRange> remote_ts;
+};
+
+struct AcquireRequest {
+    std::string connection;
+    std::string child;
+    ike::PacketTrigger trigger;
+};
+
+// Per CHILD_SA traffic (both directions), for list-sas.
+struct ChildTraffic {
+    std::uint64_t packets_in = 0, bytes_in = 0, packets_out = 0, bytes_out = 0;
+    std::uint64_t drops_in = 0, drops_out = 0;
+};
+
+enum class LogLevel : std::uint8_t { debug, info, warning, error };
+
+struct DataPlaneHooks {
+    // Sends one UDP datagram (ESP-in-UDP, no marker) from `local` to `remote`.
+    std::function<bool(const Endpoint& local, const Endpoint& remote, ByteView data)> send_udp;
+    std::function<void(const AcquireRequest&)> acquire;
+    std::function<void(LogLevel, const std::string&)> log;  // never given key material
+};
+
+class DataPlane {
+public:
+    // Opens the TUN device, the raw ESP sockets and the routing rule.
+    // `rng` (CBC IVs) must outlive the data plane.
+    static Result<std::unique_ptr<DataPlane>> create(const DataPlaneOptions& options, DataPlaneHooks hooks,
+                                                     crypto::Random* rng);
+    // For tests: an already opened device, no sockets, routes or rules.
+    DataPlane(const DataPlaneOptions& options, DataPlaneHooks hooks, crypto::Random* rng,
+              std::unique_ptr<TunDevice> tun);
+    ~DataPlane();
+    DataPlane(const DataPlane&) = delete;
+    DataPlane& operator=(const DataPlane&) = delete;
+
+    std::vector<int> fds() const;
+    bool owns(int fd) const;
+    void on_readable(int fd, Time now);
+    // One ESP packet from the UDP 4500 socket (marker demux done by the caller).
+    void on_udp_esp(const Endpoint& local, const Endpoint& remote, ByteView esp, Time now);
+    // Outbound cleartext packet as read from the TUN (tests feed it directly).
+    void on_tun_packet(ByteView ip_packet, Time now);
+
+    // The engine's SA commands. install replaces an SA with the same inbound SPI.
+    Status install(const ike::InstallChildSa& c, Time now);
+    bool remove(const ike::DeleteChildSa& d);
+    bool update(const ike::UpdateSaAddresses& u);
+    std::size_t remove_ike_sa(std::uint64_t ike_sa_id);
+    // Replaces every trap policy (config load/reload).
+    void set_traps(const std::vector<Trap>& traps);
+
+    const Counters& counters() const { return counters_; }
+    std::optional<ChildTraffic> traffic(std::uint32_t spi_in) const;
+    std::size_t child_sa_count() const { return children_.size(); }
+    const std::string& tun_name() const { return tun_->name(); }
+    std::uint32_t fwmark() const { return opts_.fwmark; }
+
+private:
+    struct RouteRef {
+        Prefix prefix;
+        IpAddress src;
+    };
+    struct Child {
+        std::uint64_t ike_sa_id = 0;
+        std::uint32_t child_id = 0;
+        std::string name;
+        std::uint32_t spi_in = 0;
+        std::uint32_t spi_out = 0;
+        std::vector<ipsec::Policy::Id> policies;
+        std::vector<RouteRef> routes;
+    };
+    struct TrapEntry {
+        Trap trap;
+        std::vector<ipsec::Policy::Id> policies;
+        std::vector<RouteRef> routes;
+    };
+    struct Pending {
+        ipsec::Policy::Id policy = 0;
+        ipsec::SaSelector selector;
+        Time asked{};
+        Time created{};
+        std::vector<Bytes> packets;
+    };
+
+    void outbound(ipsec::PacketBuffer& pkt, Time now);
+    void inbound(const Endpoint& local, const Endpoint& remote, ipsec::PacketBuffer& pkt, Time now);
+    bool send_sealed(const ipsec::Sa& sa, ipsec::PacketBuffer& pkt, const ipsec::PacketResult& r);
+    void acquire(const ipsec::OutboundDecision& d, const ipsec::FlowSelector& f, ByteView packet, Time now);
+    void flush_pending(Time now);
+    void drain_tun(Time now);
+    void drain_raw(RawEspSocket& s, Time now);
+
+    std::vector<ipsec::Policy::Id> add_policies(const std::vector<ike::TrafficSelectorRange>& local_ts,
+                                                const std::vector<ike::TrafficSelectorRange>& remote_ts,
+                                                ike::IpsecMode mode, const std::string& label, bool front);
+    std::vector<RouteRef> add_routes(const std::vector<ike::TrafficSelectorRange>& local_ts,
+                                     const std::vector<ike::TrafficSelectorRange>& remote_ts,
+                                     ike::IpsecMode mode, const IpAddress& transport_src);
+    void release_routes(const std::vector<RouteRef>& routes);
+    void erase_child(std::size_t index);
+    void log(LogLevel l, const std::string& msg) const {
+        if (hooks_.log) hooks_.log(l, msg);
+    }
+
+    DataPlaneOptions opts_;
+    DataPlaneHooks hooks_;
+    crypto::Random* rng_;
+    std::unique_ptr<TunDevice> tun_;
+    std::unique_ptr<Rtnetlink> netlink_;  // null in tests: no routes
+    std::unique_ptr<RouteSet> routes_;
+    RawEspSocket raw4_, raw6_;
+    bool rules_installed_ = false;
+
+    ipsec::Spd spd_;
+    ipsec::SpdCache cache_;
+    ipsec::OutboundPolicy policy_{spd_, cache_};
+    ipsec::Sad sad_;
+    std::vector<Child> children_;
+    std::vector<TrapEntry> traps_;
+    std::vector<Pending> pending_;
+    Counters counters_;
+    std::vector<std::uint8_t> buf_;  // one packet with ESP headroom and tailroom
+};
+
+}  // namespace mobiked::dataplane

@@ -1,0 +1,95 @@
+#include "dataplane/tun_device.hpp"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace mobiked::dataplane {
+namespace {
+
+Error sys_error(const std::string& what) { return Error{what + ": " + std::strerror(errno)}; }
+
+// An AF_INET datagram socket only to carry interface ioctls.
+struct IoctlSocket {
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ~IoctlSocket() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+ifreq request_for(const std::string& name) {
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    return ifr;
+}
+
+class LinuxTun final : public TunDevice {
+public:
+    LinuxTun(int fd, std::string name, int ifindex) : fd_(fd), name_(std::move(name)), ifindex_(ifindex) {}
+    ~LinuxTun() override { ::close(fd_); }
+
+    int fd() const override { return fd_; }
+    const std::string& name() const override { return name_; }
+    int ifindex() const override { return ifindex_; }
+
+    std::optional<std::size_t> read(std::span<std::uint8_t> buf) override {
+        ssize_t n = ::read(fd_, buf.data(), buf.size());
+        if (n <= 0) return std::nullopt;
+        return static_cast<std::size_t>(n);
+    }
+    bool write(ByteView packet) override {
+        return ::write(fd_, packet.data(), packet.size()) == static_cast<ssize_t>(packet.size());
+    }
+
+private:
+    int fd_;
+    std::string name_;
+    int ifindex_;
+};
+
+}  // namespace
+
+int set_interface_mtu(const std::string& name, unsigned mtu) {
+    IoctlSocket s;
+    if (s.fd < 0) return errno;
+    ifreq ifr = request_for(name);
+    ifr.ifr_mtu = static_cast<int>(mtu);
+    return ::ioctl(s.fd, SIOCSIFMTU, &ifr) == 0 ? 0 : errno;
+}
+
+Result<std::unique_ptr<TunDevice>> open_tun(const TunOptions& o) {
+    if (o.name.empty() || o.name.size() >= IFNAMSIZ) return Error{"bad TUN device name '" + o.name + "'"};
+    int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return sys_error("open /dev/net/tun");
+    ifreq ifr = request_for(o.name);
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    if (::ioctl(fd, TUNSETIFF, &ifr) != 0) {
+        auto e = sys_error("TUNSETIFF " + o.name);
+        ::close(fd);
+        return e;
+    }
+    std::string name = ifr.ifr_name;
+    IoctlSocket s;
+    ifreq q = request_for(name);
+    bool ok = s.fd >= 0 && ::ioctl(s.fd, SIOCGIFINDEX, &q) == 0;
+    int ifindex = q.ifr_ifindex;
+    if (ok && o.mtu != 0) ok = set_interface_mtu(name, o.mtu) == 0;
+    q = request_for(name);
+    ok = ok && ::ioctl(s.fd, SIOCGIFFLAGS, &q) == 0;
+    q.ifr_flags = static_cast<short>(q.ifr_flags | IFF_UP);
+    ok = ok && ::ioctl(s.fd, SIOCSIFFLAGS, &q) == 0;
+    if (!ok) {
+        auto e = sys_error("configuring " + name);
+        ::close(fd);
+        return e;
+    }
+    return std::unique_ptr<TunDevice>(std::make_unique<LinuxTun>(fd, name, ifindex));
+}
+
+}  // namespace mobiked::dataplane

@@ -1,0 +1,46 @@
+// The TUN seam: a layer-3 device whose reads are the packets the kernel
+// routes into it and whose writes are packets the kernel receives from it.
+// One IP packet per read/write (IFF_TUN | IFF_NO_PI), non-blocking.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "common/bytes.hpp"
+#include "common/result.hpp"
+
+namespace mobiked::dataplane {
+
+class TunDevice {
+public:
+    virtual ~TunDevice() = default;
+    // A descriptor to poll for readability; -1 for fakes without one.
+    virtual int fd() const = 0;
+    virtual const std::string& name() const = 0;
+    virtual int ifindex() const = 0;
+    // One packet into `buf`; its length, or nullopt when none is waiting
+    // (or on error). Packets larger than `buf` are truncated by the kernel
+    // and reported with their size clipped to buf.size(): callers must
+    // treat a full buffer as malformed.
+    virtual std::optional<std::size_t> read(std::span<std::uint8_t> buf) = 0;
+    // One packet out; false when the kernel refused it (full queue, bad header).
+    virtual bool write(ByteView packet) = 0;
+};
+
+struct TunOptions {
+    std::string name = "mobiked0";  // at most 15 characters
+    unsigned mtu = 1400;
+};
+
+// Opens /dev/net/tun, creates (or attaches to) the named device, sets its
+// MTU and brings it up. Errors name the failing step (no /dev/net/tun,
+// missing CAP_NET_ADMIN, ...).
+Result<std::unique_ptr<TunDevice>> open_tun(const TunOptions& options);
+
+// Sets the MTU of an existing interface (0 on success, else errno).
+int set_interface_mtu(const std::string& name, unsigned mtu);
+
+}  // namespace mobiked::dataplane
