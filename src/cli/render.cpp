@@ -47,8 +47,14 @@ void render_child_sa(std::ostringstream& o, const json& c) {
     o << "  " << str(c, "name") << ": #" << str(c, "id") << ", " << upper(str(c, "mode")) << ", ESP"
       << (c.value("udp_encap", false) ? " in UDP" : "") << ": " << str(c, "proposal") << "\n";
     o << "    installed " << str(c, "established_s") << "s ago\n";
-    o << "    in  " << str(c, "spi_in") << "\n";
-    o << "    out " << str(c, "spi_out") << "\n";
+    const bool counted = c.contains("packets_in");
+    o << "    in  " << str(c, "spi_in");
+    if (counted) o << ", " << str(c, "bytes_in") << " bytes, " << str(c, "packets_in") << " packets";
+    if (c.value("drops_in", 0) > 0) o << ", " << str(c, "drops_in") << " dropped";
+    o << "\n    out " << str(c, "spi_out");
+    if (counted) o << ", " << str(c, "bytes_out") << " bytes, " << str(c, "packets_out") << " packets";
+    if (c.value("drops_out", 0) > 0) o << ", " << str(c, "drops_out") << " dropped";
+    o << "\n";
     o << "    local  " << joined(c, "local_ts", " ") << "\n";
     o << "    remote " << joined(c, "remote_ts", " ") << "\n";
 }
@@ -64,7 +70,20 @@ std::string render_status(const json& j) {
         for (const auto& [state, n] : it->items()) o << ", " << n.dump() << " " << state;
     o << "\n  CHILD_SAs installed: " << str(j, "child_sas") << "\n";
     o << "  datagrams: " << str(j, "datagrams_in") << " in, " << str(j, "datagrams_out") << " out, "
-      << str(j, "dropped") << " dropped, " << str(j, "esp_dropped") << " ESP dropped (no data plane)\n";
+      << str(j, "dropped") << " dropped";
+    auto dp = j.find("dataplane");
+    if (dp == j.end() || !dp->is_object() || dp->empty()) {
+        o << ", " << str(j, "esp_dropped") << " ESP dropped (no data plane)\n";
+        return o.str();
+    }
+    o << "\n  data plane on " << str(j, "tun") << ":\n   ";
+    int col = 0;
+    for (const auto& [name, n] : dp->items()) {
+        if (n.is_number() && n.get<std::uint64_t>() == 0 && name.rfind("drop_", 0) == 0) continue;
+        o << " " << name << "=" << n.dump();
+        if (++col % 4 == 0) o << "\n   ";
+    }
+    o << "\n";
     return o.str();
 }
 

@@ -14,7 +14,7 @@
 namespace mobiked::daemon {
 
 const std::vector<std::string>& log_subsystems() {
-    static const std::vector<std::string> names{"default", "ike", "cfg", "net", "ctl", "dmn"};
+    static const std::vector<std::string> names{"default", "ike", "cfg", "net", "ctl", "dmn", "dp"};
     return names;
 }
 
@@ -240,7 +240,7 @@ void Translator::run(const Setting& root, LoadedConfig& out) {
 
 void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
     if (!expect_group(s)) return;
-    check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold"});
+    check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold", "tun", "tun_mtu"});
     with(s, "control_socket", [&](const Setting& v) {
         auto str = string_of(v);
         if (!str) return;
@@ -259,6 +259,16 @@ void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
         const Setting* at = member(s, "natt_port") ? member(s, "natt_port") : member(s, "ike_port");
         error(at ? *at : s, "'ike_port' and 'natt_port' must differ");
     }
+    with(s, "tun", [&](const Setting& v) {
+        auto str = string_of(v);
+        if (!str) return;
+        if (str->size() > 15 || str->find_first_of("/ ") != std::string::npos)
+            return error(v, "'tun' must be an interface name of at most 15 characters (\"\" disables the data plane)");
+        d.tun_name = *str;
+    });
+    with(s, "tun_mtu", [&](const Setting& v) {
+        if (auto n = int_of(v, 1280, 9000)) d.tun_mtu = static_cast<unsigned>(*n);
+    });
     with(s, "log", [&](const Setting& v) { log_section(v, d); });
 }
 
@@ -485,8 +495,8 @@ void Translator::child(const Setting& s, ike::ChildConfig& c) {
         if (!m) return;
         if (*m == "none") c.start_action = ike::StartAction::none;
         else if (*m == "start") c.start_action = ike::StartAction::start;
-        else if (*m == "trap") error(v, "'" + path_of(v) + "': trap needs the data plane, not supported yet");
-        else error(v, "'" + path_of(v) + "' must be none or start");
+        else if (*m == "trap") c.start_action = ike::StartAction::trap;
+        else error(v, "'" + path_of(v) + "' must be none, start or trap");
     });
     lifetimes(s, c.lifetimes);
 }

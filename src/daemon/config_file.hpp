@@ -34,6 +34,9 @@ struct DaemonSettings {
     std::string control_socket = kDefaultControlSocket;
     std::uint16_t ike_port = 500;
     std::uint16_t natt_port = 4500;
+    // The data plane's TUN device; empty: no data plane (ESP is counted and dropped).
+    std::string tun_name = "mobiked0";
+    unsigned tun_mtu = 1400;
     // subsystem -> level name ("debug", "info", "warning", "error", "off");
     // "default" applies to subsystems not listed.
     std::map<std::string, std::string> log_levels{{"default", "info"}};

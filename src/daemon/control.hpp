@@ -50,14 +50,24 @@ struct DaemonStatus {
     std::uint64_t datagrams_out = 0;
     std::uint64_t dropped = 0;      // malformed, unknown socket, send failures
     std::uint64_t esp_dropped = 0;  // ESP on port 4500 while there is no data plane
+    std::string tun;                // the data plane's TUN device; empty: none
+    std::map<std::string, std::uint64_t> dataplane;  // data-plane counters by name
 };
+
+// One CHILD_SA's traffic as the data plane counted it (inner bytes).
+struct ChildTraffic {
+    std::uint64_t packets_in = 0, bytes_in = 0, packets_out = 0, bytes_out = 0;
+    std::uint64_t drops_in = 0, drops_out = 0;
+};
+using TrafficBySpi = std::map<std::uint32_t, ChildTraffic>;  // by inbound SPI
 
 // Response builders; each returns one JSON object without a trailing newline.
 std::string response_error(std::string_view message);
 std::string response_errors(std::string_view message, const std::vector<std::string>& details);
 std::string response_status(const DaemonStatus& s);
 std::string response_conns(const ike::Config& config);
-std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now);
+// Children found in `traffic` (by inbound SPI) carry packets/bytes/drops each way.
+std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const TrafficBySpi& traffic = {});
 std::string response_initiated(const ike::IkeSaInfo& sa, Time now, const std::vector<std::string>& warnings);
 std::string response_terminated(const std::vector<std::uint64_t>& ids);
 std::string response_loaded(std::size_t connections);

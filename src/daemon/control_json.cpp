@@ -194,8 +194,8 @@ std::int64_t age_seconds(Time now, Time at) {
     return std::chrono::duration_cast<std::chrono::seconds>(now - at).count();
 }
 
-json child_sa_json(const ike::ChildSaInfo& c, Time now) {
-    return {{"id", c.child_id},
+json child_sa_json(const ike::ChildSaInfo& c, Time now, const TrafficBySpi& traffic) {
+    json j = {{"id", c.child_id},
             {"name", c.name},
             {"spi_in", spi32_hex(c.spi_in)},
             {"spi_out", spi32_hex(c.spi_out)},
@@ -205,11 +205,21 @@ json child_sa_json(const ike::ChildSaInfo& c, Time now) {
             {"remote_ts", strings_json(c.remote_ts)},
             {"udp_encap", c.udp_encap},
             {"established_s", age_seconds(now, c.established_at)}};
+    if (auto t = traffic.find(c.spi_in); t != traffic.end()) {
+        const ChildTraffic& v = t->second;
+        j["packets_in"] = v.packets_in;
+        j["bytes_in"] = v.bytes_in;
+        j["packets_out"] = v.packets_out;
+        j["bytes_out"] = v.bytes_out;
+        j["drops_in"] = v.drops_in;
+        j["drops_out"] = v.drops_out;
+    }
+    return j;
 }
 
-json ike_sa_json(const ike::IkeSaInfo& s, Time now) {
+json ike_sa_json(const ike::IkeSaInfo& s, Time now, const TrafficBySpi& traffic = {}) {
     json children = json::array();
-    for (const auto& c : s.children) children.push_back(child_sa_json(c, now));
+    for (const auto& c : s.children) children.push_back(child_sa_json(c, now, traffic));
     return {{"id", s.id},
             {"conn", s.connection},
             {"state", std::string(ike::ike_state_name(s.state))},
@@ -270,7 +280,9 @@ std::string response_status(const DaemonStatus& s) {
                  {"datagrams_in", s.datagrams_in},
                  {"datagrams_out", s.datagrams_out},
                  {"dropped", s.dropped},
-                 {"esp_dropped", s.esp_dropped}});
+                 {"esp_dropped", s.esp_dropped},
+                 {"tun", s.tun},
+                 {"dataplane", s.dataplane}});
 }
 
 std::string response_conns(const ike::Config& config) {
@@ -279,9 +291,9 @@ std::string response_conns(const ike::Config& config) {
     return dump({{"ok", true}, {"connections", conns}});
 }
 
-std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now) {
+std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const TrafficBySpi& traffic) {
     json list = json::array();
-    for (const auto& s : sas) list.push_back(ike_sa_json(s, now));
+    for (const auto& s : sas) list.push_back(ike_sa_json(s, now, traffic));
     return dump({{"ok", true}, {"ike_sas", list}});
 }
 

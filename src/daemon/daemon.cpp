@@ -61,9 +61,12 @@ Status Daemon::init() {
     std::vector<std::string> warnings;
     if (auto st = udp_.open(config_.daemon.ike_port, config_.daemon.natt_port, warnings); !st) return st;
     for (const auto& w : warnings) log("net").warn("{}", w);
+    start_dataplane();
     control_ = std::make_unique<ControlServer>(epoll_fd_, [this](std::uint64_t c, std::string_view l) { on_request(c, l); });
     if (auto st = control_->open(config_.daemon.control_socket); !st) return st;
     std::vector<int> fds = udp_.fds();
+    if (dataplane_)
+        for (int fd : dataplane_->fds()) fds.push_back(fd);
     fds.push_back(timer_fd_);
     fds.push_back(signal_fd_);
     for (int fd : fds) {
@@ -103,6 +106,7 @@ int Daemon::run() {
 void Daemon::dispatch(int fd, std::uint32_t events) {
     if (fd == timer_fd_) return on_timer();
     if (control_ && control_->owns(fd)) return control_->on_ready(fd, events);
+    if (dataplane_ && dataplane_->owns(fd)) return dataplane_->on_readable(fd, monotonic_now());
     on_udp(fd);
 }
 
@@ -121,7 +125,10 @@ void Daemon::on_udp(int fd) {
         if (natt) {
             switch (classify_natt(d->data)) {
                 case NattPayload::keepalive: continue;
-                case NattPayload::esp: ++counters_.esp_dropped; continue;  // no data plane yet
+                case NattPayload::esp:
+                    if (dataplane_) dataplane_->on_udp_esp(d->local, d->remote, d->data, monotonic_now());
+                    else ++counters_.esp_dropped;
+                    continue;
                 case NattPayload::invalid: ++counters_.dropped; continue;
                 case NattPayload::ike: d->data.erase(d->data.begin(), d->data.begin() + 4); break;
             }
@@ -172,7 +179,24 @@ void Daemon::send(const ike::Datagram& d) {
 }
 
 void Daemon::apply(const ike::SaCommand& c) {
-    bool known = sas_.apply(c, monotonic_now());
+    Time now = monotonic_now();
+    bool known = sas_.apply(c, now);
+    if (dataplane_) {
+        std::visit(
+            [&](const auto& cmd) {
+                using T = std::decay_t<decltype(cmd)>;
+                if constexpr (std::is_same_v<T, ike::InstallChildSa>) {
+                    if (auto st = dataplane_->install(cmd, now); !st)
+                        log("dp").error("CHILD_SA {} (SPI {}) not installed in the data plane: {}", cmd.child_name,
+                                        spi32_hex(cmd.spi_in), st.error());
+                } else if constexpr (std::is_same_v<T, ike::DeleteChildSa>) {
+                    dataplane_->remove(cmd);
+                } else {
+                    dataplane_->update(cmd);
+                }
+            },
+            c);
+    }
     std::visit(
         [&](const auto& cmd) {
             using T = std::decay_t<decltype(cmd)>;
@@ -193,7 +217,10 @@ void Daemon::on_event(const ike::Event& e) {
     log("dmn").info("{} {}[{}]{}{}", ike::event_kind_name(e.kind), e.connection, e.ike_sa_id, e.detail.empty() ? "" : ": ",
                     e.detail);
     using K = ike::Event::Kind;
-    if (e.kind == K::ike_deleted || e.kind == K::ike_failed) sas_.remove_ike_sa(e.ike_sa_id);
+    if (e.kind == K::ike_deleted || e.kind == K::ike_failed) {
+        sas_.remove_ike_sa(e.ike_sa_id);
+        if (dataplane_) dataplane_->remove_ike_sa(e.ike_sa_id);
+    }
     auto it = pending_.find(e.ike_sa_id);
     if (it == pending_.end()) return;
     if (e.kind == K::child_failed) it->second.warnings.push_back("CHILD_SA failed: " + e.detail);
@@ -259,7 +286,8 @@ void Daemon::start_connections() {
     }
 }
 
-Result<std::uint64_t> Daemon::initiate(const std::string& conn_name, const std::string& child) {
+Result<std::uint64_t> Daemon::initiate(const std::string& conn_name, const std::string& child,
+                                       const ike::PacketTrigger* trigger) {
     const auto* conn = engine_->config().find_connection(conn_name);
     if (!conn) return Error{"no connection '" + conn_name + "' (see mobikectl list-conns)"};
     if (!child.empty() && std::none_of(conn->children.begin(), conn->children.end(),
@@ -273,11 +301,91 @@ Result<std::uint64_t> Daemon::initiate(const std::string& conn_name, const std::
     auto configured = std::find_if(conn->local_addrs.begin(), conn->local_addrs.end(),
                                    [&](const IpAddress& a) { return a.family() == remote_ip->family(); });
     if (configured != conn->local_addrs.end()) local.address = *configured;
-    else if (auto src = route_source(*remote_ip)) local.address = *src;
+    else if (auto src = route_source(*remote_ip, dataplane_ ? dataplane_->fwmark() : 0)) local.address = *src;
     ike::Output out;
-    auto id = engine_->initiate(conn_name, child, local, remote, monotonic_now(), out);
+    auto id = engine_->initiate(conn_name, child, local, remote, monotonic_now(), out, trigger);
     process(out);
     return id;
+}
+
+// The data plane is optional: without a TUN device (no /dev/net/tun, no
+// CAP_NET_ADMIN, or `tun = ""`) the daemon still negotiates SAs.
+void Daemon::start_dataplane() {
+    if (config_.daemon.tun_name.empty()) return;
+    dataplane::DataPlaneOptions o;
+    o.tun.name = config_.daemon.tun_name;
+    o.tun.mtu = config_.daemon.tun_mtu;
+    dataplane::DataPlaneHooks hooks;
+    hooks.send_udp = [this](const Endpoint& local, const Endpoint& remote, ByteView data) {
+        return static_cast<bool>(udp_.send(local, remote, data));
+    };
+    hooks.acquire = [this](const dataplane::AcquireRequest& r) { on_acquire(r); };
+    hooks.log = [](dataplane::LogLevel l, const std::string& m) {
+        auto& lg = log("dp");
+        switch (l) {
+            case dataplane::LogLevel::debug: return lg.debug("{}", m);
+            case dataplane::LogLevel::info: return lg.info("{}", m);
+            case dataplane::LogLevel::warning: return lg.warn("{}", m);
+            case dataplane::LogLevel::error: return lg.error("{}", m);
+        }
+    };
+    auto dp = dataplane::DataPlane::create(o, std::move(hooks), random_.get());
+    if (!dp) {
+        log("dp").warn("no data plane ({}): ESP will be dropped", dp.error());
+        return;
+    }
+    dataplane_ = std::move(*dp);
+    if (!udp_.set_mark(dataplane_->fwmark())) log("dp").warn("SO_MARK on the IKE sockets failed: {}", std::strerror(errno));
+    log("dp").info("data plane on {} (MTU {})", dataplane_->tun_name(), o.tun.mtu);
+    load_traps();
+}
+
+// start_action = trap: PROTECT policies without SA; "dynamic" selectors
+// resolve to the connection's first local/remote address.
+void Daemon::load_traps() {
+    if (!dataplane_) return;
+    std::vector<dataplane::Trap> traps;
+    auto resolve = [](const std::vector<ike::TsSpec>& specs, std::optional<IpAddress> self,
+                      std::vector<ike::TrafficSelectorRange>& out) {
+        for (const auto& t : specs) {
+            ike::TrafficSelectorRange r{t.range, t.protocol, t.port_first, t.port_last};
+            if (t.dynamic) {
+                if (!self) return false;
+                r.range = AddressRange{*self, *self};
+            }
+            out.push_back(r);
+        }
+        return true;
+    };
+    for (const auto& c : config_.ike.connections) {
+        std::optional<IpAddress> remote;
+        if (!c.remote_hosts.empty()) remote = IpAddress::parse(c.remote_hosts.front());
+        std::optional<IpAddress> local;
+        if (!c.local_addrs.empty()) local = c.local_addrs.front();
+        else if (remote) local = route_source(*remote, dataplane_->fwmark());
+        for (const auto& ch : c.children) {
+            if (ch.start_action != ike::StartAction::trap) continue;
+            dataplane::Trap t{c.name, ch.name, ch.mode, {}, {}};
+            if (!remote || !resolve(ch.local_ts, local, t.local_ts) || !resolve(ch.remote_ts, remote, t.remote_ts)) {
+                log("cfg").error("trap {}/{}: needs a concrete remote address (and local for dynamic selectors)", c.name,
+                                 ch.name);
+                continue;
+            }
+            traps.push_back(std::move(t));
+        }
+    }
+    dataplane_->set_traps(traps);
+    if (!traps.empty()) log("dp").info("{} trap policies installed", traps.size());
+}
+
+void Daemon::on_acquire(const dataplane::AcquireRequest& r) {
+    for (const auto& sa : engine_->list_sas())
+        if (sa.connection == r.connection && sa.state != ike::IkeState::established && sa.state != ike::IkeState::deleted &&
+            sa.state != ike::IkeState::deleting)
+            return;  // being negotiated already
+    auto id = initiate(r.connection, r.child, &r.trigger);
+    if (!id) log("dp").error("ACQUIRE {}/{}: {}", r.connection, r.child, id.error());
+    else log("dp").info("ACQUIRE {}/{}: initiating IKE SA {}", r.connection, r.child, *id);
 }
 
 void Daemon::shutdown() {

@@ -15,6 +15,7 @@
 #include "daemon/control.hpp"
 #include "daemon/sa_table.hpp"
 #include "daemon/udp_io.hpp"
+#include "dataplane/dataplane.hpp"
 #include "ike/engine.hpp"
 
 namespace mobiked::daemon {
@@ -68,8 +69,13 @@ private:
     void cmd_load(std::uint64_t client);
     void cmd_export(std::uint64_t client, const ControlRequest& r);
     DaemonStatus status() const;
-    Result<std::uint64_t> initiate(const std::string& conn, const std::string& child);
+    Result<std::uint64_t> initiate(const std::string& conn, const std::string& child,
+                                   const ike::PacketTrigger* trigger = nullptr);
     Status reload();
+    void start_dataplane();
+    void load_traps();
+    void on_acquire(const dataplane::AcquireRequest& r);
+    TrafficBySpi child_traffic() const;
 
     std::string config_path_;
     LoadedConfig config_;
@@ -78,6 +84,7 @@ private:
     std::unique_ptr<ike::Engine> engine_;
     SaTable sas_;
     UdpSockets udp_;
+    std::unique_ptr<dataplane::DataPlane> dataplane_;  // null: ESP is counted and dropped
     std::unique_ptr<ControlServer> control_;
     int epoll_fd_ = -1;
     int timer_fd_ = -1;

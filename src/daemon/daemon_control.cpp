@@ -18,7 +18,7 @@ void Daemon::on_request(std::uint64_t client, std::string_view line) {
     switch (req->cmd) {
         case ControlCommand::status: return control_->reply(client, response_status(status()));
         case ControlCommand::list_conns: return control_->reply(client, response_conns(engine_->config()));
-        case ControlCommand::list_sas: return control_->reply(client, response_sas(engine_->list_sas(), now));
+        case ControlCommand::list_sas: return control_->reply(client, response_sas(engine_->list_sas(), now, child_traffic()));
         case ControlCommand::initiate: return cmd_initiate(client, *req);
         case ControlCommand::terminate: return cmd_terminate(client, *req);
         case ControlCommand::load: return cmd_load(client);
@@ -66,6 +66,7 @@ void Daemon::cmd_load(std::uint64_t client) {
     config_ = std::move(result.config);
     engine_->load_config(config_.ike);
     set_log_levels(config_.daemon.log_levels);
+    load_traps();
     log("cfg").info("loaded {} connections from {}", config_.ike.connections.size(), config_path_);
     control_->reply(client, response_loaded(config_.ike.connections.size()));
 }
@@ -81,6 +82,7 @@ Status Daemon::reload() {
     config_ = std::move(result.config);
     engine_->load_config(config_.ike);
     set_log_levels(config_.daemon.log_levels);
+    load_traps();
     log("cfg").info("reloaded {} connections", config_.ike.connections.size());
     return {};
 }
@@ -106,7 +108,29 @@ DaemonStatus Daemon::status() const {
     s.datagrams_out = counters_.out;
     s.dropped = counters_.dropped;
     s.esp_dropped = counters_.esp_dropped;
+    if (!dataplane_) return s;
+    const auto& c = dataplane_->counters();
+    s.tun = dataplane_->tun_name();
+    s.dataplane = {{"tun_packets_in", c.tun_packets_in},   {"tun_bytes_in", c.tun_bytes_in},
+                   {"tun_packets_out", c.tun_packets_out}, {"tun_bytes_out", c.tun_bytes_out},
+                   {"esp_packets_in", c.esp_packets_in},   {"esp_bytes_in", c.esp_bytes_in},
+                   {"esp_packets_out", c.esp_packets_out}, {"esp_bytes_out", c.esp_bytes_out},
+                   {"acquires", c.acquires},               {"lifetime_events", c.lifetime_events},
+                   {"dropped", c.dropped()}};
+    for (std::size_t i = 0; i < dataplane::kDropCount; ++i)
+        s.dataplane["drop_" + std::string(dataplane::drop_name(static_cast<dataplane::Drop>(i)))] = c.drops[i];
+    for (std::size_t i = 1; i < ipsec::kStatusCount; ++i)
+        s.dataplane["drop_" + std::string(ipsec::status_name(static_cast<ipsec::Status>(i)))] += c.by_status[i];
     return s;
+}
+
+TrafficBySpi Daemon::child_traffic() const {
+    TrafficBySpi out;
+    if (!dataplane_) return out;
+    for (const auto& e : sas_.entries())
+        if (auto t = dataplane_->traffic(e.sa.spi_in))
+            out[e.sa.spi_in] = ChildTraffic{t->packets_in, t->bytes_in, t->packets_out, t->bytes_out, t->drops_in, t->drops_out};
+    return out;
 }
 
 }  // namespace mobiked::daemon

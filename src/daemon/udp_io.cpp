@@ -207,9 +207,16 @@ Status UdpSockets::send(const Endpoint& local, const Endpoint& remote, ByteView 
     return {};
 }
 
-std::optional<IpAddress> route_source(const IpAddress& remote) {
+bool UdpSockets::set_mark(std::uint32_t mark) {
+    bool ok = true;
+    for (const auto& s : sockets_) ok = ::setsockopt(s.fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) == 0 && ok;
+    return ok;
+}
+
+std::optional<IpAddress> route_source(const IpAddress& remote, std::uint32_t mark) {
     int fd = ::socket(remote.is_v4() ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return std::nullopt;
+    if (mark != 0) (void)::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
     sockaddr_storage ss;
     socklen_t len = to_sockaddr(Endpoint{remote, 9}, ss);
     std::optional<IpAddress> out;

@@ -41,6 +41,9 @@ public:
     Status open(std::uint16_t ike_port, std::uint16_t natt_port, std::vector<std::string>& warnings);
     std::vector<int> fds() const;
     bool is_natt(int fd) const;
+    // SO_MARK on every socket, so our datagrams bypass the data plane's
+    // routing table (see dataplane/routes.hpp). False if any socket refused.
+    bool set_mark(std::uint32_t mark);
 
     // One datagram, or nullopt when the socket has nothing more (or on error,
     // with `error` set). Datagrams larger than an IKE message are truncated
@@ -62,6 +65,7 @@ private:
 
 // The source address the kernel's routing would pick towards `remote`
 // (connect() on a UDP socket, then getsockname()); nullopt when unroutable.
-std::optional<IpAddress> route_source(const IpAddress& remote);
+// `mark` (SO_MARK) makes the lookup the one our own marked sockets get.
+std::optional<IpAddress> route_source(const IpAddress& remote, std::uint32_t mark = 0);
 
 }  // namespace mobiked::daemon

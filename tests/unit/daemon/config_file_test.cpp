@@ -174,7 +174,7 @@ connections = {
     EXPECT_TRUE(has_error(r, "test.conf:7:", "psk or pubkey")) << dump(r);
     EXPECT_TRUE(has_error(r, "test.conf:9:", "local_ts")) << dump(r);
     EXPECT_TRUE(has_error(r, "test.conf:9:", "tunnel or transport")) << dump(r);
-    EXPECT_TRUE(has_error(r, "test.conf:9:", "none or start")) << dump(r);
+    EXPECT_TRUE(has_error(r, "test.conf:9:", "none, start or trap")) << dump(r);
     EXPECT_TRUE(has_error(r, "test.conf:9:", "must not be empty")) << dump(r);
 }
 
