@@ -19,7 +19,7 @@
 namespace mobiked::daemon {
 
 namespace {
-constexpr int kMaxDatagramsPerWake = 64;
+constexpr int kMaxBatchesPerWake = 4;  // x RecvBatch::kSlots datagrams, then other sources get a turn
 constexpr Duration kShutdownGrace = std::chrono::seconds(2);
 
 Bytes with_marker(ByteView data) {
@@ -112,31 +112,49 @@ void Daemon::dispatch(int fd, std::uint32_t events) {
 
 void Daemon::on_udp(int fd) {
     bool natt = udp_.is_natt(fd);
-    for (int i = 0; i < kMaxDatagramsPerWake; ++i) {
+    if (!rx_) rx_ = std::make_unique<RecvBatch>();
+    for (int round = 0; round < kMaxBatchesPerWake; ++round) {
         std::string err;
-        auto d = udp_.receive(fd, err);
-        if (!d) {
-            if (err.empty()) return;
-            ++counters_.dropped;
-            log("net").debug("{}", err);
-            continue;
-        }
-        ++counters_.in;
-        if (natt) {
-            switch (classify_natt(d->data)) {
-                case NattPayload::keepalive: continue;
-                case NattPayload::esp:
-                    if (dataplane_) dataplane_->on_udp_esp(d->local, d->remote, d->data, monotonic_now());
-                    else ++counters_.esp_dropped;
-                    continue;
-                case NattPayload::invalid: ++counters_.dropped; continue;
-                case NattPayload::ike: d->data.erase(d->data.begin(), d->data.begin() + 4); break;
+        std::size_t n = udp_.receive_batch(fd, *rx_, err);
+        if (n == 0) {
+            if (!err.empty()) {
+                ++counters_.dropped;
+                log("net").debug("{}", err);
             }
+            return;
         }
-        ike::Output out;
-        engine_->on_datagram(ike::Datagram{d->local, d->remote, std::move(d->data)}, monotonic_now(), out);
-        process(out);
+        for (std::size_t i = 0; i < n; ++i) on_datagram(natt, i);
+        if (n < RecvBatch::kSlots) return;
     }
+}
+
+void Daemon::on_datagram(bool natt, std::size_t slot) {
+    const RecvBatch::Entry& e = rx_->entries[slot];
+    if (!e.valid) {
+        ++counters_.dropped;
+        log("net").debug("oversized datagram or no pktinfo from {}", e.remote.to_string());
+        return;
+    }
+    ++counters_.in;
+    ByteView data = rx_->data(slot);
+    if (natt) {
+        switch (classify_natt(data)) {
+            case NattPayload::keepalive: return;
+            case NattPayload::esp:
+                if (dataplane_) {
+                    ipsec::PacketBuffer pkt(rx_->slot(slot), RecvBatch::kHeadroom, e.length);
+                    dataplane_->on_udp_esp(e.local, e.remote, pkt, monotonic_now());
+                } else {
+                    ++counters_.esp_dropped;
+                }
+                return;
+            case NattPayload::invalid: ++counters_.dropped; return;
+            case NattPayload::ike: data = data.subspan(4); break;
+        }
+    }
+    ike::Output out;
+    engine_->on_datagram(ike::Datagram{e.local, e.remote, Bytes(data.begin(), data.end())}, monotonic_now(), out);
+    process(out);
 }
 
 void Daemon::on_timer() {
@@ -336,6 +354,7 @@ void Daemon::start_dataplane() {
     }
     dataplane_ = std::move(*dp);
     if (!udp_.set_mark(dataplane_->fwmark())) log("dp").warn("SO_MARK on the IKE sockets failed: {}", std::strerror(errno));
+    udp_.set_natt_receive_buffer(4 << 20);
     log("dp").info("data plane on {} (MTU {})", dataplane_->tun_name(), o.tun.mtu);
     load_traps();
 }

@@ -51,6 +51,7 @@ private:
 
     void dispatch(int fd, std::uint32_t events);
     void on_udp(int fd);
+    void on_datagram(bool natt, std::size_t slot);
     void on_timer();
     bool on_signal();  // true: shut down
     void process(ike::Output& out);
@@ -84,6 +85,7 @@ private:
     std::unique_ptr<ike::Engine> engine_;
     SaTable sas_;
     UdpSockets udp_;
+    std::unique_ptr<RecvBatch> rx_;  // recvmmsg buffers, reused by every on_udp
     std::unique_ptr<dataplane::DataPlane> dataplane_;  // null: ESP is counted and dropped
     std::unique_ptr<ControlServer> control_;
     int epoll_fd_ = -1;

@@ -171,6 +171,55 @@ std::optional<ReceivedDatagram> UdpSockets::receive(int fd, std::string& error) 
     return d;
 }
 
+std::size_t UdpSockets::receive_batch(int fd, RecvBatch& batch, std::string& error) {
+    const Socket* s = find(fd);
+    if (!s) return 0;
+    constexpr std::size_t N = RecvBatch::kSlots;
+    std::array<mmsghdr, N> msgs{};
+    std::array<iovec, N> iov{};
+    std::array<sockaddr_storage, N> from{};
+    struct alignas(cmsghdr) Control {
+        char data[128];
+    };
+    std::array<Control, N> control{};
+    for (std::size_t i = 0; i < N; ++i) {
+        auto slot = batch.slot(i);
+        // One byte more than the largest datagram tells truncation apart.
+        iov[i] = iovec{slot.data() + RecvBatch::kHeadroom, wire::kMaxMessageSize + 1};
+        msghdr& m = msgs[i].msg_hdr;
+        m.msg_name = &from[i];
+        m.msg_namelen = sizeof from[i];
+        m.msg_iov = &iov[i];
+        m.msg_iovlen = 1;
+        m.msg_control = control[i].data;
+        m.msg_controllen = sizeof control[i].data;
+    }
+    int n = ::recvmmsg(fd, msgs.data(), N, MSG_DONTWAIT, nullptr);
+    if (n <= 0) {
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            error = std::string("recvmmsg: ") + std::strerror(errno);
+        return 0;
+    }
+    for (int i = 0; i < n; ++i) {
+        RecvBatch::Entry& e = batch.entries[static_cast<std::size_t>(i)];
+        msghdr& m = msgs[static_cast<std::size_t>(i)].msg_hdr;
+        e.remote = from_sockaddr(from[static_cast<std::size_t>(i)]);
+        auto local = local_address(m);
+        e.length = msgs[static_cast<std::size_t>(i)].msg_len;
+        e.valid = local && !(m.msg_flags & MSG_TRUNC) && e.length <= wire::kMaxMessageSize;
+        if (local) e.local = Endpoint{*local, s->port};
+    }
+    return static_cast<std::size_t>(n);
+}
+
+void UdpSockets::set_natt_receive_buffer(int bytes) {
+    for (const auto& s : sockets_) {
+        if (s.port != natt_port_) continue;
+        if (::setsockopt(s.fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+            (void)::setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    }
+}
+
 Status UdpSockets::send(const Endpoint& local, const Endpoint& remote, ByteView data) {
     const Socket* sock = nullptr;
     for (const auto& s : sockets_)

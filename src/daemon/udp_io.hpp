@@ -5,8 +5,10 @@
 // which address a datagram arrived on).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "common/bytes.hpp"
@@ -29,6 +31,30 @@ struct ReceivedDatagram {
     Bytes data;
 };
 
+// Reusable receive buffers for recvmmsg: kSlots datagrams per system call,
+// each slot with `kHeadroom` free bytes in front so the data plane can
+// decapsulate in place. Owned by the caller; reused by every receive_batch.
+class RecvBatch {
+public:
+    static constexpr std::size_t kSlots = 32;
+    static constexpr std::size_t kHeadroom = 128;
+    static constexpr std::size_t kSlotSize = kHeadroom + 65536 + 64;  // + tailroom
+
+    struct Entry {
+        Endpoint local;
+        Endpoint remote;
+        std::size_t length = 0;  // datagram bytes at slot(i) + kHeadroom
+        bool valid = false;      // false: truncated or without pktinfo (dropped)
+    };
+    RecvBatch() : storage_(kSlots * kSlotSize) {}
+    std::span<std::uint8_t> slot(std::size_t i) { return {storage_.data() + i * kSlotSize, kSlotSize}; }
+    ByteView data(std::size_t i) const { return {storage_.data() + i * kSlotSize + kHeadroom, entries[i].length}; }
+    std::array<Entry, kSlots> entries{};
+
+private:
+    std::vector<std::uint8_t> storage_;
+};
+
 class UdpSockets {
 public:
     UdpSockets() = default;
@@ -49,6 +75,12 @@ public:
     // with `error` set). Datagrams larger than an IKE message are truncated
     // and reported as errors.
     std::optional<ReceivedDatagram> receive(int fd, std::string& error);
+    // Up to RecvBatch::kSlots datagrams with one recvmmsg; returns how many
+    // (0 when the socket has nothing, or on error with `error` set).
+    std::size_t receive_batch(int fd, RecvBatch& batch, std::string& error);
+    // Larger kernel receive buffers (SO_RCVBUFFORCE, falls back to SO_RCVBUF)
+    // for the NAT-T sockets, which carry ESP bursts.
+    void set_natt_receive_buffer(int bytes);
     // `data` is sent as is; the caller adds the non-ESP marker.
     Status send(const Endpoint& local, const Endpoint& remote, ByteView data);
 

@@ -178,6 +178,11 @@ void DataPlane::on_udp_esp(const Endpoint& local, const Endpoint& remote, ByteVi
     inbound(local, remote, pkt, now);
 }
 
+void DataPlane::on_udp_esp(const Endpoint& local, const Endpoint& remote, ipsec::PacketBuffer& esp, Time now) {
+    if (esp.headroom() < ipsec::kMinHeadroom) return on_udp_esp(local, remote, esp.view(), now);
+    inbound(local, remote, esp, now);
+}
+
 void DataPlane::outbound(ipsec::PacketBuffer& pkt, Time now) {
     ++counters_.tun_packets_in;
     counters_.tun_bytes_in += pkt.size();

@@ -99,6 +99,9 @@ public:
     void on_readable(int fd, Time now);
     // One ESP packet from the UDP 4500 socket (marker demux done by the caller).
     void on_udp_esp(const Endpoint& local, const Endpoint& remote, ByteView esp, Time now);
+    // The same, decapsulated in place in the caller's buffer (no copy); `esp`
+    // needs ipsec::kMinHeadroom in front (transport mode rebuilds a header).
+    void on_udp_esp(const Endpoint& local, const Endpoint& remote, ipsec::PacketBuffer& esp, Time now);
     // Outbound cleartext packet as read from the TUN (tests feed it directly).
     void on_tun_packet(ByteView ip_packet, Time now);
 

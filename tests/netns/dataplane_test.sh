@@ -147,7 +147,7 @@ scenario_tunnel_v4() {  # ENCAP(true|false) WHAT
         'net = { local_ts = ["10.2.0.0/16"]; remote_ts = ["10.1.0.0/16"]; esp_proposals = ["aes128gcm16"]; };' "$encap" \
         || { failed "$what: daemons did not start"; dump_logs "${LOGS[@]}"; return; }
     local cap="$D/${what// /_}.pcapng"
-    [ "$encap" = true ] && ns_capture "$A" va "$cap" && CAP_PID=$NS_LAST_PID
+    ns_capture "$A" va "$cap" && CAP_PID=$NS_LAST_PID
     if ! ctl a initiate --conn c --timeout 10 >/dev/null; then
         failed "$what: initiate"; dump_logs "${LOGS[@]}"; stop_daemons; return
     fi
@@ -162,7 +162,7 @@ scenario_tunnel_v4() {  # ENCAP(true|false) WHAT
     pin=$(child_counter b packets_in); pout=$(child_counter a packets_out)
     if [ "${pin:-0}" -gt 1000 ] && [ "${pout:-0}" -gt 1000 ]; then pass "$what: list-sas counters (a out $pout, b in $pin packets)"
     else failed "$what: list-sas counters a out '$pout' b in '$pin'"; fi
-    if [ "$encap" = true ] && [ -n "${CAP_PID:-}" ]; then
+    if [ -n "${CAP_PID:-}" ]; then
         kill_pid "$CAP_PID" 3; CAP_PID=
         tshark_check "$cap" "$what"
     fi
