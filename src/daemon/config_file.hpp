@@ -36,7 +36,7 @@ struct DaemonSettings {
     std::uint16_t natt_port = 4500;
     // The data plane's TUN device; empty: no data plane (ESP is counted and dropped).
     std::string tun_name = "mobiked0";
-    unsigned tun_mtu = 1400;
+    unsigned tun_mtu = 1500;  // routes get less: the path MTU minus their SA's overhead
     // subsystem -> level name ("debug", "info", "warning", "error", "off");
     // "default" applies to subsystems not listed.
     std::map<std::string, std::string> log_levels{{"default", "info"}};

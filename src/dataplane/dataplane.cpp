@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ipsec/esp.hpp"
+#include "ipsec/ip.hpp"
 #include "ipsec/selectors.hpp"
 
 namespace mobiked::dataplane {
@@ -323,7 +324,8 @@ std::vector<ipsec::Policy::Id> DataPlane::add_policies(const std::vector<ike::Tr
 
 std::vector<DataPlane::RouteRef> DataPlane::add_routes(const std::vector<ike::TrafficSelectorRange>& local_ts,
                                                        const std::vector<ike::TrafficSelectorRange>& remote_ts,
-                                                       ike::IpsecMode mode, const IpAddress& transport_src) {
+                                                       ike::IpsecMode mode, const IpAddress& transport_src,
+                                                       unsigned mtu) {
     std::vector<RouteRef> out;
     if (!routes_) return out;
     for (const auto& r : remote_ts) {
@@ -342,7 +344,7 @@ std::vector<DataPlane::RouteRef> DataPlane::add_routes(const std::vector<ike::Tr
         auto prefixes = range_to_prefixes(r.range);
         if (prefixes.empty()) log(LogLevel::warning, "remote selector " + r.range.to_string() + " needs too many routes");
         for (const auto& p : prefixes) {
-            if (auto st = routes_->acquire(p, src); !st)
+            if (auto st = routes_->acquire(p, src, mtu); !st)
                 log(LogLevel::warning, "route " + p.to_string() + " into " + tun_->name() + ": " + st.error());
             out.push_back(RouteRef{p, src});
         }
@@ -380,7 +382,9 @@ Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
         sel.remote = ipsec::TrafficSelector{p->remote.range, p->protocol.value, p->remote_port.first, p->remote_port.last};
         policy_.bind(id, sel, c.spi_out);
     }
-    child.routes = add_routes(c.local_ts, c.remote_ts, c.mode, c.local.address);
+    const ipsec::Sa* out_sa = sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out);
+    const unsigned mtu = std::min(opts_.tun.mtu, inner_mtu(*out_sa, opts_.path_mtu));
+    child.routes = add_routes(c.local_ts, c.remote_ts, c.mode, c.local.address, mtu);
     children_.push_back(std::move(child));
     flush_pending(now);
     return {};
@@ -442,9 +446,21 @@ void DataPlane::set_traps(const std::vector<Trap>& traps) {
         e.policies = add_policies(t.local_ts, t.remote_ts, t.mode, t.connection + "/" + t.child, false);
         IpAddress src;
         if (t.mode == ike::IpsecMode::transport && !t.local_ts.empty()) src = t.local_ts.front().range.first;
-        e.routes = add_routes(t.local_ts, t.remote_ts, t.mode, src);
+        e.routes = add_routes(t.local_ts, t.remote_ts, t.mode, src, 0);
         traps_.push_back(std::move(e));
     }
+}
+
+// Sealing adds the outer header (tunnel), UDP (encapsulation), SPI + sequence,
+// the IV, padding of payload + 2 trailer bytes to the block size, and the ICV.
+unsigned DataPlane::inner_mtu(const ipsec::Sa& sa, unsigned path_mtu) {
+    const bool transport = sa.params().mode == ipsec::Mode::transport;
+    const std::size_t ip_hdr = sa.params().remote.address.is_v4() ? ipsec::kIpv4HeaderSize : ipsec::kIpv6HeaderSize;
+    const std::size_t fixed = ipsec::esp::headroom_needed(sa) + (transport ? ip_hdr : 0) + sa.icv_size();
+    const std::size_t block = std::max<std::size_t>(sa.block_size(), 4);
+    if (path_mtu < fixed + block + 576) return 576;
+    const std::size_t body = (path_mtu - fixed) / block * block;  // payload + pad + 2
+    return static_cast<unsigned>(body - 2 + (transport ? ip_hdr : 0));
 }
 
 std::optional<ChildTraffic> DataPlane::traffic(std::uint32_t spi_in) const {

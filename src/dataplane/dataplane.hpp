@@ -45,6 +45,7 @@ struct DataPlaneOptions {
     std::uint32_t fwmark = kDefaultFwmark;
     std::uint32_t rule_priority = kDefaultRulePriority;
     bool raw_esp = true;                    // open raw ESP sockets for non-encapsulated SAs
+    unsigned path_mtu = 1500;               // assumed MTU towards peers: routes get it minus SA overhead
     std::size_t acquire_queue = 8;          // packets kept per pending ACQUIRE
     std::size_t max_acquires = 64;          // pending ACQUIREs at once
     Duration acquire_retry = std::chrono::seconds(10);  // ask IKE again after this
@@ -118,6 +119,8 @@ public:
     std::size_t child_sa_count() const { return children_.size(); }
     const std::string& tun_name() const { return tun_->name(); }
     std::uint32_t fwmark() const { return opts_.fwmark; }
+    // The largest inner packet that fits `path_mtu` once sealed by `sa`.
+    static unsigned inner_mtu(const ipsec::Sa& sa, unsigned path_mtu);
 
 private:
     struct RouteRef {
@@ -159,7 +162,7 @@ private:
                                                 ike::IpsecMode mode, const std::string& label, bool front);
     std::vector<RouteRef> add_routes(const std::vector<ike::TrafficSelectorRange>& local_ts,
                                      const std::vector<ike::TrafficSelectorRange>& remote_ts,
-                                     ike::IpsecMode mode, const IpAddress& transport_src);
+                                     ike::IpsecMode mode, const IpAddress& transport_src, unsigned mtu);
     void release_routes(const std::vector<RouteRef>& routes);
     void erase_child(std::size_t index);
     void log(LogLevel l, const std::string& msg) const {

@@ -120,7 +120,8 @@ Status Rtnetlink::request(void* msg, std::size_t len) {
     return Error{"rtnetlink: no acknowledgement"};
 }
 
-Status Rtnetlink::route(bool add, const Prefix& dst, int ifindex, std::uint32_t table, const IpAddress& src) {
+Status Rtnetlink::route(bool add, const Prefix& dst, int ifindex, std::uint32_t table, const IpAddress& src,
+                        unsigned mtu) {
     NlBuffer b;
     b.hdr()->nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
     b.hdr()->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
@@ -137,6 +138,16 @@ Status Rtnetlink::route(bool add, const Prefix& dst, int ifindex, std::uint32_t 
     b.attr32(RTA_TABLE, table);
     if (!src.is_unspecified() && src.family() == dst.base.family())
         b.attr(RTA_PREFSRC, src.bytes().data(), src.size());
+    if (add && mtu != 0) {
+        // RTA_METRICS nests one RTAX_MTU attribute.
+        alignas(rtattr) std::uint8_t nested[RTA_SPACE(sizeof(std::uint32_t))]{};
+        auto* m = reinterpret_cast<rtattr*>(nested);
+        m->rta_type = RTAX_MTU;
+        m->rta_len = RTA_LENGTH(sizeof(std::uint32_t));
+        const std::uint32_t v = mtu;
+        std::memcpy(RTA_DATA(m), &v, sizeof v);
+        b.attr(RTA_METRICS, nested, sizeof nested);
+    }
     return request(b.data, b.hdr()->nlmsg_len);
 }
 
@@ -162,9 +173,9 @@ RouteSet::~RouteSet() {
     for (const auto& [key, n] : refs_) (void)nl_.route(false, key.first, ifindex_, table_, key.second);
 }
 
-Status RouteSet::acquire(const Prefix& p, const IpAddress& src) {
+Status RouteSet::acquire(const Prefix& p, const IpAddress& src, unsigned mtu) {
     if (refs_[{p, src}]++ > 0) return {};
-    return nl_.route(true, p, ifindex_, table_, src);
+    return nl_.route(true, p, ifindex_, table_, src, mtu);
 }
 
 void RouteSet::release(const Prefix& p, const IpAddress& src) {

@@ -45,8 +45,10 @@ public:
     Rtnetlink(const Rtnetlink&) = delete;
     Rtnetlink& operator=(const Rtnetlink&) = delete;
 
-    // `src` (unspecified = none) becomes the route's preferred source.
-    Status route(bool add, const Prefix& dst, int ifindex, std::uint32_t table, const IpAddress& src);
+    // `src` (unspecified = none) becomes the route's preferred source; `mtu`
+    // (0 = the device's) the route's MTU metric, so TCP picks its MSS from it.
+    Status route(bool add, const Prefix& dst, int ifindex, std::uint32_t table, const IpAddress& src,
+                 unsigned mtu = 0);
     // "not fwmark `mark` lookup `table`" at `priority`, for one family.
     Status rule(bool add, IpAddress::Family family, std::uint32_t mark, std::uint32_t table, std::uint32_t priority);
 
@@ -63,7 +65,8 @@ public:
     RouteSet(Rtnetlink& nl, int ifindex, std::uint32_t table) : nl_(nl), ifindex_(ifindex), table_(table) {}
     ~RouteSet();
     // Errors are reported, and the reference is kept (removal stays balanced).
-    Status acquire(const Prefix& p, const IpAddress& src);
+    // The first user's `mtu` sticks until the route goes.
+    Status acquire(const Prefix& p, const IpAddress& src, unsigned mtu = 0);
     void release(const Prefix& p, const IpAddress& src);
     std::size_t size() const { return refs_.size(); }
 

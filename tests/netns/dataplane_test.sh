@@ -171,7 +171,16 @@ scenario_tunnel_v4() {  # ENCAP(true|false) WHAT
         else failed "$what: SA is UDP-encapsulated although encap = false"; fi
     fi
     ctl a status >"$D/status.out"; log_info "$(grep -A3 'data plane' "$D/status.out" | tr -s ' ' | tr '\n' ' ')"
+    local route want=1438; [ "$encap" = true ] || want=1446
+    route=$(ip -n "$A" route show table 4500 10.2.0.0/16)
+    if grep -q "dev mka" <<<"$route" && grep -q "mtu $want" <<<"$route" && grep -q "src 10.1.0.1" <<<"$route"; then
+        pass "$what: route into the TUN with the SA's MTU ($route)"
+    else failed "$what: route '$route' (want dev mka, src 10.1.0.1, mtu $want)"; fi
     stop_daemons
+    if [ -z "$(ip -n "$A" route show table 4500)" ] && ! ip -n "$A" rule | grep -q 'lookup 4500' \
+        && ! ip -n "$A" link show mka >/dev/null 2>&1; then
+        pass "$what: routes, rule and TUN gone after the daemon stopped"
+    else failed "$what: leftovers: $(ip -n "$A" route show table 4500) $(ip -n "$A" rule | grep 4500)"; fi
 }
 
 tshark_check() {  # CAP WHAT
@@ -190,7 +199,8 @@ tshark_check() {  # CAP WHAT
         pass "$what: tshark decrypts $esp ESP packets ($icmp ICMP, $tcp TCP inside, 0 malformed)"
     else
         failed "$what: tshark: $esp ESP, $icmp ICMP, $tcp TCP inside, $bad malformed/errors"
-        head -5 <<<"$out" >&2
+        HOME=$kdir tshark -n -r "$cap" "${prefs[@]}" -Y '_ws.malformed || _ws.expert.severity >= error' \
+            -T fields -e frame.number -e frame.protocols -e _ws.expert.message 2>&1 | head -5 >&2
     fi
 }
 

@@ -8,6 +8,7 @@
 
 #include "crypto/random.hpp"
 #include "dataplane/routes.hpp"
+#include "ipsec/esp.hpp"
 #include "ipsec/ip.hpp"
 
 namespace mobiked::dataplane {
@@ -254,6 +255,52 @@ TEST_F(DataPlaneTest, GarbageNeverCrashes) {
         a_.dp->on_tun_packet(p, now_);
     }
     EXPECT_TRUE(b_.tun->written.empty());
+}
+
+// The derived MTU is tight: a packet of that size sealed fits the path MTU,
+// one padding block more does not.
+TEST(InnerMtu, SealedPacketFitsPathMtu) {
+    auto rng = crypto::make_system_random();
+    struct Case {
+        std::uint16_t encr, bits, integ;
+        std::size_t key, ikey;
+        bool v6, encap, transport;
+    };
+    for (const Case& c : {Case{20, 128, 0, 20, 0, false, true, false}, Case{20, 256, 0, 36, 0, true, false, false},
+                          Case{12, 256, 12, 32, 32, false, true, false}, Case{12, 128, 12, 16, 32, true, true, false},
+                          Case{12, 128, 12, 16, 32, false, false, true}, Case{20, 128, 0, 20, 0, true, true, true}}) {
+        ipsec::SaParams p;
+        p.spi = 0x1234;
+        p.direction = ipsec::Direction::outbound;
+        p.mode = c.transport ? ipsec::Mode::transport : ipsec::Mode::tunnel;
+        p.encr_id = c.encr, p.encr_key_bits = c.bits, p.integ_id = c.integ;
+        p.encr_key = Bytes(c.key, 1), p.integ_key = Bytes(c.ikey, 2);
+        p.local = {ip(c.v6 ? "2001:db8::1" : "192.0.2.1"), 4500};
+        p.remote = {ip(c.v6 ? "2001:db8::2" : "192.0.2.2"), 4500};
+        p.udp_encap = c.encap;
+        p.local_ts = {ipsec::TrafficSelector{AddressRange::any(p.local.address.family())}};
+        p.remote_ts = p.local_ts;
+        auto sa = ipsec::Sa::create(p, Time{}, rng.get());
+        ASSERT_TRUE(sa) << sa.error();
+        const unsigned mtu = DataPlane::inner_mtu(**sa, 1500);
+        EXPECT_GT(mtu, 1380u);
+        auto sealed_size = [&](std::size_t inner) {
+            std::vector<std::uint8_t> buf(128 + inner + 64);
+            const IpAddress src = c.transport ? p.local.address : ip("10.1.0.1");
+            const IpAddress dst = c.transport ? p.remote.address : ip("10.2.0.1");
+            if (src.is_v4()) {
+                ipsec::write_ipv4_header(buf.data() + 128, src, dst, ipsec::ipproto::udp, inner, 0, false, 64, 1);
+            } else {
+                ipsec::write_ipv6_header(buf.data() + 128, src, dst, ipsec::ipproto::udp, inner, 0, 64);
+            }
+            ipsec::PacketBuffer pkt(buf, 128, inner);
+            auto r = ipsec::esp::seal(**sa, pkt, Time{});
+            EXPECT_TRUE(r.ok());
+            return pkt.size();
+        };
+        EXPECT_LE(sealed_size(mtu), 1500u) << c.encr << " v6=" << c.v6 << " transport=" << c.transport;
+        EXPECT_GT(sealed_size(mtu + (**sa).block_size()), 1500u) << c.encr << " v6=" << c.v6;
+    }
 }
 
 TEST(Routes, RangeToPrefixes) {
