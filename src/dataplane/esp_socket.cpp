@@ -21,6 +21,11 @@ Status RawEspSocket::open(IpAddress::Family family, std::uint32_t mark) {
     bool ok = v6_ ? ::setsockopt(fd_, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) == 0
                   : ::setsockopt(fd_, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) == 0;
     if (mark != 0) ok = ok && ::setsockopt(fd_, SOL_SOCKET, SO_MARK, &mark, sizeof mark) == 0;
+    // Bursts must not overflow the queue: a raw socket with a full queue does
+    // not count as a receiver, so the kernel answers "protocol unreachable".
+    int rcvbuf = kReceiveBuffer;
+    if (::setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+        (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (!ok) return Error{std::string("raw ESP socket options: ") + std::strerror(errno)};
     return {};
 }

@@ -23,6 +23,8 @@ struct RawEspPacket {
 
 class RawEspSocket {
 public:
+    static constexpr int kReceiveBuffer = 4 << 20;
+
     RawEspSocket() = default;
     ~RawEspSocket();
     RawEspSocket(const RawEspSocket&) = delete;

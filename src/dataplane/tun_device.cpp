@@ -80,6 +80,11 @@ Result<std::unique_ptr<TunDevice>> open_tun(const TunOptions& o) {
     bool ok = s.fd >= 0 && ::ioctl(s.fd, SIOCGIFINDEX, &q) == 0;
     int ifindex = q.ifr_ifindex;
     if (ok && o.mtu != 0) ok = set_interface_mtu(name, o.mtu) == 0;
+    if (ok && o.tx_queue_len != 0) {
+        q = request_for(name);
+        q.ifr_qlen = static_cast<int>(o.tx_queue_len);
+        ok = ::ioctl(s.fd, SIOCSIFTXQLEN, &q) == 0;
+    }
     q = request_for(name);
     ok = ok && ::ioctl(s.fd, SIOCGIFFLAGS, &q) == 0;
     q.ifr_flags = static_cast<short>(q.ifr_flags | IFF_UP);

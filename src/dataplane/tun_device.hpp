@@ -32,7 +32,9 @@ public:
 
 struct TunOptions {
     std::string name = "mobiked0";  // at most 15 characters
-    unsigned mtu = 1400;
+    unsigned mtu = 1500;
+    // Packets the kernel queues for us while the loop is busy (tun default 500).
+    unsigned tx_queue_len = 1000;
 };
 
 // Opens /dev/net/tun, creates (or attaches to) the named device, sets its
