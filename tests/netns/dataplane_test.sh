@@ -7,8 +7,10 @@
 #      decrypting the captured ESP with the keys from `export-keys --wireshark`
 #   2. the same without encapsulation (raw ESP, IP protocol 50)
 #   3. tunnel mode, IPv6 inner and outer
-#   4. transport mode between the outer addresses (dynamic selectors)
-#   5. trap policy: the first packet triggers IKE (ACQUIRE), then traffic flows
+#   4. tunnel mode, IPv4 inner over IPv6 outer, ChaCha20-Poly1305
+#   5. transport mode between the outer addresses (dynamic selectors), IPv4 and IPv6,
+#      AES-CBC + HMAC-SHA-256
+#   6. trap policy: the first packet triggers IKE (ACQUIRE), then traffic flows
 # Prints "N passed, N failed". Needs root and a build (MOBIKED_BIN, default build/release).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -222,19 +224,35 @@ scenario_tunnel_v6() {
     stop_daemons
 }
 
-scenario_transport() {
-    local what="transport IPv4"
+scenario_transport() {  # FAMILY(4|6)
+    local what="transport IPv$1" a=192.0.2.1 b=192.0.2.2
+    [ "$1" = 6 ] && { a=2001:db8:1::1; b=2001:db8:1::2; }
     log_step "$what"
-    start_pair transport 192.0.2.1 192.0.2.2 192.0.2.2 \
+    start_pair "transport$1" "$a" "$b" "$b" \
         'host = { mode = "transport"; esp_proposals = ["aes128-sha256"]; };' \
         'host = { mode = "transport"; esp_proposals = ["aes128-sha256"]; };' false \
         || { failed "$what: daemons did not start"; return; }
     if ! ctl a initiate --conn c --timeout 10 >/dev/null; then failed "$what: initiate"; dump_logs "${LOGS[@]}"; stop_daemons; return; fi
-    ping_check "$A" 192.0.2.1 192.0.2.2 "$what" || dump_logs "${LOGS[@]}"
-    tcp_check 192.0.2.1 192.0.2.2 "$what" || dump_logs "${LOGS[@]}"
+    ping_check "$A" "$a" "$b" "$what" || dump_logs "${LOGS[@]}"
+    tcp_check "$a" "$b" "$what" || dump_logs "${LOGS[@]}"
     local pin; pin=$(child_counter b packets_in)
     if [ "${pin:-0}" -gt 1000 ]; then pass "$what: traffic went through the SA ($pin packets in at b)"
     else failed "$what: only '$pin' packets counted on b's SA"; fi
+    stop_daemons
+}
+
+# IPv4 inner addresses over IPv6 outer addresses (and the selectors' family
+# differs from the SA endpoints').
+scenario_v4_in_v6() {
+    local what="tunnel IPv4 in IPv6"
+    log_step "$what"
+    start_pair v4in6 2001:db8:1::1 2001:db8:1::2 2001:db8:1::2 \
+        'net = { local_ts = ["10.1.0.0/16"]; remote_ts = ["10.2.0.0/16"]; esp_proposals = ["chacha20poly1305"]; };' \
+        'net = { local_ts = ["10.2.0.0/16"]; remote_ts = ["10.1.0.0/16"]; esp_proposals = ["chacha20poly1305"]; };' true \
+        || { failed "$what: daemons did not start"; return; }
+    if ! ctl a initiate --conn c --timeout 10 >/dev/null; then failed "$what: initiate"; dump_logs "${LOGS[@]}"; stop_daemons; return; fi
+    ping_check "$A" 10.1.0.1 10.2.0.1 "$what" || dump_logs "${LOGS[@]}"
+    tcp_check 10.1.0.1 10.2.0.1 "$what" || dump_logs "${LOGS[@]}"
     stop_daemons
 }
 
@@ -259,7 +277,9 @@ scenario_trap() {
 scenario_tunnel_v4 true "tunnel IPv4 ESP-in-UDP"
 scenario_tunnel_v4 false "tunnel IPv4 raw ESP"
 scenario_tunnel_v6
-scenario_transport
+scenario_v4_in_v6
+scenario_transport 4
+scenario_transport 6
 scenario_trap
 
 echo
