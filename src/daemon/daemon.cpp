@@ -337,6 +337,7 @@ void Daemon::start_dataplane() {
     hooks.send_udp = [this](const Endpoint& local, const Endpoint& remote, ByteView data) {
         return static_cast<bool>(udp_.send(local, remote, data));
     };
+    hooks.send_udp_batch = [this](std::span<const dataplane::OutDatagram> b) { return udp_.send_batch(b); };
     hooks.acquire = [this](const dataplane::AcquireRequest& r) { on_acquire(r); };
     hooks.log = [](dataplane::LogLevel l, const std::string& m) {
         auto& lg = log("dp");

@@ -220,21 +220,22 @@ void UdpSockets::set_natt_receive_buffer(int bytes) {
     }
 }
 
-Status UdpSockets::send(const Endpoint& local, const Endpoint& remote, ByteView data) {
-    const Socket* sock = nullptr;
-    for (const auto& s : sockets_)
-        if (s.v6 == !remote.address.is_v4() && s.port == local.port) sock = &s;
-    if (!sock) return Error{"no socket for " + local.to_string() + " -> " + remote.to_string()};
-    sockaddr_storage to;
-    socklen_t tolen = to_sockaddr(remote, to);
-    iovec iov{const_cast<std::uint8_t*>(data.data()), data.size()};
+namespace {
+
+// Destination and IP_PKTINFO / IPV6_PKTINFO (the source address) of one send.
+struct UdpMessage {
+    sockaddr_storage to{};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
-    msghdr msg{};
-    msg.msg_name = &to;
-    msg.msg_namelen = tolen;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (!local.address.is_unspecified() && local.address.is_v4() == remote.address.is_v4()) {
+    iovec iov{};
+
+    void fill(msghdr& msg, const Endpoint& local, const Endpoint& remote, ByteView data) {
+        msg = msghdr{};
+        msg.msg_name = &to;
+        msg.msg_namelen = to_sockaddr(remote, to);
+        iov = iovec{const_cast<std::uint8_t*>(data.data()), data.size()};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        if (local.address.is_unspecified() || local.address.is_v4() != remote.address.is_v4()) return;
         msg.msg_control = control;
         cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
         if (local.address.is_v4()) {
@@ -251,9 +252,55 @@ Status UdpSockets::send(const Endpoint& local, const Endpoint& remote, ByteView 
             msg.msg_controllen = CMSG_SPACE(sizeof pi);
         }
     }
+};
+
+}  // namespace
+
+const UdpSockets::Socket* UdpSockets::socket_for(const Endpoint& local, const Endpoint& remote) const {
+    const Socket* sock = nullptr;
+    for (const auto& s : sockets_)
+        if (s.v6 == !remote.address.is_v4() && s.port == local.port) sock = &s;
+    return sock;
+}
+
+Status UdpSockets::send(const Endpoint& local, const Endpoint& remote, ByteView data) {
+    const Socket* sock = socket_for(local, remote);
+    if (!sock) return Error{"no socket for " + local.to_string() + " -> " + remote.to_string()};
+    UdpMessage m;
+    msghdr msg;
+    m.fill(msg, local, remote, data);
     if (::sendmsg(sock->fd, &msg, MSG_DONTWAIT) < 0)
         return Error{"sendmsg to " + remote.to_string() + ": " + std::strerror(errno)};
     return {};
+}
+
+std::size_t UdpSockets::send_batch(std::span<const dataplane::OutDatagram> batch) {
+    constexpr std::size_t N = 64;
+    std::array<UdpMessage, N> m;
+    std::array<mmsghdr, N> msgs{};
+    std::size_t sent = 0;
+    for (std::size_t i = 0; i < batch.size();) {
+        // A run of datagrams through one socket, at most N.
+        const Socket* sock = socket_for(batch[i].local, batch[i].remote);
+        if (!sock) {
+            ++i;
+            continue;
+        }
+        std::size_t n = 0;
+        while (i + n < batch.size() && n < N && socket_for(batch[i + n].local, batch[i + n].remote) == sock) {
+            m[n].fill(msgs[n].msg_hdr, batch[i + n].local, batch[i + n].remote, batch[i + n].data);
+            ++n;
+        }
+        std::size_t done = 0;
+        while (done < n) {
+            int r = ::sendmmsg(sock->fd, msgs.data() + done, static_cast<unsigned>(n - done), MSG_DONTWAIT);
+            if (r <= 0) break;
+            done += static_cast<std::size_t>(r);
+        }
+        sent += done;
+        i += n;
+    }
+    return sent;
 }
 
 bool UdpSockets::set_mark(std::uint32_t mark) {

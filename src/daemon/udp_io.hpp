@@ -14,6 +14,7 @@
 #include "common/bytes.hpp"
 #include "common/net.hpp"
 #include "common/result.hpp"
+#include "dataplane/esp_socket.hpp"
 #include "ike/engine.hpp"
 
 namespace mobiked::daemon {
@@ -83,6 +84,9 @@ public:
     void set_natt_receive_buffer(int bytes);
     // `data` is sent as is; the caller adds the non-ESP marker.
     Status send(const Endpoint& local, const Endpoint& remote, ByteView data);
+    // sendmmsg for runs of datagrams leaving through the same socket (ESP from
+    // the data plane). Returns how many were sent; the rest were refused.
+    std::size_t send_batch(std::span<const dataplane::OutDatagram> batch);
 
 private:
     struct Socket {
@@ -91,6 +95,7 @@ private:
         std::uint16_t port = 0;
     };
     const Socket* find(int fd) const;
+    const Socket* socket_for(const Endpoint& local, const Endpoint& remote) const;
     std::vector<Socket> sockets_;
     std::uint16_t natt_port_ = 0;
 };

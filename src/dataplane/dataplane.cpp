@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "ipsec/esp.hpp"
 #include "ipsec/ip.hpp"
@@ -14,6 +15,9 @@ constexpr std::size_t kHeadroom = 128;  // >= ipsec::kMinHeadroom
 constexpr std::size_t kTailroom = 64;   // >= ipsec::kMinTailroom
 constexpr std::size_t kMaxPacket = 65535;
 constexpr int kMaxPacketsPerWake = 64;  // fairness between the loop's sources
+constexpr std::size_t kTxSlots = 32;     // TUN packets sealed per sendmmsg
+constexpr std::size_t kTxSlotData = 16384;  // > the largest TUN MTU we set (9000)
+constexpr std::size_t kTxSlotSize = kHeadroom + kTxSlotData + kTailroom;
 
 ipsec::TrafficSelector to_ipsec(const ike::TrafficSelectorRange& t) {
     return ipsec::TrafficSelector{t.range, t.protocol, t.port_first, t.port_last};
@@ -95,7 +99,11 @@ std::string_view drop_name(Drop d) {
 DataPlane::DataPlane(const DataPlaneOptions& options, DataPlaneHooks hooks, crypto::Random* rng,
                      std::unique_ptr<TunDevice> tun)
     : opts_(options), hooks_(std::move(hooks)), rng_(rng), tun_(std::move(tun)),
-      buf_(kHeadroom + kMaxPacket + kTailroom) {}
+      buf_(kHeadroom + kMaxPacket + kTailroom), slots_(kTxSlots * kTxSlotSize) {
+    tx_udp_.reserve(kTxSlots);
+    tx_raw4_.reserve(kTxSlots);
+    tx_raw6_.reserve(kTxSlots);
+}
 
 DataPlane::~DataPlane() {
     routes_.reset();  // routes go before the rule and the device
@@ -143,12 +151,43 @@ void DataPlane::on_readable(int fd, Time now) {
 }
 
 void DataPlane::drain_tun(Time now) {
-    for (int i = 0; i < kMaxPacketsPerWake; ++i) {
-        auto n = tun_->read({buf_.data() + kHeadroom, kMaxPacket});
-        if (!n) return;
-        ipsec::PacketBuffer pkt(buf_, kHeadroom, *n);
-        outbound(pkt, now);
+    for (std::size_t round = 0; round < kMaxPacketsPerWake / kTxSlots; ++round) {
+        std::size_t n = 0;
+        batching_ = true;
+        for (; n < kTxSlots; ++n) {
+            std::span<std::uint8_t> slot{slots_.data() + n * kTxSlotSize, kTxSlotSize};
+            auto len = tun_->read(slot.subspan(kHeadroom, kTxSlotData));
+            if (!len) break;
+            if (*len >= kTxSlotData) {  // truncated by the read: never seal a partial packet
+                ++counters_.tun_packets_in;
+                counters_.drop(Drop::too_big);
+                continue;
+            }
+            ipsec::PacketBuffer pkt(slot, kHeadroom, *len);
+            outbound(pkt, now);
+        }
+        batching_ = false;
+        flush_tx();
+        if (n < kTxSlots) return;
     }
+}
+
+void DataPlane::flush_tx() {
+    auto flush = [&](std::vector<OutDatagram>& q, auto&& send) {
+        if (q.empty()) return;
+        const std::size_t sent = send(std::span<const OutDatagram>(q));
+        counters_.esp_packets_out += sent;
+        counters_.drops[static_cast<std::size_t>(Drop::send_failed)] += q.size() - std::min(sent, q.size());
+        q.clear();
+    };
+    flush(tx_udp_, [&](std::span<const OutDatagram> q) -> std::size_t {
+        if (hooks_.send_udp_batch) return hooks_.send_udp_batch(q);
+        std::size_t k = 0;
+        for (const auto& d : q) k += hooks_.send_udp && hooks_.send_udp(d.local, d.remote, d.data) ? 1 : 0;
+        return k;
+    });
+    flush(tx_raw4_, [&](std::span<const OutDatagram> q) { return raw4_.fd() >= 0 ? raw4_.send_batch(q) : 0; });
+    flush(tx_raw6_, [&](std::span<const OutDatagram> q) { return raw6_.fd() >= 0 ? raw6_.send_batch(q) : 0; });
 }
 
 void DataPlane::drain_raw(RawEspSocket& s, Time now) {
@@ -169,7 +208,10 @@ void DataPlane::on_tun_packet(ByteView ip_packet, Time now) {
     if (ip_packet.size() > kMaxPacket) return counters_.drop(Drop::too_big);
     std::memcpy(buf_.data() + kHeadroom, ip_packet.data(), ip_packet.size());
     ipsec::PacketBuffer pkt(buf_, kHeadroom, ip_packet.size());
+    // buf_ is reused by the next call: never queue a view of it for a batch.
+    const bool was_batching = std::exchange(batching_, false);
     outbound(pkt, now);
+    batching_ = was_batching;
 }
 
 void DataPlane::on_udp_esp(const Endpoint& local, const Endpoint& remote, ByteView esp, Time now) {
@@ -205,21 +247,22 @@ void DataPlane::outbound(ipsec::PacketBuffer& pkt, Time now) {
     if (!r.events.empty()) ++counters_.lifetime_events;
     if (!r.ok()) return counters_.drop(r.status);
     if (!send_sealed(*sa, pkt, r)) return counters_.drop(Drop::send_failed);
-    ++counters_.esp_packets_out;
+    if (!batching_) ++counters_.esp_packets_out;  // batched: counted by flush_tx()
 }
 
 bool DataPlane::send_sealed(const ipsec::Sa& sa, ipsec::PacketBuffer& pkt, const ipsec::PacketResult& r) {
     const ipsec::SaParams& p = sa.params();
-    if (p.udp_encap) {
-        ByteView esp{pkt.data() + r.esp_offset, pkt.size() - r.esp_offset};
-        counters_.esp_bytes_out += esp.size();
-        return hooks_.send_udp && hooks_.send_udp(p.local, p.remote, esp);
-    }
-    RawEspSocket& s = p.remote.address.is_v4() ? raw4_ : raw6_;
-    if (s.fd() < 0) return false;
-    ByteView esp{pkt.data() + r.ip_header_len, pkt.size() - r.ip_header_len};
+    const std::size_t offset = p.udp_encap ? r.esp_offset : r.ip_header_len;
+    ByteView esp{pkt.data() + offset, pkt.size() - offset};
     counters_.esp_bytes_out += esp.size();
-    return s.send(p.local.address, p.remote.address, esp);
+    RawEspSocket& s = p.remote.address.is_v4() ? raw4_ : raw6_;
+    if (batching_) {
+        auto& q = p.udp_encap ? tx_udp_ : p.remote.address.is_v4() ? tx_raw4_ : tx_raw6_;
+        q.push_back(OutDatagram{p.local, p.remote, esp});
+        return true;
+    }
+    if (p.udp_encap) return hooks_.send_udp && hooks_.send_udp(p.local, p.remote, esp);
+    return s.fd() >= 0 && s.send(p.local.address, p.remote.address, esp);
 }
 
 void DataPlane::inbound(const Endpoint& local, const Endpoint& remote, ipsec::PacketBuffer& pkt, Time now) {

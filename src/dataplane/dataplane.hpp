@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,9 @@ enum class LogLevel : std::uint8_t { debug, info, warning, error };
 struct DataPlaneHooks {
     // Sends one UDP datagram (ESP-in-UDP, no marker) from `local` to `remote`.
     std::function<bool(const Endpoint& local, const Endpoint& remote, ByteView data)> send_udp;
+    // Optional: several at once (sendmmsg); returns how many were sent. The
+    // views are valid during the call only.
+    std::function<std::size_t(std::span<const OutDatagram>)> send_udp_batch;
     std::function<void(const AcquireRequest&)> acquire;
     std::function<void(LogLevel, const std::string&)> log;  // never given key material
 };
@@ -155,6 +159,7 @@ private:
     void acquire(const ipsec::OutboundDecision& d, const ipsec::FlowSelector& f, ByteView packet, Time now);
     void flush_pending(Time now);
     void drain_tun(Time now);
+    void flush_tx();
     void drain_raw(RawEspSocket& s, Time now);
 
     std::vector<ipsec::Policy::Id> add_policies(const std::vector<ike::TrafficSelectorRange>& local_ts,
@@ -187,6 +192,11 @@ private:
     std::vector<Pending> pending_;
     Counters counters_;
     std::vector<std::uint8_t> buf_;  // one packet with ESP headroom and tailroom
+    // Outbound batching: TUN packets are read into slots, sealed in place and
+    // queued; flush_tx() hands each queue to sendmmsg.
+    std::vector<std::uint8_t> slots_;
+    bool batching_ = false;
+    std::vector<OutDatagram> tx_udp_, tx_raw4_, tx_raw6_;
 };
 
 }  // namespace mobiked::dataplane

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -74,42 +76,73 @@ std::optional<RawEspPacket> RawEspSocket::receive(std::span<std::uint8_t> buf, b
     return p;
 }
 
+namespace {
+
+// Destination and IP_PKTINFO / IPV6_PKTINFO for one raw send.
+struct RawMessage {
+    sockaddr_storage to{};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
+    iovec iov{};
+
+    void fill(msghdr& msg, bool v6, const IpAddress& local, const IpAddress& remote, ByteView data) {
+        auto* c = reinterpret_cast<cmsghdr*>(control);
+        msg = msghdr{};
+        if (!v6) {
+            auto& sin = reinterpret_cast<sockaddr_in&>(to);
+            sin.sin_family = AF_INET;
+            std::memcpy(&sin.sin_addr, remote.bytes().data(), 4);
+            msg.msg_namelen = sizeof sin;
+            in_pktinfo pi{};
+            std::memcpy(&pi.ipi_spec_dst, local.bytes().data(), 4);
+            *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IP, IP_PKTINFO};
+            std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+            msg.msg_controllen = CMSG_SPACE(sizeof pi);
+        } else {
+            auto& sin6 = reinterpret_cast<sockaddr_in6&>(to);
+            sin6.sin6_family = AF_INET6;
+            std::memcpy(sin6.sin6_addr.s6_addr, remote.bytes().data(), 16);
+            msg.msg_namelen = sizeof sin6;
+            in6_pktinfo pi{};
+            std::memcpy(pi.ipi6_addr.s6_addr, local.bytes().data(), 16);
+            *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IPV6, IPV6_PKTINFO};
+            std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+            msg.msg_controllen = CMSG_SPACE(sizeof pi);
+        }
+        if (local.is_unspecified() || local.is_v4() != remote.is_v4()) msg.msg_controllen = 0;
+        else msg.msg_control = control;
+        iov = iovec{const_cast<std::uint8_t*>(data.data()), data.size()};
+        msg.msg_name = &to;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+    }
+};
+
+}  // namespace
+
 bool RawEspSocket::send(const IpAddress& local, const IpAddress& remote, ByteView esp) {
     if (remote.is_v4() == v6_) return false;
-    sockaddr_storage to{};
-    socklen_t tolen = 0;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
-    msghdr msg{};
-    auto* c = reinterpret_cast<cmsghdr*>(control);
-    if (!v6_) {
-        auto& sin = reinterpret_cast<sockaddr_in&>(to);
-        sin.sin_family = AF_INET;
-        std::memcpy(&sin.sin_addr, remote.bytes().data(), 4);
-        tolen = sizeof sin;
-        in_pktinfo pi{};
-        std::memcpy(&pi.ipi_spec_dst, local.bytes().data(), 4);
-        *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IP, IP_PKTINFO};
-        std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-        msg.msg_controllen = CMSG_SPACE(sizeof pi);
-    } else {
-        auto& sin6 = reinterpret_cast<sockaddr_in6&>(to);
-        sin6.sin6_family = AF_INET6;
-        std::memcpy(sin6.sin6_addr.s6_addr, remote.bytes().data(), 16);
-        tolen = sizeof sin6;
-        in6_pktinfo pi{};
-        std::memcpy(pi.ipi6_addr.s6_addr, local.bytes().data(), 16);
-        *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IPV6, IPV6_PKTINFO};
-        std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-        msg.msg_controllen = CMSG_SPACE(sizeof pi);
-    }
-    if (local.is_unspecified() || local.is_v4() != remote.is_v4()) msg.msg_controllen = 0;
-    else msg.msg_control = control;
-    iovec iov{const_cast<std::uint8_t*>(esp.data()), esp.size()};
-    msg.msg_name = &to;
-    msg.msg_namelen = tolen;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
+    RawMessage m;
+    msghdr msg;
+    m.fill(msg, v6_, local, remote, esp);
     return ::sendmsg(fd_, &msg, MSG_DONTWAIT) == static_cast<ssize_t>(esp.size());
+}
+
+std::size_t RawEspSocket::send_batch(std::span<const OutDatagram> batch) {
+    std::array<RawMessage, kMaxBatch> m;
+    std::array<mmsghdr, kMaxBatch> msgs{};
+    std::size_t n = 0;
+    for (const OutDatagram& d : batch.first(std::min(batch.size(), kMaxBatch))) {
+        if (d.remote.address.is_v4() == v6_) continue;  // wrong family: not sent
+        m[n].fill(msgs[n].msg_hdr, v6_, d.local.address, d.remote.address, d.data);
+        ++n;
+    }
+    std::size_t sent = 0;
+    while (sent < n) {
+        int r = ::sendmmsg(fd_, msgs.data() + sent, static_cast<unsigned>(n - sent), MSG_DONTWAIT);
+        if (r <= 0) break;
+        sent += static_cast<std::size_t>(r);
+    }
+    return sent;
 }
 
 }  // namespace mobiked::dataplane

@@ -14,6 +14,13 @@
 
 namespace mobiked::dataplane {
 
+// One datagram to send: addresses and a view of caller memory.
+struct OutDatagram {
+    Endpoint local;  // address (and port for UDP); unspecified address: the kernel picks
+    Endpoint remote;
+    ByteView data;
+};
+
 struct RawEspPacket {
     IpAddress local;
     IpAddress remote;
@@ -39,6 +46,9 @@ public:
     // nullopt when nothing is waiting or the packet is malformed (`bad` set).
     std::optional<RawEspPacket> receive(std::span<std::uint8_t> buf, bool& bad);
     bool send(const IpAddress& local, const IpAddress& remote, ByteView esp);
+    // sendmmsg of up to kMaxBatch datagrams (ports ignored); how many were sent.
+    std::size_t send_batch(std::span<const OutDatagram> batch);
+    static constexpr std::size_t kMaxBatch = 64;
 
 private:
     int fd_ = -1;

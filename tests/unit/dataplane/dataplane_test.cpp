@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 
 #include "crypto/random.hpp"
@@ -21,7 +22,15 @@ public:
     int fd() const override { return -1; }
     const std::string& name() const override { return name_; }
     int ifindex() const override { return 0; }
-    std::optional<std::size_t> read(std::span<std::uint8_t>) override { return std::nullopt; }
+    std::optional<std::size_t> read(std::span<std::uint8_t> buf) override {
+        if (queued.empty()) return std::nullopt;
+        Bytes p = std::move(queued.front());
+        queued.pop_front();
+        const std::size_t n = std::min(p.size(), buf.size());
+        std::copy_n(p.begin(), n, buf.begin());
+        return n;
+    }
+    std::deque<Bytes> queued;  // what the kernel would route into the device
     bool write(ByteView p) override {
         written.emplace_back(p.begin(), p.end());
         return true;
@@ -240,6 +249,33 @@ TEST_F(DataPlaneTest, TrapQueuesThenFlushes) {
     EXPECT_EQ(a_.acquires.size(), 3u);
     a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 10), now_ + std::chrono::seconds(40));
     EXPECT_EQ(a_.dp->counters().drops[static_cast<std::size_t>(Drop::acquire_expired)], 3u);
+}
+
+// TUN reads are sealed in batches and handed to sendmmsg (the batch hook)
+// 32 at a time; 64 per wake, the rest on the next wake.
+TEST_F(DataPlaneTest, BatchedTunReads) {
+    std::vector<std::size_t> batches;
+    DataPlaneHooks h;
+    h.send_udp_batch = [&](std::span<const OutDatagram> b) {
+        batches.push_back(b.size());
+        for (const auto& d : b) a_.sent.push_back(Datagram{d.local, d.remote, Bytes(d.data.begin(), d.data.end())});
+        return b.size();
+    };
+    auto tun = std::make_unique<FakeTun>();
+    FakeTun* t = tun.get();
+    a_.dp = std::make_unique<DataPlane>(DataPlaneOptions{}, std::move(h), rng_.get(), std::move(tun));
+    install_both();
+    for (std::size_t i = 0; i < 70; ++i) t->queued.push_back(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), i * 20));
+    t->queued.push_back(Bytes(20000, 0x45));  // larger than a slot: dropped, never sealed truncated
+    a_.dp->on_readable(t->fd(), now_);
+    EXPECT_EQ(batches, (std::vector<std::size_t>{32, 32}));
+    a_.dp->on_readable(t->fd(), now_);
+    EXPECT_EQ(batches, (std::vector<std::size_t>{32, 32, 6}));
+    EXPECT_EQ(a_.dp->counters().esp_packets_out, 70u);
+    EXPECT_EQ(a_.dp->counters().drops[static_cast<std::size_t>(Drop::too_big)], 1u);
+    deliver_a_to_b();
+    ASSERT_EQ(b_.tun->written.size(), 70u);
+    for (std::size_t i = 0; i < 70; ++i) EXPECT_EQ(b_.tun->written[i], udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), i * 20));
 }
 
 TEST_F(DataPlaneTest, GarbageNeverCrashes) {
