@@ -10,6 +10,8 @@
 # UDP probe both ways (tests/lib probe_send/probe_recv) with no loss, and both sides'
 # CHILD_SA counters show the packets.
 #
+# REKEY=1 adds a CHILD_SA rekey by strongSwan under traffic (needs CREATE_CHILD_SA in the engine).
+#
 # Must run as root. Prints "N passed, N failed" last. Environment: MOBIKED_BIN (default
 # build/release), KEEP=1 keeps the work dir, SCENARIOS="mi mr", TIME_LIMIT (default 120).
 set -u
@@ -104,6 +106,31 @@ probe_ok() {
     [ "$lost" = 0 ]
 }
 
+# rekey_under_traffic MD SS MK_NS MK_IN SS_NS SS_IN — strongSwan rekeys the CHILD_SA
+# (CREATE_CHILD_SA, new SPIs) while a UDP probe runs each way; traffic moves to the new
+# SA with (almost) no loss. Needs CHILD_SA rekeying in the engine (REKEY=1 enables it).
+rekey_under_traffic() {
+    local md=$1 ss=$2 mk_ns=$3 mk_in=$4 ss_ns=$5 ss_in=$6 old new out port=$((40000 + RANDOM % 10000)) rpid lost
+    old=$(mk_child "$md" spi_in)
+    out=$NS_WORKDIR/$CUR-rekey-probe.txt
+    probe_recv "$mk_ns" "$mk_in" "$port" 10 "$out" 400 || { failc "probe receiver"; return; }
+    rpid=$NS_LAST_PID
+    probe_send "$ss_ns" "$ss_in" "$mk_in" "$port" 400 5 >/dev/null &
+    local spid=$!; track_pid "$spid"
+    sleep 0.5
+    check "strongSwan rekeys the CHILD_SA under traffic" to_file "$ss/rekey.out" ss_rekey_child "$ss"
+    wait "$spid" 2>/dev/null
+    sleep 0.3
+    lost=$(probe_result "$out" lost "$rpid")
+    new=$(mk_child "$md" spi_in)
+    log_info "  rekey: mobiked inbound SPI $old -> $new, probe lost=$lost max_gap_ms=$(probe_result "$out" max_gap_ms)"
+    log_info "  mobiked data plane: $(mk_ctl "$md" status | sed -n '/data plane/,$p' | tr -s ' \n' ' ')"
+    log_info "  strongSwan CHILD_SA: $(ss_list_sas "$ss" | grep -E 'bytes_i|installed|in  |out ' | tr -s ' \n' ' ')"
+    check "mobiked uses the new CHILD_SA" test -n "$new" -a "$new" != "$old"
+    check "rekey under traffic: at most 2 of 400 datagrams lost" test "${lost:-999}" -le 2
+    check "ping through the new CHILD_SA" ping_ok "$mk_ns" "$mk_in" "$ss_in"
+}
+
 # run NAME MK_ROLE
 run() {
     CUR=$1
@@ -150,6 +177,7 @@ run() {
         test "${mi:-0}" -ge 210 -a "${mo:-0}" -ge 210 -a "${si:-0}" = "${mo:-x}" -a "${mi:-0}" = "${so:-x}"
     check "mobiked: no data-plane drops on the CHILD_SA" \
         test "$(mk_child "$md" drops_in)" = 0 -a "$(mk_child "$md" drops_out)" = 0
+    [ "${REKEY:-0}" = 1 ] && rekey_under_traffic "$md" "$ss" "$mk_ns" "$mk_in" "$ss_ns" "$ss_in"
     kill_pid "$(cat "$md/pid")" 3; ss_stop "$ss"
     ns_del "$ni"; ns_del "$nr"
     log_info "scenario $CUR took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
