@@ -240,7 +240,8 @@ void Translator::run(const Setting& root, LoadedConfig& out) {
 
 void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
     if (!expect_group(s)) return;
-    check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold", "tun", "tun_mtu"});
+    check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold", "tun", "tun_mtu",
+                   "nat_keepalive"});
     with(s, "control_socket", [&](const Setting& v) {
         auto str = string_of(v);
         if (!str) return;
@@ -265,6 +266,9 @@ void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
         if (str->size() > 15 || str->find_first_of("/ ") != std::string::npos)
             return error(v, "'tun' must be an interface name of at most 15 characters (\"\" disables the data plane)");
         d.tun_name = *str;
+    });
+    with(s, "nat_keepalive", [&](const Setting& v) {
+        if (auto n = int_of(v, 0, 3600)) d.nat_keepalive = std::chrono::seconds(*n);
     });
     with(s, "tun_mtu", [&](const Setting& v) {
         if (auto n = int_of(v, 1280, 9000)) d.tun_mtu = static_cast<unsigned>(*n);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "common/time.hpp"
 #include "crypto/pki.hpp"
 #include "ike/config.hpp"
 
@@ -36,6 +37,8 @@ struct DaemonSettings {
     std::uint16_t natt_port = 4500;
     // The data plane's TUN device; empty: no data plane (ESP is counted and dropped).
     std::string tun_name = "mobiked0";
+    // NAT-T keepalive period (RFC 3948 §4) for IKE SAs behind a NAT; 0 = off.
+    Duration nat_keepalive = std::chrono::seconds(20);
     unsigned tun_mtu = 1500;  // routes get less: the path MTU minus their SA's overhead
     // subsystem -> level name ("debug", "info", "warning", "error", "off");
     // "default" applies to subsystems not listed.

@@ -161,8 +161,25 @@ void Daemon::on_timer() {
     std::uint64_t expirations = 0;
     [[maybe_unused]] auto r = ::read(timer_fd_, &expirations, sizeof expirations);
     ike::Output out;
-    engine_->on_timer(monotonic_now(), out);
+    Time now = monotonic_now();
+    if (keepalive_due_ && now >= *keepalive_due_) send_keepalives(now);
+    engine_->on_timer(now, out);
     process(out);
+}
+
+// RFC 3948 §4: a host behind a NAT sends a one-byte 0xFF datagram to the
+// peer's NAT-T port so the mapping outlives idle periods. Sent on a fixed
+// period whether or not ESP flowed, which keeps this out of the packet path.
+void Daemon::send_keepalives(Time now) {
+    keepalive_due_.reset();
+    if (config_.daemon.nat_keepalive == Duration::zero()) return;
+    static constexpr std::uint8_t kKeepalive[1] = {0xff};
+    for (const auto& sa : engine_->list_sas()) {
+        if (sa.state != ike::IkeState::established || !sa.nat_local) continue;
+        if (sa.local.port != config_.daemon.natt_port) continue;
+        if (udp_.send(sa.local, sa.remote, ByteView{kKeepalive, 1})) ++counters_.keepalives;
+    }
+    keepalive_due_ = now + config_.daemon.nat_keepalive;
 }
 
 bool Daemon::on_signal() {
@@ -258,7 +275,12 @@ void Daemon::on_event(const ike::Event& e) {
 
 void Daemon::arm_timer() {
     itimerspec its{};
-    if (auto deadline = engine_->next_deadline()) {
+    auto deadline = engine_->next_deadline();
+    // NAT keepalives tick while any IKE SA exists (send_keepalives picks those behind a NAT).
+    if (engine_->ike_sa_count() == 0 || config_.daemon.nat_keepalive == Duration::zero()) keepalive_due_.reset();
+    else if (!keepalive_due_) keepalive_due_ = monotonic_now() + config_.daemon.nat_keepalive;
+    if (keepalive_due_ && (!deadline || *keepalive_due_ < *deadline)) deadline = keepalive_due_;
+    if (deadline) {
         // 0 would disarm; a past deadline fires at once, as on_timer() expects.
         auto ns = std::max<std::int64_t>(deadline->count(), 1);
         its.it_value.tv_sec = ns / 1'000'000'000;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,7 +47,7 @@ private:
         std::vector<std::string> warnings;
     };
     struct Counters {
-        std::uint64_t in = 0, out = 0, dropped = 0, esp_dropped = 0;
+        std::uint64_t in = 0, out = 0, dropped = 0, esp_dropped = 0, keepalives = 0;
     };
 
     void dispatch(int fd, std::uint32_t events);
@@ -59,6 +60,7 @@ private:
     void apply(const ike::SaCommand& c);
     void on_event(const ike::Event& e);
     void arm_timer();
+    void send_keepalives(Time now);
     void expire_pending();
     int epoll_timeout_ms() const;
     void start_connections();
@@ -85,6 +87,7 @@ private:
     std::unique_ptr<ike::Engine> engine_;
     SaTable sas_;
     UdpSockets udp_;
+    std::optional<Time> keepalive_due_;  // next NAT-T keepalive round
     std::unique_ptr<RecvBatch> rx_;  // recvmmsg buffers, reused by every on_udp
     std::unique_ptr<dataplane::DataPlane> dataplane_;  // null: ESP is counted and dropped
     std::unique_ptr<ControlServer> control_;

@@ -116,6 +116,7 @@ DaemonStatus Daemon::status() const {
                    {"esp_packets_in", c.esp_packets_in},   {"esp_bytes_in", c.esp_bytes_in},
                    {"esp_packets_out", c.esp_packets_out}, {"esp_bytes_out", c.esp_bytes_out},
                    {"acquires", c.acquires},               {"lifetime_events", c.lifetime_events},
+                   {"nat_keepalives_sent", counters_.keepalives},
                    {"dropped", c.dropped()}};
     for (std::size_t i = 0; i < dataplane::kDropCount; ++i)
         s.dataplane["drop_" + std::string(dataplane::drop_name(static_cast<dataplane::Drop>(i)))] = c.drops[i];

@@ -11,6 +11,7 @@
 #   5. transport mode between the outer addresses (dynamic selectors), IPv4 and IPv6,
 #      AES-CBC + HMAC-SHA-256
 #   6. trap policy: the first packet triggers IKE (ACQUIRE), then traffic flows
+#   7. through a masquerading NAT: ESP-in-UDP via the NAT mapping, NAT-T keepalives
 # Prints "N passed, N failed". Needs root and a build (MOBIKED_BIN, default build/release).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -42,6 +43,7 @@ daemon = {
   control_socket = "$D/$2.sock";
   tun = "mk$2";
   log = { default = "info"; };
+  nat_keepalive = 1;
 };
 connections = {
   c = {
@@ -256,6 +258,47 @@ scenario_v4_in_v6() {
     stop_daemons
 }
 
+# A behind a masquerading router: NAT detected, ESP-in-UDP through the NAT,
+# keepalives from the NATed side.
+scenario_nat() {
+    local what="tunnel IPv4 through NAT"
+    log_step "$what"
+    local NA NR NB
+    NA=$(ns_add na) && NR=$(ns_add nr) && NB=$(ns_add nb) || { failed "$what: namespaces"; return; }
+    ns_link "$NA" "$NR" 10.99.0.2/24 10.99.0.1/24 "" "" eth0 in0
+    ns_link "$NR" "$NB" 198.18.0.1/24 198.18.0.2/24 "" "" out0 eth0
+    ip -n "$NA" route add default via 10.99.0.1
+    ns_forwarding "$NR"
+    printf 'table ip nat {\n chain post { type nat hook postrouting priority 100; oifname "out0" masquerade; }\n}\n' \
+        | ip netns exec "$NR" nft -f - || { failed "$what: nft masquerade"; return; }
+    ns_lo_addr "$NA" 10.1.0.1/32
+    ns_lo_addr "$NB" 10.2.0.1/32
+    write_conf "$D/na.conf" na 10.99.0.2 198.18.0.2 a.example b.example \
+        'net = { local_ts = ["10.1.0.0/16"]; remote_ts = ["10.2.0.0/16"]; };' false
+    write_conf "$D/nb.conf" nb 198.18.0.2 "%any" b.example a.example \
+        'net = { local_ts = ["10.2.0.0/16"]; remote_ts = ["10.1.0.0/16"]; };' false
+    LOGS=("$D/na.log" "$D/nb.log")
+    ns_spawn "$NA" "$D/na.log" "$BIN/mobiked" --config "$D/na.conf" --foreground; local pa=$NS_LAST_PID
+    ns_spawn "$NB" "$D/nb.log" "$BIN/mobiked" --config "$D/nb.conf" --foreground; local pb=$NS_LAST_PID
+    if ! wait_for "[ -S $D/na.sock ] && [ -S $D/nb.sock ]" 10 0.1 || ! ctl na initiate --conn c --timeout 10 >/dev/null; then
+        failed "$what: establish"; dump_logs "${LOGS[@]}"; kill_pid "$pa"; kill_pid "$pb"; return
+    fi
+    local nat
+    nat=$(ctl nb --json list-sas | python3 -c 'import json,sys; s=json.load(sys.stdin)["ike_sas"][0]; print(s["nat_remote"], s["remote"], s["children"][0]["udp_encap"])')
+    if [[ "$nat" == "True 198.18.0.1:"*" True" ]]; then pass "$what: responder sees the NAT ($nat)"
+    else failed "$what: responder's view '$nat' (want the NAT, 198.18.0.1, UDP encapsulation)"; fi
+    if ip netns exec "$NA" ping -c 5 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >"$D/ping.out" 2>&1 \
+        && ip netns exec "$NB" ping -c 3 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >>"$D/ping.out" 2>&1; then
+        pass "$what: pings both ways through the NAT"
+    else failed "$what: ping through the NAT"; cat "$D/ping.out" >&2; fi
+    sleep 2.2
+    local ka; ka=$(ctl na --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["dataplane"]["nat_keepalives_sent"])')
+    if [ "${ka:-0}" -ge 2 ]; then pass "$what: NAT-T keepalives sent ($ka)"
+    else failed "$what: $ka NAT-T keepalives after 2 s (nat_keepalive = 1)"; fi
+    kill_pid "$pa" 5; kill_pid "$pb" 5
+    ns_del "$NA"; ns_del "$NR"; ns_del "$NB"
+}
+
 scenario_trap() {
     local what="trap (ACQUIRE)"
     log_step "$what"
@@ -281,6 +324,7 @@ scenario_v4_in_v6
 scenario_transport 4
 scenario_transport 6
 scenario_trap
+scenario_nat
 
 echo
 for f in "${FAILURES[@]}"; do echo "FAILED: $f"; done
