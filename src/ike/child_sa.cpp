@@ -169,15 +169,21 @@ std::optional<ChildSa> Engine::Impl::accept_child_response(IkeSa& /*sa*/, const 
     return c;
 }
 
-void Engine::Impl::install_child(IkeSa& sa, ChildSa child, Time now, Output& out) {
+std::uint32_t Engine::Impl::install_child(IkeSa& sa, ChildSa child, Time now, Output& out, ByteView shared_secret,
+                                          ByteView ni, ByteView nr) {
     auto sizes = child_key_sizes(child.proposal);
     if (!sizes) {
         release_esp_spi(child.spi_in);
         emit(out, Event::Kind::child_failed, sa, child.config->name + ": unsupported algorithms", now);
-        return;
+        return 0;
     }
     const std::size_t total = 2 * (sizes->encr + sizes->integ);
-    Bytes keymat = crypto::derive_child_keymat(*sa.prf, sa.keys.sk_d, {}, sa.nonce_i, sa.nonce_r, total);
+    // IKE_AUTH's child uses the IKE_SA_INIT nonces; CREATE_CHILD_SA its own.
+    if (ni.empty()) {
+        ni = sa.nonce_i;
+        nr = sa.nonce_r;
+    }
+    Bytes keymat = crypto::derive_child_keymat(*sa.prf, sa.keys.sk_d, shared_secret, ni, nr, total);
     // KEYMAT order (§2.17): initiator-to-responder keys first.
     std::size_t at = 0;
     ChildSaKeys i_to_r = cut_keys(child.proposal, keymat, at, *sizes);
@@ -205,7 +211,10 @@ void Engine::Impl::install_child(IkeSa& sa, ChildSa child, Time now, Output& out
                                    "_i " + to_hex(spi_bytes(child.spi_out)) + "_o, " + child.proposal.to_string() +
                                    ", " + to_string(child.local_ts) + " === " + to_string(child.remote_ts));
     emit(out, Event::Kind::child_established, sa, child.config->name, now);
+    set_lifetimes(sa, child, now);
+    const std::uint32_t id = child.id;
     sa.children.push_back(std::move(child));
+    return id;
 }
 
 }  // namespace mobiked::ike

@@ -17,6 +17,8 @@ std::string_view event_kind_name(Event::Kind k) {
         case Event::Kind::child_deleted: return "child-deleted";
         case Event::Kind::child_failed: return "child-failed";
         case Event::Kind::ike_moved: return "ike-moved";
+        case Event::Kind::ike_rekeyed: return "ike-rekeyed";
+        case Event::Kind::child_rekeyed: return "child-rekeyed";
         case Event::Kind::error_received: return "error-received";
     }
     return "?";
@@ -127,6 +129,7 @@ void Engine::Impl::mark_established(IkeSa& sa, Time now, Output& out) {
     log_sa(LogLevel::info, sa, std::string(ike_state_name(sa.state)) + " -> ESTABLISHED");
     sa.state = IkeState::established;
     sa.established_at = now;
+    if (sa.conn->ike_lifetimes.rekey_time > Duration::zero()) sa.rekey_at = now + jittered(sa.conn->ike_lifetimes.rekey_time);
     sa.delete_at = Time{};
     // What only the handshake needed goes now: the DH private value, and the
     // IKE_SA_INIT messages that AUTH signed (they are most of an SA's memory).
@@ -148,7 +151,7 @@ void Engine::Impl::mark_established(IkeSa& sa, Time now, Output& out) {
 void Engine::Impl::remove_child(IkeSa& sa, std::uint32_t child_id, Time now, Output& out) {
     auto it = std::find_if(sa.children.begin(), sa.children.end(), [&](const ChildSa& c) { return c.id == child_id; });
     if (it == sa.children.end()) return;
-    out.commands.push_back(DeleteChildSa{sa.id, it->id, it->spi_in, it->spi_out});
+    out.commands.push_back(DeleteChildSa{sa.id, it->id, it->spi_in, it->spi_out, it->replaced_by != 0});
     release_esp_spi(it->spi_in);
     emit(out, Event::Kind::child_deleted, sa, it->config->name, now);
     sa.children.erase(it);
@@ -235,6 +238,13 @@ void Engine::Impl::reschedule(IkeSa& sa) {
     if (sa.delete_at != Time{}) consider(sa.delete_at);
     if (sa.state == IkeState::established && sa.conn->dpd_delay > Duration::zero() && !sa.pending)
         consider(sa.last_inbound + sa.conn->dpd_delay);
+    if (sa.state == IkeState::established && !sa.rekeyed) {
+        if (sa.rekey_at != Time{}) consider(sa.rekey_at);
+        for (const auto& c : sa.children) {
+            if (c.rekey_at != Time{} && !c.replaced_by && !c.rekeying) consider(c.rekey_at);
+            if (c.expire_at != Time{}) consider(c.expire_at);
+        }
+    }
     if (!t) {
         armed.erase(sa.id);
         return;
@@ -268,7 +278,29 @@ void Engine::Impl::on_sa_timer(IkeSa& sa, Time now, Output& out) {
                now >= sa.last_inbound + sa.conn->dpd_delay) {
         queue_exchange(sa, PendingRequest::Purpose::liveness, now, out);
     }
+    if (sa.state == IkeState::established && !sa.rekeyed) on_lifetimes(sa, now, out);
     reschedule(sa);
+}
+
+// Soft lifetimes start rekeys, hard ones delete (RFC 4301 §4.4.2.1).
+void Engine::Impl::on_lifetimes(IkeSa& sa, Time now, Output& out) {
+    using P = PendingRequest::Purpose;
+    std::vector<std::uint32_t> expired, due;
+    for (auto& c : sa.children) {
+        if (c.expire_at != Time{} && now >= c.expire_at) {
+            expired.push_back(c.id);
+            c.expire_at = Time{};
+        } else if (c.rekey_at != Time{} && now >= c.rekey_at && !c.replaced_by && !c.rekeying) {
+            due.push_back(c.id);
+            c.rekey_at = Time{};
+        }
+    }
+    for (auto id : expired) queue_exchange(sa, {P::delete_child, id, nullptr}, now, out);
+    for (auto id : due) queue_exchange(sa, {P::rekey_child, id, nullptr}, now, out);
+    if (sa.rekey_at != Time{} && now >= sa.rekey_at) {
+        sa.rekey_at = Time{};
+        queue_exchange(sa, P::rekey_ike, now, out);
+    }
 }
 
 void Engine::Impl::on_timer(Time now, Output& out) {
@@ -375,7 +407,10 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
         PendingRequest req = std::move(*sa.pending);
         sa.pending.reset();
         const std::uint64_t id = sa.id;
-        if (req.purpose == PendingRequest::Purpose::ike_auth) on_auth_response(sa, payloads, now, out);
+        using P = PendingRequest::Purpose;
+        if (req.purpose == P::ike_auth) on_auth_response(sa, payloads, now, out);
+        else if (req.purpose == P::create_child || req.purpose == P::rekey_child || req.purpose == P::rekey_ike)
+            on_create_child_response(sa, payloads, now, out);
         else on_informational_response(sa, req, payloads, now, out);
         if (IkeSa* still = find_by_id(id)) {
             start_next_queued(*still, now, out);
@@ -391,14 +426,9 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
         case wire::ExchangeType::informational:
             on_informational_request(sa, payloads, in.data, h.message_id, now, out);
             break;
-        case wire::ExchangeType::create_child_sa: {
-            // Rekeying and extra CHILD_SAs arrive with the lifecycle work; until
-            // then we refuse politely as RFC 7296 §1.3 allows.
-            wire::NotifyPayload n;
-            n.type = wire::notify::no_additional_sas;
-            send_response(sa, h.exchange, h.message_id, {{wire::PayloadType::notify, false, n}}, in.data, out);
+        case wire::ExchangeType::create_child_sa:
+            if (sa.state == IkeState::established) on_create_child_request(sa, payloads, in.data, h.message_id, now, out);
             break;
-        }
         default: break;
     }
     if (IkeSa* still = find_by_id(id)) reschedule(*still);
@@ -471,9 +501,37 @@ Status Engine::terminate_child(std::uint64_t ike_sa_id, std::uint32_t child_id, 
     IkeSa* sa = impl_->find_by_id(ike_sa_id);
     if (!sa || sa->state != IkeState::established) return Error{"no established IKE SA " + std::to_string(ike_sa_id)};
     if (!sa->find_child(child_id)) return Error{"no CHILD_SA " + std::to_string(child_id)};
-    sa->queued_child_deletes.push_back(child_id);
-    impl_->queue_exchange(*sa, PendingRequest::Purpose::delete_child, now, out);
+    impl_->queue_exchange(*sa, {PendingRequest::Purpose::delete_child, child_id, nullptr}, now, out);
     return {};
+}
+
+Status Engine::rekey_child(std::uint64_t ike_sa_id, std::uint32_t child_id, Time now, Output& out) {
+    IkeSa* sa = impl_->find_by_id(ike_sa_id);
+    if (!sa || sa->state != IkeState::established) return Error{"no established IKE SA " + std::to_string(ike_sa_id)};
+    if (!sa->find_child(child_id)) return Error{"no CHILD_SA " + std::to_string(child_id)};
+    impl_->queue_exchange(*sa, {PendingRequest::Purpose::rekey_child, child_id, nullptr}, now, out);
+    impl_->reschedule(*sa);
+    return {};
+}
+
+Status Engine::rekey_ike(std::uint64_t ike_sa_id, Time now, Output& out) {
+    IkeSa* sa = impl_->find_by_id(ike_sa_id);
+    if (!sa || sa->state != IkeState::established) return Error{"no established IKE SA " + std::to_string(ike_sa_id)};
+    impl_->queue_exchange(*sa, PendingRequest::Purpose::rekey_ike, now, out);
+    impl_->reschedule(*sa);
+    return {};
+}
+
+Status Engine::create_child(std::uint64_t ike_sa_id, const std::string& child, Time now, Output& out) {
+    IkeSa* sa = impl_->find_by_id(ike_sa_id);
+    if (!sa || sa->state != IkeState::established) return Error{"no established IKE SA " + std::to_string(ike_sa_id)};
+    for (const auto& c : sa->conn->children)
+        if (c.name == child) {
+            impl_->queue_exchange(*sa, {PendingRequest::Purpose::create_child, 0, ChildPtr(sa->conn, &c)}, now, out);
+            impl_->reschedule(*sa);
+            return {};
+        }
+    return Error{"connection '" + sa->conn->name + "' has no child '" + child + "'"};
 }
 
 std::vector<IkeSaInfo> Engine::list_sas() const {

@@ -83,6 +83,9 @@ struct DeleteChildSa {
     std::uint32_t child_id = 0;
     std::uint32_t spi_in = 0;
     std::uint32_t spi_out = 0;
+    // Replaced by a rekey: stop sending on it now, but keep accepting inbound
+    // packets for a short grace period so none in flight is lost.
+    bool rekeyed = false;
 };
 
 // Every CHILD_SA of an IKE SA now uses these outer addresses (MOBIKE).
@@ -104,6 +107,8 @@ struct Event {
         child_deleted,
         child_failed,
         ike_moved,
+        ike_rekeyed,  // the event's SA replaces the one named in detail
+        child_rekeyed,
         error_received,  // a peer's error notify, detail names it
     };
     Kind kind = Kind::ike_established;
@@ -201,6 +206,11 @@ public:
     // Sends an INFORMATIONAL Delete for the IKE SA (and so its children).
     Status terminate_ike(std::uint64_t ike_sa_id, Time now, Output& out);
     Status terminate_child(std::uint64_t ike_sa_id, std::uint32_t child_id, Time now, Output& out);
+
+    // CREATE_CHILD_SA exchanges on demand (soft lifetimes start them too).
+    Status rekey_child(std::uint64_t ike_sa_id, std::uint32_t child_id, Time now, Output& out);
+    Status rekey_ike(std::uint64_t ike_sa_id, Time now, Output& out);
+    Status create_child(std::uint64_t ike_sa_id, const std::string& child, Time now, Output& out);
 
     std::vector<IkeSaInfo> list_sas() const;
     std::size_t ike_sa_count() const;

@@ -78,6 +78,7 @@ struct Engine::Impl {
     // says so in one INFORMATIONAL, not retransmitted, then forgets the SA.
     void abandon_with_auth_failed(IkeSa& sa, const std::string& why, Time now, Output& out);
     void on_sa_timer(IkeSa& sa, Time now, Output& out);
+    void on_lifetimes(IkeSa& sa, Time now, Output& out);
 
     // --- IKE_SA_INIT (sa_init.cpp)
     Result<std::uint64_t> initiate(const ConnPtr& conn, const std::string& child, const Endpoint& local,
@@ -103,15 +104,39 @@ struct Engine::Impl {
     std::optional<ChildSa> accept_child_response(IkeSa& sa, const ChildRequest& req,
                                                  const std::vector<wire::Payload>& response, std::string& why,
                                                  Time now);
-    void install_child(IkeSa& sa, ChildSa child, Time now, Output& out);
+    // Installs with KEYMAT = prf+(SK_d, [g^ir |] Ni | Nr); returns the child id (0 on failure).
+    std::uint32_t install_child(IkeSa& sa, ChildSa child, Time now, Output& out, ByteView shared_secret = {},
+                                ByteView ni = {}, ByteView nr = {});
 
     // --- INFORMATIONAL (informational.cpp)
     void on_informational_request(IkeSa& sa, const std::vector<wire::Payload>& p, ByteView raw, std::uint32_t mid,
                                   Time now, Output& out);
     void on_informational_response(IkeSa& sa, const PendingRequest& req, const std::vector<wire::Payload>& p,
                                    Time now, Output& out);
-    void queue_exchange(IkeSa& sa, PendingRequest::Purpose purpose, Time now, Output& out);
-    void build_and_send_queued(IkeSa& sa, PendingRequest::Purpose purpose, Time now, Output& out);
+    void queue_exchange(IkeSa& sa, QueuedExchange ex, Time now, Output& out);
+    void queue_exchange(IkeSa& sa, PendingRequest::Purpose purpose, Time now, Output& out) {
+        queue_exchange(sa, QueuedExchange{purpose, 0, nullptr}, now, out);
+    }
+    void build_and_send_queued(IkeSa& sa, const QueuedExchange& ex, Time now, Output& out);
+    void send_delete_children(IkeSa& sa, std::vector<std::uint32_t> child_ids, Time now, Output& out);
+
+    // --- CREATE_CHILD_SA (create_child.cpp, ike_rekey.cpp)
+    void start_create_child(IkeSa& sa, const QueuedExchange& ex, Time now, Output& out);
+    void on_create_child_request(IkeSa& sa, const std::vector<wire::Payload>& p, ByteView raw, std::uint32_t mid,
+                                 Time now, Output& out);
+    void on_create_child_response(IkeSa& sa, const std::vector<wire::Payload>& p, Time now, Output& out);
+    void finish_child_rekey(IkeSa& sa, std::uint32_t old_id, std::uint32_t new_id, Bytes ni, Bytes nr, Time now,
+                            Output& out);
+    void start_ike_rekey(IkeSa& sa, Time now, Output& out);
+    void on_ike_rekey_request(IkeSa& sa, const std::vector<wire::Payload>& p, ByteView raw, std::uint32_t mid,
+                              Time now, Output& out);
+    void on_ike_rekey_response(IkeSa& sa, CreateChildContext& ctx, const std::vector<wire::Payload>& p, Time now,
+                               Output& out);
+    // Moves everything but keys, SPIs and message IDs to the successor SA.
+    IkeSa& make_successor(IkeSa& old, bool initiator, std::uint64_t spi_i, std::uint64_t spi_r, const Selected& prop,
+                          Time now);
+    void set_lifetimes(IkeSa& sa, ChildSa& child, Time now);
+    Duration jittered(Duration d);
 };
 
 }  // namespace mobiked::ike

@@ -22,6 +22,14 @@ using ChildPtr = std::shared_ptr<const ChildConfig>;  // aliases its connection'
 struct ChildSa {
     std::uint32_t id = 0;
     ChildPtr config;
+    Time rekey_at{};   // soft lifetime (with jitter); Time{} = never
+    Time expire_at{};  // hard lifetime
+    std::uint32_t replaced_by = 0;  // set once a rekey made its successor: being closed
+    bool rekeying = false;          // our CREATE_CHILD_SA rekeying it is in flight
+    // A rekey of this child that the peer started while ours was in flight
+    // (RFC 7296 §2.8.1): the SA it created and the nonces of that exchange.
+    std::uint32_t peer_rekey_child = 0;
+    Bytes peer_rekey_ni, peer_rekey_nr;
     Selected proposal;
     std::uint32_t spi_in = 0;
     std::uint32_t spi_out = 0;
@@ -40,9 +48,30 @@ struct PendingRequest {
     Time sent_at{};
     Time next_retransmit{};
     // What the exchange was for, so the response is processed in context.
-    enum class Purpose { ike_sa_init, ike_auth, delete_ike, delete_child, liveness, create_child } purpose =
-        Purpose::liveness;
+    enum class Purpose {
+        ike_sa_init,
+        ike_auth,
+        delete_ike,
+        delete_child,
+        liveness,
+        create_child,
+        rekey_child,
+        rekey_ike,
+        delete_rekeyed_ike,  // deletes an IKE SA whose children moved to its successor
+    } purpose = Purpose::liveness;
     std::vector<std::uint32_t> child_ids;  // delete_child
+};
+
+// An exchange waiting for the window, with what it needs to be built.
+struct QueuedExchange {
+    PendingRequest::Purpose purpose = PendingRequest::Purpose::liveness;
+    std::uint32_t child_id = 0;  // delete_child / rekey_child: which CHILD_SA
+    ChildPtr config;             // create_child: which child configuration
+    std::uint16_t ke_group = 0;  // PFS group the peer asked for (INVALID_KE_PAYLOAD retry)
+    unsigned retries = 0;
+    bool operator==(const QueuedExchange& o) const {
+        return purpose == o.purpose && child_id == o.child_id && config == o.config;
+    }
 };
 
 // The initiator's first CHILD_SA while IKE_AUTH is in flight.
@@ -52,6 +81,18 @@ struct ChildRequest {
     std::vector<TrafficSelectorRange> local_ts;
     std::vector<TrafficSelectorRange> remote_ts;
     bool transport = false;
+};
+
+// Our CREATE_CHILD_SA in flight: what we offered, to process the answer.
+struct CreateChildContext {
+    PendingRequest::Purpose purpose = PendingRequest::Purpose::create_child;
+    ChildRequest child;                // create_child / rekey_child
+    std::uint32_t rekeyed_child = 0;   // rekey_child
+    Bytes nonce;                       // our Ni
+    std::uint16_t ke_group = 0;        // PFS / IKE rekey group, 0 = none
+    std::unique_ptr<crypto::KeyExchange> ke;
+    std::uint64_t new_ike_spi = 0;     // rekey_ike: our SPI of the new IKE SA
+    unsigned ke_retries = 0;
 };
 
 struct IkeSa {
@@ -96,8 +137,8 @@ struct IkeSa {
     std::uint32_t next_request_id = 0;
     std::uint32_t next_peer_request_id = 0;
     std::optional<PendingRequest> pending;
-    std::deque<PendingRequest::Purpose> queued;  // exchanges waiting for the window
-    std::vector<std::uint32_t> queued_child_deletes;
+    std::deque<QueuedExchange> queued;  // exchanges waiting for the window
+    std::optional<CreateChildContext> create_child;
     // Last response we sent and the request it answered, for retransmitted requests.
     std::optional<std::uint32_t> last_response_id;
     Bytes last_request;
@@ -108,6 +149,8 @@ struct IkeSa {
 
     Time created_at{};
     Time established_at{};
+    Time rekey_at{};     // IKE SA soft lifetime (with jitter)
+    bool rekeyed = false;  // replaced by a successor IKE SA; only its Delete remains
     Time last_inbound{};
     Time delete_at{};  // half-open expiry or deleting-state cleanup
 

@@ -16,51 +16,80 @@ Bytes spi_bytes(std::uint32_t spi) {
 
 }  // namespace
 
-void Engine::Impl::queue_exchange(IkeSa& sa, PendingRequest::Purpose purpose, Time now, Output& out) {
-    if (sa.pending) {
-        if (std::find(sa.queued.begin(), sa.queued.end(), purpose) == sa.queued.end()) sa.queued.push_back(purpose);
+void Engine::Impl::queue_exchange(IkeSa& sa, QueuedExchange ex, Time now, Output& out) {
+    if (sa.pending || sa.state != IkeState::established) {
+        if (std::find(sa.queued.begin(), sa.queued.end(), ex) == sa.queued.end()) sa.queued.push_back(std::move(ex));
         return;
     }
-    build_and_send_queued(sa, purpose, now, out);
+    build_and_send_queued(sa, ex, now, out);
 }
 
 void Engine::Impl::start_next_queued(IkeSa& sa, Time now, Output& out) {
-    if (sa.pending || sa.queued.empty() || sa.state != IkeState::established) return;
-    auto purpose = sa.queued.front();
-    sa.queued.pop_front();
-    build_and_send_queued(sa, purpose, now, out);
+    while (!sa.pending && !sa.queued.empty() && sa.state == IkeState::established) {
+        QueuedExchange ex = std::move(sa.queued.front());
+        sa.queued.pop_front();
+        build_and_send_queued(sa, ex, now, out);
+    }
 }
 
-void Engine::Impl::build_and_send_queued(IkeSa& sa, PendingRequest::Purpose purpose, Time now, Output& out) {
+void Engine::Impl::send_delete_children(IkeSa& sa, std::vector<std::uint32_t> child_ids, Time now, Output& out) {
+    wire::DeletePayload d{wire::ProtocolId::esp, {}};
+    std::vector<std::uint32_t> present;
+    for (auto id : child_ids)
+        if (const ChildSa* c = sa.find_child(id)) {
+            d.spis.push_back(spi_bytes(c->spi_in));
+            present.push_back(id);
+        }
+    if (d.spis.empty()) return;
+    send_request(sa, PendingRequest::Purpose::delete_child, wire::ExchangeType::informational,
+                 {{wire::PayloadType::del, false, std::move(d)}}, now, out);
+    sa.pending->child_ids = std::move(present);
+}
+
+void Engine::Impl::build_and_send_queued(IkeSa& sa, const QueuedExchange& ex, Time now, Output& out) {
     using P = PendingRequest::Purpose;
-    std::vector<wire::Payload> p;
-    std::vector<std::uint32_t> child_ids;
-    if (purpose == P::delete_ike) {
-        p.push_back({wire::PayloadType::del, false, wire::DeletePayload{wire::ProtocolId::ike, {}}});
-        // Traffic stops now; the SA itself goes when the peer answers or we give up.
-        while (!sa.children.empty()) remove_child(sa, sa.children.front().id, now, out);
-        log_sa(LogLevel::info, sa, std::string(ike_state_name(sa.state)) + " -> DELETING");
-        sa.state = IkeState::deleting;
-    } else if (purpose == P::delete_child) {
-        wire::DeletePayload d{wire::ProtocolId::esp, {}};
-        for (auto id : sa.queued_child_deletes)
-            if (const ChildSa* c = sa.find_child(id)) {
-                d.spis.push_back(spi_bytes(c->spi_in));
-                child_ids.push_back(id);
-            }
-        sa.queued_child_deletes.clear();
-        if (d.spis.empty()) return;
-        p.push_back({wire::PayloadType::del, false, std::move(d)});
+    switch (ex.purpose) {
+        case P::delete_ike:
+            // Traffic stops now; the SA itself goes when the peer answers or we give up.
+            while (!sa.children.empty()) remove_child(sa, sa.children.front().id, now, out);
+            [[fallthrough]];
+        case P::delete_rekeyed_ike:
+            log_sa(LogLevel::info, sa, std::string(ike_state_name(sa.state)) + " -> DELETING");
+            sa.state = IkeState::deleting;
+            send_request(sa, ex.purpose, wire::ExchangeType::informational,
+                         {{wire::PayloadType::del, false, wire::DeletePayload{wire::ProtocolId::ike, {}}}}, now, out);
+            return;
+        case P::delete_child: {
+            // Deletes queued together go in one Delete payload.
+            std::vector<std::uint32_t> ids{ex.child_id};
+            for (auto it = sa.queued.begin(); it != sa.queued.end();)
+                if (it->purpose == P::delete_child) {
+                    ids.push_back(it->child_id);
+                    it = sa.queued.erase(it);
+                } else {
+                    ++it;
+                }
+            send_delete_children(sa, ids, now, out);
+            return;
+        }
+        case P::create_child:
+        case P::rekey_child:
+            start_create_child(sa, ex, now, out);
+            return;
+        case P::rekey_ike:
+            start_ike_rekey(sa, now, out);
+            return;
+        default:
+            send_request(sa, P::liveness, wire::ExchangeType::informational, {}, now, out);
+            return;
     }
-    send_request(sa, purpose, wire::ExchangeType::informational, p, now, out);
-    sa.pending->child_ids = std::move(child_ids);
 }
 
 void Engine::Impl::on_informational_response(IkeSa& sa, const PendingRequest& req, const std::vector<wire::Payload>& p,
                                              Time now, Output& out) {
     using P = PendingRequest::Purpose;
-    if (req.purpose == P::delete_ike) {
-        remove_sa(sa, Event::Kind::ike_deleted, "deleted by us", now, out);
+    if (req.purpose == P::delete_ike || req.purpose == P::delete_rekeyed_ike) {
+        remove_sa(sa, Event::Kind::ike_deleted, req.purpose == P::delete_ike ? "deleted by us" : "rekeyed", now, out);
         return;
     }
     if (req.purpose == P::delete_child) {
@@ -100,6 +129,8 @@ void Engine::Impl::on_informational_request(IkeSa& sa, const std::vector<wire::P
             if (spi.size() != 4) continue;
             // The peer names its inbound SPI, which is our outbound one (§1.4.1).
             if (ChildSa* c = sa.find_child_by_spi_out(load_be32(spi.data()))) {
+                // Both ends deleting the same SA at once: answer without
+                // naming it again (RFC 7296 §1.4.1), it goes on our response.
                 ours.spis.push_back(spi_bytes(c->spi_in));
                 doomed.push_back(c->id);
             }
@@ -107,7 +138,8 @@ void Engine::Impl::on_informational_request(IkeSa& sa, const std::vector<wire::P
     }
     if (delete_ike) {
         send_response(sa, wire::ExchangeType::informational, mid, {}, raw, out);
-        remove_sa(sa, Event::Kind::ike_deleted, "deleted by peer", now, out);
+        remove_sa(sa, Event::Kind::ike_deleted,
+                  sa.rekeyed ? "rekeyed" : "deleted by peer", now, out);
         return;
     }
     std::vector<wire::Payload> r;

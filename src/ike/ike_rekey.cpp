@@ -1,0 +1,162 @@
+// Rekeying the IKE SA (RFC 7296 §1.3.2, §2.18): a CREATE_CHILD_SA carrying an
+// IKE proposal with the new SPI, fresh nonces and a new key exchange. The
+// successor takes over every CHILD_SA and the MOBIKE/NAT state; the one who
+// started the rekey deletes the old IKE SA and becomes the new SA's original
+// initiator.
+#include <algorithm>
+
+#include "ike/engine_impl.hpp"
+
+namespace mobiked::ike {
+
+namespace {
+
+constexpr std::size_t kNonceSize = 32;
+
+wire::Payload notify_payload(std::uint16_t type, Bytes data = {}) {
+    wire::NotifyPayload n;
+    n.type = type;
+    n.data = std::move(data);
+    return {wire::PayloadType::notify, false, std::move(n)};
+}
+
+Bytes spi8(std::uint64_t spi) {
+    Bytes b(8);
+    store_be64(b.data(), spi);
+    return b;
+}
+
+Bytes be16(std::uint16_t v) { return {static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)}; }
+
+}  // namespace
+
+IkeSa& Engine::Impl::make_successor(IkeSa& old, bool initiator, std::uint64_t spi_i, std::uint64_t spi_r,
+                                    const Selected& prop, Time now) {
+    IkeSa& n = create_sa(old.conn, initiator, now);
+    n.spi_i = spi_i;
+    n.spi_r = spi_r;
+    by_our_spi[n.our_spi()] = n.id;
+    n.state = IkeState::established;
+    n.established_at = now;
+    n.local = old.local;
+    n.remote = old.remote;
+    n.proposal = prop;
+    n.local_id = old.local_id;
+    n.remote_id = old.remote_id;
+    n.nat_local = old.nat_local;
+    n.nat_remote = old.nat_remote;
+    n.peer_mobike = old.peer_mobike;
+    n.peer_signature_hashes = old.peer_signature_hashes;
+    n.children = std::move(old.children);
+    old.children.clear();
+    old.rekeyed = true;
+    if (n.conn->ike_lifetimes.rekey_time > Duration::zero()) n.rekey_at = now + jittered(n.conn->ike_lifetimes.rekey_time);
+    return n;
+}
+
+void Engine::Impl::start_ike_rekey(IkeSa& sa, Time now, Output& out) {
+    if (sa.rekeyed) return;
+    CreateChildContext ctx;
+    ctx.purpose = PendingRequest::Purpose::rekey_ike;
+    ctx.new_ike_spi = allocate_ike_spi();
+    by_our_spi[ctx.new_ike_spi] = 0;  // reserved until the successor exists
+    ctx.nonce = env.random->bytes(kNonceSize);
+    ctx.ke_group = sa.proposal.ke;
+    ctx.ke = crypto::make_key_exchange(ctx.ke_group);
+    wire::SaPayload proposals{sa.conn->ike_proposals};
+    for (auto& p : proposals.proposals) p.spi = spi8(ctx.new_ike_spi);
+    std::vector<wire::Payload> p;
+    p.push_back({wire::PayloadType::sa, false, std::move(proposals)});
+    p.push_back({wire::PayloadType::nonce, false, wire::NoncePayload{ctx.nonce}});
+    p.push_back({wire::PayloadType::ke, false, wire::KePayload{ctx.ke_group, ctx.ke->public_value()}});
+    sa.create_child = std::move(ctx);
+    send_request(sa, PendingRequest::Purpose::rekey_ike, wire::ExchangeType::create_child_sa, p, now, out);
+}
+
+void Engine::Impl::on_ike_rekey_response(IkeSa& sa, CreateChildContext& ctx, const std::vector<wire::Payload>& p,
+                                         Time now, Output& out) {
+    by_our_spi.erase(ctx.new_ike_spi);
+    auto fail = [&](const std::string& why) {
+        log_sa(LogLevel::warning, sa, "IKE SA rekey failed: " + why);
+        sa.rekey_at = now + std::chrono::seconds(10) + Duration(env.random->u32() % 5'000'000'000ull);
+        reschedule(sa);
+    };
+    for (const auto& pl : p)
+        if (const auto* n = std::get_if<wire::NotifyPayload>(&pl.body); n && wire::notify::is_error(n->type))
+            return fail("peer answered " + wire::notify_name(n->type));
+    const auto* sa_pl = wire::find_payload(p, wire::PayloadType::sa);
+    const auto* nonce_pl = wire::find_payload(p, wire::PayloadType::nonce);
+    const auto* ke_pl = wire::find_payload(p, wire::PayloadType::ke);
+    if (!sa_pl || !nonce_pl || !ke_pl) return fail("response lacks SA, nonce or KE");
+    const auto& props = std::get<wire::SaPayload>(sa_pl->body).proposals;
+    auto sel = props.size() == 1 ? accept_reply(sa.conn->ike_proposals, props.front()) : std::nullopt;
+    const auto& ke = std::get<wire::KePayload>(ke_pl->body);
+    if (!sel || sel->spi.size() != 8 || sel->ke != ctx.ke_group || ke.group != ctx.ke_group)
+        return fail("peer chose an IKE proposal we did not offer");
+    auto shared = ctx.ke->shared_secret(ke.data);
+    if (!shared) return fail("invalid key exchange value: " + shared.error());
+    const std::uint64_t peer_spi = load_be64(sel->spi.data());
+    const Bytes& nr = std::get<wire::NoncePayload>(nonce_pl->body).data;
+
+    IkeSa& n = make_successor(sa, true, ctx.new_ike_spi, peer_spi, *sel, now);
+    n.nonce_i = ctx.nonce;
+    n.nonce_r = nr;
+    n.prf = crypto::make_prf(sel->prf);
+    auto sizes = SkCodec::key_sizes(*sel);
+    if (!n.prf || !sizes) return fail("unsupported algorithms");
+    n.keys = crypto::derive_rekeyed_ike_keys(*sa.prf, sa.keys.sk_d, *n.prf, *shared, n.nonce_i, n.nonce_r, n.spi_i,
+                                             n.spi_r, *sizes);
+    wipe(*shared);
+    n.codec = SkCodec::make(*sel, n.keys.sk_ei, n.keys.sk_ai, n.keys.sk_er, n.keys.sk_ar);
+    log_sa(LogLevel::info, sa, "rekeyed as IKE SA " + std::to_string(n.id));
+    emit(out, Event::Kind::ike_rekeyed, n, std::to_string(sa.id), now);
+    reschedule(n);
+    queue_exchange(sa, PendingRequest::Purpose::delete_rekeyed_ike, now, out);
+}
+
+void Engine::Impl::on_ike_rekey_request(IkeSa& sa, const std::vector<wire::Payload>& p, ByteView raw,
+                                        std::uint32_t mid, Time now, Output& out) {
+    auto answer = [&](std::vector<wire::Payload> r) {
+        send_response(sa, wire::ExchangeType::create_child_sa, mid, r, raw, out);
+    };
+    // A rekey of ours in flight, or CHILD_SA rekeys pending, make this a
+    // retry-later (§2.25); the jittered retry of one side then goes first.
+    if (sa.rekeyed || sa.create_child) return answer({notify_payload(wire::notify::temporary_failure)});
+    const auto& props = std::get<wire::SaPayload>(wire::find_payload(p, wire::PayloadType::sa)->body).proposals;
+    const auto* ke_pl = wire::find_payload(p, wire::PayloadType::ke);
+    const Bytes& ni = std::get<wire::NoncePayload>(wire::find_payload(p, wire::PayloadType::nonce)->body).data;
+    auto sel = select_proposal(sa.conn->ike_proposals, props);
+    if (!sel || sel->spi.size() != 8) return answer({notify_payload(wire::notify::no_proposal_chosen)});
+    if (!ke_pl || std::get<wire::KePayload>(ke_pl->body).group != sel->ke)
+        return answer({notify_payload(wire::notify::invalid_ke_payload, be16(sel->ke))});
+    auto ke = crypto::make_key_exchange(sel->ke);
+    auto shared = ke ? ke->shared_secret(std::get<wire::KePayload>(ke_pl->body).data) : Result<Bytes>(Error{"group"});
+    if (!shared) return answer({notify_payload(wire::notify::invalid_syntax)});
+    const std::uint64_t peer_spi = load_be64(sel->spi.data());
+    const std::uint64_t our_spi = allocate_ike_spi();
+    Bytes nr = env.random->bytes(kNonceSize);
+    Selected reply = *sel;
+    reply.spi = spi8(our_spi);
+    answer({{wire::PayloadType::sa, false, wire::SaPayload{{reply.to_proposal(wire::ProtocolId::ike)}}},
+            {wire::PayloadType::nonce, false, wire::NoncePayload{nr}},
+            {wire::PayloadType::ke, false, wire::KePayload{sel->ke, ke->public_value()}}});
+
+    IkeSa& n = make_successor(sa, false, peer_spi, our_spi, reply, now);
+    n.nonce_i = ni;
+    n.nonce_r = nr;
+    n.prf = crypto::make_prf(sel->prf);
+    auto sizes = SkCodec::key_sizes(*sel);
+    if (!n.prf || !sizes) {
+        remove_sa(n, Event::Kind::ike_failed, "unsupported algorithms in IKE rekey", now, out);
+        return;
+    }
+    n.keys = crypto::derive_rekeyed_ike_keys(*sa.prf, sa.keys.sk_d, *n.prf, *shared, n.nonce_i, n.nonce_r, n.spi_i,
+                                             n.spi_r, *sizes);
+    wipe(*shared);
+    n.codec = SkCodec::make(*sel, n.keys.sk_er, n.keys.sk_ar, n.keys.sk_ei, n.keys.sk_ai);
+    log_sa(LogLevel::info, sa, "rekeyed by peer as IKE SA " + std::to_string(n.id));
+    emit(out, Event::Kind::ike_rekeyed, n, std::to_string(sa.id), now);
+    reschedule(n);
+}
+
+}  // namespace mobiked::ike
