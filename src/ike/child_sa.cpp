@@ -72,8 +72,8 @@ std::optional<ChildRequest> Engine::Impl::make_child_request(const IkeSa& sa, Ch
     return req;
 }
 
-void Engine::Impl::append_child_request(const ChildRequest& req, std::vector<wire::Payload>& p) const {
-    wire::SaPayload sa_pl{req.config->esp_proposals};
+void Engine::Impl::append_child_request(const ChildRequest& req, std::vector<wire::Payload>& p, bool with_ke) const {
+    wire::SaPayload sa_pl{with_ke ? req.config->esp_proposals : without_ke(req.config->esp_proposals)};
     for (auto& prop : sa_pl.proposals) {
         prop.protocol = wire::ProtocolId::esp;
         prop.spi = spi_bytes(req.spi_in);
@@ -84,7 +84,8 @@ void Engine::Impl::append_child_request(const ChildRequest& req, std::vector<wir
     p.push_back({wire::PayloadType::ts_r, false, to_payload(req.remote_ts)});
 }
 
-ChildOutcome Engine::Impl::negotiate_child(IkeSa& sa, const std::vector<wire::Payload>& request, Time now) {
+ChildOutcome Engine::Impl::negotiate_child(IkeSa& sa, const std::vector<wire::Payload>& request, Time now,
+                                           bool with_ke) {
     ChildOutcome outcome;
     const auto* sa_pl = wire::find_payload(request, wire::PayloadType::sa);
     auto tsi = ts_of(request, wire::PayloadType::ts_i), tsr = ts_of(request, wire::PayloadType::ts_r);
@@ -92,7 +93,8 @@ ChildOutcome Engine::Impl::negotiate_child(IkeSa& sa, const std::vector<wire::Pa
         outcome.error_notify = wire::notify::invalid_syntax;
         return outcome;
     }
-    const auto& offered = std::get<wire::SaPayload>(sa_pl->body).proposals;
+    const auto offered = with_ke ? std::get<wire::SaPayload>(sa_pl->body).proposals
+                                 : without_ke(std::get<wire::SaPayload>(sa_pl->body).proposals);
     const bool wants_transport = wire::find_notify(request, wire::notify::use_transport_mode) != nullptr;
     outcome.error_notify = wire::notify::ts_unacceptable;
     for (const ChildConfig& cfg : sa.conn->children) {
@@ -100,8 +102,8 @@ ChildOutcome Engine::Impl::negotiate_child(IkeSa& sa, const std::vector<wire::Pa
         auto n_i = narrow(tsi, resolve(cfg.remote_ts, sa.remote.address));
         auto n_r = narrow(tsr, resolve(cfg.local_ts, sa.local.address));
         if (n_i.empty() || n_r.empty()) continue;
-        auto sel = select_proposal(cfg.esp_proposals, offered);
-        if (!sel || sel->spi.size() != 4 || sel->ke != 0) {
+        auto sel = select_proposal(with_ke ? cfg.esp_proposals : without_ke(cfg.esp_proposals), offered);
+        if (!sel || sel->spi.size() != 4) {
             outcome.error_notify = wire::notify::no_proposal_chosen;
             continue;
         }
@@ -134,7 +136,7 @@ void Engine::Impl::append_child_response(const ChildSa& child, bool narrowed, st
 
 std::optional<ChildSa> Engine::Impl::accept_child_response(IkeSa& /*sa*/, const ChildRequest& req,
                                                            const std::vector<wire::Payload>& p, std::string& why,
-                                                           Time now) {
+                                                           Time now, bool with_ke) {
     const auto* sa_pl = wire::find_payload(p, wire::PayloadType::sa);
     if (!sa_pl) {
         why = "no SA payload";
@@ -144,7 +146,8 @@ std::optional<ChildSa> Engine::Impl::accept_child_response(IkeSa& /*sa*/, const 
         return std::nullopt;
     }
     const auto& props = std::get<wire::SaPayload>(sa_pl->body).proposals;
-    auto sel = props.size() == 1 ? accept_reply(req.config->esp_proposals, props.front()) : std::nullopt;
+    auto sel = props.size() == 1 ? accept_reply(with_ke ? req.config->esp_proposals : without_ke(req.config->esp_proposals),
+                                                        props.front()) : std::nullopt;
     if (!sel || sel->spi.size() != 4) {
         why = "peer chose an ESP proposal we did not offer";
         return std::nullopt;

@@ -97,7 +97,7 @@ void Engine::Impl::start_create_child(IkeSa& sa, const QueuedExchange& ex, Time 
         p.push_back({wire::PayloadType::notify, false, std::move(n)});
         sa.find_child(old->id)->rekeying = true;
     }
-    append_child_request(ctx.child, p);
+    append_child_request(ctx.child, p, true);
     // Nonce and KE go after SA (§1.3.1): insert before TSi.
     auto tsi = std::find_if(p.begin(), p.end(), [](const wire::Payload& x) { return x.type == wire::PayloadType::ts_i; });
     tsi = p.insert(tsi, {wire::PayloadType::nonce, false, wire::NoncePayload{ctx.nonce}}) + 1;
@@ -146,7 +146,7 @@ void Engine::Impl::on_create_child_response(IkeSa& sa, const std::vector<wire::P
     }
     const Bytes* nr = nonce_of(p);
     std::string why;
-    auto child = nr ? accept_child_response(sa, ctx.child, p, why, now) : std::nullopt;
+    auto child = nr ? accept_child_response(sa, ctx.child, p, why, now, true) : std::nullopt;
     if (!child) return give_up(nr ? why : "response without nonce");
     Bytes shared;
     if (ctx.ke_group) {
@@ -208,7 +208,7 @@ void Engine::Impl::on_create_child_request(IkeSa& sa, const std::vector<wire::Pa
         // §2.25: a SA we are closing is not rekeyed again.
         if (old->replaced_by) return answer({notify_payload(wire::notify::temporary_failure)});
     }
-    ChildOutcome outcome = negotiate_child(sa, p, now);
+    ChildOutcome outcome = negotiate_child(sa, p, now, true);
     if (!outcome.child) return answer({notify_payload(outcome.error_notify)});
     ChildSa child = std::move(*outcome.child);
     Bytes shared;

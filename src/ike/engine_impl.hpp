@@ -98,12 +98,13 @@ struct Engine::Impl {
     // --- CHILD_SA negotiation (child_sa.cpp)
     std::optional<ChildRequest> make_child_request(const IkeSa& sa, ChildPtr child,
                                                    const PacketTrigger* trigger);
-    void append_child_request(const ChildRequest& req, std::vector<wire::Payload>& payloads) const;
-    ChildOutcome negotiate_child(IkeSa& sa, const std::vector<wire::Payload>& request, Time now);
+    // `with_ke`: CREATE_CHILD_SA (PFS groups offered/selected); IKE_AUTH strips them.
+    void append_child_request(const ChildRequest& req, std::vector<wire::Payload>& payloads, bool with_ke) const;
+    ChildOutcome negotiate_child(IkeSa& sa, const std::vector<wire::Payload>& request, Time now, bool with_ke);
     void append_child_response(const ChildSa& child, bool narrowed, std::vector<wire::Payload>& payloads) const;
     std::optional<ChildSa> accept_child_response(IkeSa& sa, const ChildRequest& req,
                                                  const std::vector<wire::Payload>& response, std::string& why,
-                                                 Time now);
+                                                 Time now, bool with_ke);
     // Installs with KEYMAT = prf+(SK_d, [g^ir |] Ni | Nr); returns the child id (0 on failure).
     std::uint32_t install_child(IkeSa& sa, ChildSa child, Time now, Output& out, ByteView shared_secret = {},
                                 ByteView ni = {}, ByteView nr = {});

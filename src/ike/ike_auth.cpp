@@ -77,7 +77,7 @@ void Engine::Impl::send_auth_request(IkeSa& sa, Time now, Output& out) {
         return;
     }
     p.push_back({wire::PayloadType::auth, false, *auth});
-    if (sa.child_request) append_child_request(*sa.child_request, p);
+    if (sa.child_request) append_child_request(*sa.child_request, p, false);
     if (sa.conn->mobike) p.push_back(notify_payload(wire::notify::mobike_supported));
     sa.state = IkeState::auth_sent;
     send_request(sa, PendingRequest::Purpose::ike_auth, wire::ExchangeType::ike_auth, p, now, out);
@@ -115,7 +115,7 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
     if (!sa.child_request) return;
     ChildRequest req = std::move(*sa.child_request);
     sa.child_request.reset();
-    auto child = accept_child_response(sa, req, p, why, now);
+    auto child = accept_child_response(sa, req, p, why, now, false);
     if (!child) {
         release_esp_spi(req.spi_in);
         emit(out, Event::Kind::child_failed, sa, req.config->name + ": " + why, now);
@@ -182,7 +182,7 @@ void Engine::Impl::on_auth_request(IkeSa& sa, const Datagram& in, const std::vec
 
     std::optional<ChildSa> child;
     if (wire::find_payload(p, wire::PayloadType::sa)) {
-        ChildOutcome outcome = negotiate_child(sa, p, now);
+        ChildOutcome outcome = negotiate_child(sa, p, now, false);
         if (outcome.child) {
             append_child_response(*outcome.child, outcome.narrowed, r);
             child = std::move(outcome.child);

@@ -228,6 +228,12 @@ std::optional<Selected> accept_reply(const std::vector<wire::Proposal>& offered,
     return std::nullopt;
 }
 
+std::vector<wire::Proposal> without_ke(std::vector<wire::Proposal> proposals) {
+    for (auto& p : proposals)
+        std::erase_if(p.transforms, [](const Transform& t) { return t.type == TransformType::ke; });
+    return proposals;
+}
+
 std::vector<std::uint16_t> ke_groups(const std::vector<wire::Proposal>& proposals) {
     std::vector<std::uint16_t> out;
     for (const auto& p : proposals)

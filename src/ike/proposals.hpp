@@ -49,6 +49,10 @@ std::optional<Selected> select_proposal(const std::vector<wire::Proposal>& ours,
 std::optional<Selected> accept_reply(const std::vector<wire::Proposal>& offered,
                                      const wire::Proposal& reply);
 
+// The proposals without key-exchange transforms: IKE_AUTH carries no KE, so
+// its CHILD_SA is negotiated with PFS groups removed (the next rekey uses them).
+std::vector<wire::Proposal> without_ke(std::vector<wire::Proposal> proposals);
+
 // Key exchange groups in our proposals, in preference order (for INVALID_KE).
 std::vector<std::uint16_t> ke_groups(const std::vector<wire::Proposal>& proposals);
 
