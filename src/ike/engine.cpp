@@ -351,7 +351,18 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
         if (sa.last_response_id && h.message_id == *sa.last_response_id) {
             if (ByteView(in.data).size() == sa.last_request.size() && equal_ct(in.data, sa.last_request)) {
                 log_sa(LogLevel::debug, sa, "retransmitting response " + std::to_string(h.message_id));
-                out.datagrams.push_back({in.local, in.remote, sa.last_response});  // to the request's source
+                // Answer on the path the retransmission took (RFC 7296 §2.11);
+                // an UPDATE_SA_ADDRESSES resent over another path moves the SA
+                // there (RFC 4555 §3.5), after its return-routability check.
+                const bool new_path = in.remote != sa.request_remote || in.local != sa.request_local;
+                out.datagrams.push_back({in.local, in.remote, sa.last_response});
+                if (new_path && sa.last_request_update && !sa.initiator && mobike_active(sa)) {
+                    sa.request_local = sa.local = in.local;
+                    sa.request_remote = sa.remote = in.remote;
+                    if (!sa.children.empty()) queue_exchange(sa, PendingRequest::Purpose::return_routability, now, out);
+                    else commit_move(sa, now, out);
+                    reschedule(sa);
+                }
             }
             return;
         }
@@ -377,6 +388,7 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
     if (!h.is_response()) {
         sa.request_local = in.local;
         sa.request_remote = in.remote;
+        sa.last_request_update = false;
     }
     if (auto* err = std::get_if<wire::DecodeError>(&inner_decoded)) {
         log_sa(LogLevel::warning, sa, "invalid message " + std::to_string(h.message_id) + ": " + err->reason);
@@ -512,6 +524,12 @@ Status Engine::rekey_child(std::uint64_t ike_sa_id, std::uint32_t child_id, Time
     impl_->queue_exchange(*sa, {PendingRequest::Purpose::rekey_child, child_id, nullptr}, now, out);
     impl_->reschedule(*sa);
     return {};
+}
+
+Status Engine::move(std::uint64_t ike_sa_id, const Endpoint& local, const Endpoint& remote, Time now, Output& out) {
+    IkeSa* sa = impl_->find_by_id(ike_sa_id);
+    if (!sa || sa->state != IkeState::established) return Error{"no established IKE SA " + std::to_string(ike_sa_id)};
+    return impl_->move(*sa, local, remote, now, out);
 }
 
 Status Engine::rekey_ike(std::uint64_t ike_sa_id, Time now, Output& out) {

@@ -212,6 +212,11 @@ public:
     Status rekey_ike(std::uint64_t ike_sa_id, Time now, Output& out);
     Status create_child(std::uint64_t ike_sa_id, const std::string& child, Time now, Output& out);
 
+    // MOBIKE (original initiator only): moves the IKE SA and its CHILD_SAs
+    // to a new address pair with UPDATE_SA_ADDRESSES. UpdateSaAddresses is
+    // emitted once the peer confirmed the path (COOKIE2 echoed).
+    Status move(std::uint64_t ike_sa_id, const Endpoint& local, const Endpoint& remote, Time now, Output& out);
+
     std::vector<IkeSaInfo> list_sas() const;
     std::size_t ike_sa_count() const;
     std::size_t half_open_count() const;

@@ -121,6 +121,17 @@ struct Engine::Impl {
     void build_and_send_queued(IkeSa& sa, const QueuedExchange& ex, Time now, Output& out);
     void send_delete_children(IkeSa& sa, std::vector<std::uint32_t> child_ids, Time now, Output& out);
 
+    // --- MOBIKE (mobike.cpp)
+    bool mobike_active(const IkeSa& sa) const;
+    void record_peer_addresses(IkeSa& sa, const std::vector<wire::Payload>& p);
+    void commit_move(IkeSa& sa, Time now, Output& out);
+    bool on_mobike_request(IkeSa& sa, const std::vector<wire::Payload>& p, ByteView raw, std::uint32_t mid, Time now,
+                           Output& out);
+    void start_mobike_request(IkeSa& sa, PendingRequest::Purpose purpose, Time now, Output& out);
+    void on_mobike_response(IkeSa& sa, const PendingRequest& req, const std::vector<wire::Payload>& p, Time now,
+                            Output& out);
+    Status move(IkeSa& sa, const Endpoint& local, const Endpoint& remote, Time now, Output& out);
+
     // --- CREATE_CHILD_SA (create_child.cpp, ike_rekey.cpp)
     void start_create_child(IkeSa& sa, const QueuedExchange& ex, Time now, Output& out);
     void on_create_child_request(IkeSa& sa, const std::vector<wire::Payload>& p, ByteView raw, std::uint32_t mid,

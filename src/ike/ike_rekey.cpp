@@ -46,6 +46,7 @@ IkeSa& Engine::Impl::make_successor(IkeSa& old, bool initiator, std::uint64_t sp
     n.nat_local = old.nat_local;
     n.nat_remote = old.nat_remote;
     n.peer_mobike = old.peer_mobike;
+    n.peer_addresses = old.peer_addresses;
     n.peer_signature_hashes = old.peer_signature_hashes;
     n.children = std::move(old.children);
     old.children.clear();

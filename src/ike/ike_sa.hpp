@@ -58,6 +58,8 @@ struct PendingRequest {
         rekey_child,
         rekey_ike,
         delete_rekeyed_ike,  // deletes an IKE SA whose children moved to its successor
+        update_addresses,    // MOBIKE UPDATE_SA_ADDRESSES (original initiator)
+        return_routability,  // MOBIKE COOKIE2 check of a peer's new address
     } purpose = Purpose::liveness;
     std::vector<std::uint32_t> child_ids;  // delete_child
 };
@@ -132,6 +134,9 @@ struct IkeSa {
     bool nat_local = false;   // we are behind a NAT
     bool nat_remote = false;  // the peer is behind a NAT
     bool peer_mobike = false;
+    std::vector<IpAddress> peer_addresses;  // ADDITIONAL_*_ADDRESS the peer announced
+    Bytes cookie2;                          // our COOKIE2 awaiting its echo
+    bool update_again = false;              // moved again while an update was in flight
 
     // Message IDs (RFC 7296 §2.2), window size 1.
     std::uint32_t next_request_id = 0;
@@ -143,6 +148,7 @@ struct IkeSa {
     std::optional<std::uint32_t> last_response_id;
     Bytes last_request;
     Bytes last_response;
+    bool last_request_update = false;  // it carried UPDATE_SA_ADDRESSES
 
     std::optional<ChildRequest> child_request;
     std::vector<ChildSa> children;

@@ -79,6 +79,10 @@ void Engine::Impl::build_and_send_queued(IkeSa& sa, const QueuedExchange& ex, Ti
         case P::rekey_ike:
             start_ike_rekey(sa, now, out);
             return;
+        case P::update_addresses:
+        case P::return_routability:
+            start_mobike_request(sa, ex.purpose, now, out);
+            return;
         default:
             send_request(sa, P::liveness, wire::ExchangeType::informational, {}, now, out);
             return;
@@ -94,6 +98,10 @@ void Engine::Impl::on_informational_response(IkeSa& sa, const PendingRequest& re
     }
     if (req.purpose == P::delete_child) {
         for (auto id : req.child_ids) remove_child(sa, id, now, out);
+        return;
+    }
+    if (req.purpose == P::update_addresses || req.purpose == P::return_routability) {
+        on_mobike_response(sa, req, p, now, out);
         return;
     }
     for (const auto& pl : p) {
@@ -117,6 +125,7 @@ void Engine::Impl::on_informational_request(IkeSa& sa, const std::vector<wire::P
         remove_sa(sa, Event::Kind::ike_failed, "peer could not authenticate us (AUTHENTICATION_FAILED)", now, out);
         return;
     }
+    if (on_mobike_request(sa, p, raw, mid, now, out)) return;
     bool delete_ike = false;
     wire::DeletePayload ours{wire::ProtocolId::esp, {}};
     std::vector<std::uint32_t> doomed;

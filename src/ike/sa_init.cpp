@@ -38,21 +38,6 @@ std::vector<std::uint16_t> parse_hashes(const wire::NotifyPayload* n) {
     return out;
 }
 
-// The peer is behind a NAT unless one of its SOURCE hashes matches the address we see.
-bool peer_behind_nat(const std::vector<wire::Payload>& p, std::uint64_t spi_i, std::uint64_t spi_r,
-                     const Endpoint& remote) {
-    auto sources = wire::find_notifies(p, wire::notify::nat_detection_source_ip);
-    if (sources.empty()) return false;
-    const Bytes expect = nat_detection_hash(spi_i, spi_r, remote);
-    return std::none_of(sources.begin(), sources.end(), [&](const wire::NotifyPayload* n) { return n->data == expect; });
-}
-
-bool we_are_behind_nat(const std::vector<wire::Payload>& p, std::uint64_t spi_i, std::uint64_t spi_r,
-                       const Endpoint& local) {
-    const auto* dest = wire::find_notify(p, wire::notify::nat_detection_destination_ip);
-    return dest && dest->data != nat_detection_hash(spi_i, spi_r, local);
-}
-
 bool address_allowed(const std::vector<IpAddress>& allowed, const IpAddress& a) {
     return allowed.empty() || std::find(allowed.begin(), allowed.end(), a) != allowed.end();
 }
