@@ -106,7 +106,10 @@ int Daemon::run() {
 void Daemon::dispatch(int fd, std::uint32_t events) {
     if (fd == timer_fd_) return on_timer();
     if (control_ && control_->owns(fd)) return control_->on_ready(fd, events);
-    if (dataplane_ && dataplane_->owns(fd)) return dataplane_->on_readable(fd, monotonic_now());
+    if (dataplane_ && dataplane_->owns(fd)) {
+        dataplane_->on_readable(fd, monotonic_now());
+        return on_lifetime_notices();
+    }
     on_udp(fd);
 }
 
@@ -124,8 +127,26 @@ void Daemon::on_udp(int fd) {
             return;
         }
         for (std::size_t i = 0; i < n; ++i) on_datagram(natt, i);
+        if (natt) on_lifetime_notices();
         if (n < RecvBatch::kSlots) return;
     }
+}
+
+// Volume limits the data plane counted: soft -> rekey, hard -> delete.
+void Daemon::on_lifetime_notices() {
+    if (!dataplane_) return;
+    auto notices = dataplane_->take_lifetime_notices();
+    if (notices.empty()) return;
+    ike::Output out;
+    Time now = monotonic_now();
+    for (const auto& n : notices) {
+        log("dp").info("CHILD_SA {}/{}: {} lifetime reached ({}), {}", n.ike_sa_id, n.child_id, n.hard ? "hard" : "soft",
+                       n.events, n.hard ? "deleting" : "rekeying");
+        auto st = n.hard ? engine_->terminate_child(n.ike_sa_id, n.child_id, now, out)
+                         : engine_->rekey_child(n.ike_sa_id, n.child_id, now, out);
+        if (!st) log("dp").warn("CHILD_SA {}/{}: {}", n.ike_sa_id, n.child_id, st.error());
+    }
+    process(out);
 }
 
 void Daemon::on_datagram(bool natt, std::size_t slot) {
@@ -163,6 +184,7 @@ void Daemon::on_timer() {
     ike::Output out;
     Time now = monotonic_now();
     if (keepalive_due_ && now >= *keepalive_due_) send_keepalives(now);
+    if (dataplane_) dataplane_->poll(now);
     engine_->on_timer(now, out);
     process(out);
 }
@@ -225,7 +247,7 @@ void Daemon::apply(const ike::SaCommand& c) {
                         log("dp").error("CHILD_SA {} (SPI {}) not installed in the data plane: {}", cmd.child_name,
                                         spi32_hex(cmd.spi_in), st.error());
                 } else if constexpr (std::is_same_v<T, ike::DeleteChildSa>) {
-                    dataplane_->remove(cmd);
+                    dataplane_->remove(cmd, now);
                 } else {
                     dataplane_->update(cmd);
                 }
@@ -280,6 +302,8 @@ void Daemon::arm_timer() {
     if (engine_->ike_sa_count() == 0 || config_.daemon.nat_keepalive == Duration::zero()) keepalive_due_.reset();
     else if (!keepalive_due_) keepalive_due_ = monotonic_now() + config_.daemon.nat_keepalive;
     if (keepalive_due_ && (!deadline || *keepalive_due_ < *deadline)) deadline = keepalive_due_;
+    if (auto dp = dataplane_ ? dataplane_->next_deadline() : std::nullopt; dp && (!deadline || *dp < *deadline))
+        deadline = dp;
     if (deadline) {
         // 0 would disarm; a past deadline fires at once, as on_timer() expects.
         auto ns = std::max<std::int64_t>(deadline->count(), 1);
@@ -421,10 +445,18 @@ void Daemon::load_traps() {
 }
 
 void Daemon::on_acquire(const dataplane::AcquireRequest& r) {
-    for (const auto& sa : engine_->list_sas())
-        if (sa.connection == r.connection && sa.state != ike::IkeState::established && sa.state != ike::IkeState::deleted &&
-            sa.state != ike::IkeState::deleting)
-            return;  // being negotiated already
+    for (const auto& sa : engine_->list_sas()) {
+        if (sa.connection != r.connection || sa.state == ike::IkeState::deleted || sa.state == ike::IkeState::deleting)
+            continue;
+        if (sa.state != ike::IkeState::established) return;  // being negotiated already
+        // An IKE SA is up: the CHILD_SA goes through CREATE_CHILD_SA on it.
+        ike::Output out;
+        auto st = engine_->create_child(sa.id, r.child, monotonic_now(), out);
+        process(out);
+        if (!st) log("dp").error("ACQUIRE {}/{}: CREATE_CHILD_SA on IKE SA {}: {}", r.connection, r.child, sa.id, st.error());
+        else log("dp").info("ACQUIRE {}/{}: CREATE_CHILD_SA on IKE SA {}", r.connection, r.child, sa.id);
+        return;
+    }
     auto id = initiate(r.connection, r.child, &r.trigger);
     if (!id) log("dp").error("ACQUIRE {}/{}: {}", r.connection, r.child, id.error());
     else log("dp").info("ACQUIRE {}/{}: initiating IKE SA {}", r.connection, r.child, *id);

@@ -78,6 +78,7 @@ private:
     void start_dataplane();
     void load_traps();
     void on_acquire(const dataplane::AcquireRequest& r);
+    void on_lifetime_notices();
     TrafficBySpi child_traffic() const;
 
     std::string config_path_;

@@ -244,7 +244,7 @@ void DataPlane::outbound(ipsec::PacketBuffer& pkt, Time now) {
     ipsec::Sa* sa = sad_.find(ipsec::Direction::outbound, d.protocol, d.spi);
     if (sa == nullptr || d.protocol != ipsec::Protocol::esp) return counters_.drop(Drop::no_sa);
     const ipsec::PacketResult r = ipsec::esp::seal(*sa, pkt, now);
-    if (!r.events.empty()) ++counters_.lifetime_events;
+    if (!r.events.empty()) note_events(*sa, r.events);
     if (!r.ok()) return counters_.drop(r.status);
     if (!send_sealed(*sa, pkt, r)) return counters_.drop(Drop::send_failed);
     if (!batching_) ++counters_.esp_packets_out;  // batched: counted by flush_tx()
@@ -278,7 +278,7 @@ void DataPlane::inbound(const Endpoint& local, const Endpoint& remote, ipsec::Pa
         return;
     }
     const ipsec::PacketResult r = ipsec::esp::open(*sa, pkt, now);
-    if (!r.events.empty()) ++counters_.lifetime_events;
+    if (!r.events.empty()) note_events(*sa, r.events);
     if (!r.ok()) return counters_.drop(r.status);
     if (!tun_->write(pkt.view())) return counters_.drop(Drop::tun_write_failed);
     ++counters_.tun_packets_out;
@@ -407,6 +407,12 @@ Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
             erase_child(i);
             break;
         }
+    for (auto it = draining_.begin(); it != draining_.end(); ++it)
+        if (it->spi_in == c.spi_in) {
+            sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in);
+            draining_.erase(it);
+            break;
+        }
     auto in = ipsec::Sa::create(sa_params(c, ipsec::Direction::inbound), now, rng_);
     if (!in) return Error{"inbound SA: " + in.error()};
     auto out = ipsec::Sa::create(sa_params(c, ipsec::Direction::outbound), now, rng_);
@@ -433,24 +439,35 @@ Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
     return {};
 }
 
-void DataPlane::erase_child(std::size_t index) {
+void DataPlane::note_events(const ipsec::Sa& sa, ipsec::EventSet events) {
+    ++counters_.lifetime_events;
+    const bool in = sa.params().direction == ipsec::Direction::inbound;
+    auto it = std::find_if(children_.begin(), children_.end(),
+                           [&](const Child& c) { return (in ? c.spi_in : c.spi_out) == sa.spi(); });
+    if (it == children_.end() || (!events.any_soft() && !events.any_hard())) return;
+    notices_.push_back(LifetimeNotice{it->ike_sa_id, it->child_id, events.any_hard(), events.to_string()});
+}
+
+void DataPlane::erase_child(std::size_t index, bool keep_inbound) {
     Child& c = children_[index];
     policy_.unbind(c.spi_out);
     for (ipsec::Policy::Id id : c.policies) spd_.remove(id);
-    sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in);
+    if (!keep_inbound) sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in);
     sad_.remove(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out);
     release_routes(c.routes);
     children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(index));
 }
 
-bool DataPlane::remove(const ike::DeleteChildSa& d) {
+bool DataPlane::remove(const ike::DeleteChildSa& d, Time now) {
     for (std::size_t i = 0; i < children_.size(); ++i) {
         const Child& c = children_[i];
         if (c.ike_sa_id != d.ike_sa_id) continue;
         bool match = d.spi_in != 0 || d.spi_out != 0 ? c.spi_in == d.spi_in || (d.spi_out != 0 && c.spi_out == d.spi_out)
                                                      : c.child_id == d.child_id;
         if (!match) continue;
-        erase_child(i);
+        if (d.rekeyed && opts_.rekey_grace > Duration::zero())
+            draining_.push_back(Draining{c.ike_sa_id, c.spi_in, now + opts_.rekey_grace});
+        erase_child(i, d.rekeyed && opts_.rekey_grace > Duration::zero());
         return true;
     }
     return false;
@@ -467,7 +484,33 @@ bool DataPlane::update(const ike::UpdateSaAddresses& u) {
     return any;
 }
 
+std::optional<Time> DataPlane::next_deadline() const {
+    std::optional<Time> t;
+    for (const Draining& d : draining_)
+        if (!t || d.until < *t) t = d.until;
+    return t;
+}
+
+void DataPlane::poll(Time now) {
+    for (auto it = draining_.begin(); it != draining_.end();) {
+        if (it->until > now) {
+            ++it;
+            continue;
+        }
+        sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, it->spi_in);
+        it = draining_.erase(it);
+    }
+}
+
 std::size_t DataPlane::remove_ike_sa(std::uint64_t ike_sa_id) {
+    for (auto it = draining_.begin(); it != draining_.end();) {
+        if (it->ike_sa_id != ike_sa_id) {
+            ++it;
+            continue;
+        }
+        sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, it->spi_in);
+        it = draining_.erase(it);
+    }
     std::size_t n = 0;
     for (std::size_t i = children_.size(); i-- > 0;)
         if (children_[i].ike_sa_id == ike_sa_id) {

@@ -21,6 +21,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/net.hpp"
@@ -51,6 +52,7 @@ struct DataPlaneOptions {
     std::size_t max_acquires = 64;          // pending ACQUIREs at once
     Duration acquire_retry = std::chrono::seconds(10);  // ask IKE again after this
     Duration acquire_expiry = std::chrono::seconds(30); // drop the queue after this
+    Duration rekey_grace = std::chrono::seconds(5);     // a rekeyed SA's inbound half lives on this long
 };
 
 // A trap policy: PROTECT without an SA; the first packet triggers IKE.
@@ -75,6 +77,15 @@ struct ChildTraffic {
 };
 
 enum class LogLevel : std::uint8_t { debug, info, warning, error };
+
+// A CHILD_SA reached a volume limit (bytes/packets, or the sequence number
+// nearly or fully used): soft asks IKE for a rekey, hard for a delete.
+struct LifetimeNotice {
+    std::uint64_t ike_sa_id = 0;
+    std::uint32_t child_id = 0;
+    bool hard = false;
+    std::string events;  // e.g. "soft_bytes", for the log
+};
 
 struct DataPlaneHooks {
     // Sends one UDP datagram (ESP-in-UDP, no marker) from `local` to `remote`.
@@ -111,12 +122,20 @@ public:
     void on_tun_packet(ByteView ip_packet, Time now);
 
     // The engine's SA commands. install replaces an SA with the same inbound SPI.
+    // remove of a rekeyed SA (d.rekeyed) stops sending on it at once and keeps
+    // its inbound half for options.rekey_grace, so packets in flight arrive.
     Status install(const ike::InstallChildSa& c, Time now);
-    bool remove(const ike::DeleteChildSa& d);
+    bool remove(const ike::DeleteChildSa& d, Time now);
     bool update(const ike::UpdateSaAddresses& u);
     std::size_t remove_ike_sa(std::uint64_t ike_sa_id);
     // Replaces every trap policy (config load/reload).
     void set_traps(const std::vector<Trap>& traps);
+
+    // Timers: the rekey grace periods. poll() at next_deadline() (or later).
+    std::optional<Time> next_deadline() const;
+    void poll(Time now);
+    // Lifetime limits reached by traffic since the last call.
+    std::vector<LifetimeNotice> take_lifetime_notices() { return std::exchange(notices_, {}); }
 
     const Counters& counters() const { return counters_; }
     std::optional<ChildTraffic> traffic(std::uint32_t spi_in) const;
@@ -145,6 +164,11 @@ private:
         std::vector<ipsec::Policy::Id> policies;
         std::vector<RouteRef> routes;
     };
+    struct Draining {
+        std::uint64_t ike_sa_id = 0;
+        std::uint32_t spi_in = 0;
+        Time until{};
+    };
     struct Pending {
         ipsec::Policy::Id policy = 0;
         ipsec::SaSelector selector;
@@ -169,7 +193,8 @@ private:
                                      const std::vector<ike::TrafficSelectorRange>& remote_ts,
                                      ike::IpsecMode mode, const IpAddress& transport_src, unsigned mtu);
     void release_routes(const std::vector<RouteRef>& routes);
-    void erase_child(std::size_t index);
+    void erase_child(std::size_t index, bool keep_inbound = false);
+    void note_events(const ipsec::Sa& sa, ipsec::EventSet events);
     void log(LogLevel l, const std::string& msg) const {
         if (hooks_.log) hooks_.log(l, msg);
     }
@@ -190,6 +215,8 @@ private:
     std::vector<Child> children_;
     std::vector<TrapEntry> traps_;
     std::vector<Pending> pending_;
+    std::vector<Draining> draining_;
+    std::vector<LifetimeNotice> notices_;
     Counters counters_;
     std::vector<std::uint8_t> buf_;  // one packet with ESP headroom and tailroom
     // Outbound batching: TUN packets are read into slots, sealed in place and

@@ -11,7 +11,8 @@
 #   5. transport mode between the outer addresses (dynamic selectors), IPv4 and IPv6,
 #      AES-CBC + HMAC-SHA-256
 #   6. trap policy: the first packet triggers IKE (ACQUIRE), then traffic flows
-#   7. through a masquerading NAT: ESP-in-UDP via the NAT mapping, NAT-T keepalives
+#   7. CHILD_SA rekeys every 2 s under a UDP probe: no datagram lost
+#   8. through a masquerading NAT: ESP-in-UDP via the NAT mapping, NAT-T keepalives
 # Prints "N passed, N failed". Needs root and a build (MOBIKED_BIN, default build/release).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -299,6 +300,33 @@ scenario_nat() {
     ns_del "$NA"; ns_del "$NR"; ns_del "$NB"
 }
 
+# CHILD_SA rekeys by time (rekey_time = 2 s) while a UDP probe runs: traffic moves
+# to the new SAs, the old ones drain, nothing is lost.
+scenario_rekey() {
+    local what="rekey under traffic"
+    log_step "$what"
+    start_pair rekey 192.0.2.1 192.0.2.2 192.0.2.2 \
+        'net = { local_ts = ["10.1.0.0/16"]; remote_ts = ["10.2.0.0/16"]; rekey_time = 2; life_time = 30; };' \
+        'net = { local_ts = ["10.2.0.0/16"]; remote_ts = ["10.1.0.0/16"]; rekey_time = 30; };' true \
+        || { failed "$what: daemons did not start"; return; }
+    if ! ctl a initiate --conn c --timeout 10 >/dev/null; then failed "$what: initiate"; dump_logs "${LOGS[@]}"; stop_daemons; return; fi
+    local first out=$D/rekey-probe.txt port=$((30000 + RANDOM % 10000)) rpid lost
+    first=$(ctl a --json list-sas | python3 -c 'import json,sys; print(json.load(sys.stdin)["ike_sas"][0]["children"][0]["spi_in"])')
+    probe_recv "$B" 10.2.0.1 "$port" 15 "$out" 1000 || { failed "$what: probe receiver"; stop_daemons; return; }
+    rpid=$NS_LAST_PID
+    probe_send "$A" 10.1.0.1 10.2.0.1 "$port" 1000 5 >/dev/null
+    sleep 0.3
+    lost=$(probe_result "$out" lost "$rpid")
+    local now rekeys
+    now=$(ctl a --json list-sas | python3 -c 'import json,sys; print(json.load(sys.stdin)["ike_sas"][0]["children"][0]["spi_in"])')
+    rekeys=$(grep -c "CHILD_SA net installed" "$D/a-rekey.log")
+    if [ "$now" != "$first" ] && [ "$rekeys" -ge 3 ]; then pass "$what: $((rekeys - 1)) rekeys in 5 s, SPI $first -> $now"
+    else failed "$what: SPI $first -> $now, $rekeys installs"; fi
+    if [ "${lost:-999}" = 0 ]; then pass "$what: 1000 datagrams at 5 ms across the rekeys, none lost"
+    else failed "$what: $lost of 1000 datagrams lost across rekeys"; dump_logs "${LOGS[@]}"; fi
+    stop_daemons
+}
+
 scenario_trap() {
     local what="trap (ACQUIRE)"
     log_step "$what"
@@ -324,6 +352,7 @@ scenario_v4_in_v6
 scenario_transport 4
 scenario_transport 6
 scenario_trap
+scenario_rekey
 scenario_nat
 
 echo

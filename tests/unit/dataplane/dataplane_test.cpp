@@ -201,8 +201,8 @@ TEST_F(DataPlaneTest, InnerPacketOutsideSelectorsDropped) {
 TEST_F(DataPlaneTest, DeleteStopsTraffic) {
     install_both();
     ike::DeleteChildSa d{1, 1, 0xb0a0, 0xa0b0};
-    EXPECT_TRUE(a_.dp->remove(d));
-    EXPECT_FALSE(a_.dp->remove(d));
+    EXPECT_TRUE(a_.dp->remove(d, now_));
+    EXPECT_FALSE(a_.dp->remove(d, now_));
     a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 10), now_);
     EXPECT_TRUE(a_.sent.empty());
     EXPECT_EQ(a_.dp->child_sa_count(), 0u);
@@ -218,10 +218,49 @@ TEST_F(DataPlaneTest, RekeyNewestSaWins) {
     deliver_a_to_b();
     EXPECT_EQ(b_.tun->written.size(), 1u);
     // The old SA goes; the new one keeps carrying traffic.
-    EXPECT_TRUE(a_.dp->remove(ike::DeleteChildSa{1, 1, 0xb0a0, 0xa0b0}));
+    EXPECT_TRUE(a_.dp->remove(ike::DeleteChildSa{1, 1, 0xb0a0, 0xa0b0}, now_));
     a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 10), now_);
     ASSERT_EQ(a_.sent.size(), 1u);
     EXPECT_EQ(load_be32(a_.sent.front().data.data()), 0xa1b1u);
+}
+
+// A rekeyed SA stops carrying outbound traffic at once but accepts inbound
+// packets for the grace period; then its inbound half goes too.
+TEST_F(DataPlaneTest, RekeyedSaDrainsInbound) {
+    install_both();
+    a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 10), now_);  // in flight on the old SA
+    ASSERT_EQ(a_.sent.size(), 1u);
+    ASSERT_TRUE(a_.dp->install(child(true, 0xa1b1, 0xb1a1), now_));
+    ASSERT_TRUE(b_.dp->install(child(false, 0xa1b1, 0xb1a1), now_));
+    ike::DeleteChildSa old{1, 1, 0xa0b0, 0xb0a0, true};  // B's view of the old SA
+    ASSERT_TRUE(b_.dp->remove(old, now_));
+    EXPECT_EQ(b_.dp->next_deadline(), now_ + DataPlaneOptions{}.rekey_grace);
+    deliver_a_to_b();
+    EXPECT_EQ(b_.tun->written.size(), 1u);  // the late packet still arrives
+    b_.dp->poll(now_ + std::chrono::seconds(6));
+    EXPECT_FALSE(b_.dp->next_deadline());
+    a_.dp->remove(ike::DeleteChildSa{1, 1, 0xb1a1, 0xa1b1}, now_);  // A falls back to the old SA
+    a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 10), now_);
+    ASSERT_EQ(load_be32(a_.sent.front().data.data()), 0xa0b0u);
+    deliver_a_to_b();
+    EXPECT_EQ(b_.tun->written.size(), 1u);
+    EXPECT_EQ(b_.dp->counters().drops[static_cast<std::size_t>(Drop::unknown_spi)], 1u);
+}
+
+// Volume limits become notices for the daemon (soft: rekey, hard: delete).
+TEST_F(DataPlaneTest, LifetimeNotices) {
+    auto c = child(true);
+    c.lifetimes.rekey_packets = 3;
+    c.lifetimes.life_packets = 5;
+    ASSERT_TRUE(a_.dp->install(c, now_));
+    for (int i = 0; i < 7; ++i) a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 10), now_);
+    auto n = a_.dp->take_lifetime_notices();
+    ASSERT_EQ(n.size(), 2u);
+    EXPECT_FALSE(n[0].hard);
+    EXPECT_TRUE(n[1].hard);
+    EXPECT_EQ(n[1].child_id, 1u);
+    EXPECT_EQ(a_.sent.size(), 5u);  // nothing after the hard limit
+    EXPECT_TRUE(a_.dp->take_lifetime_notices().empty());
 }
 
 TEST_F(DataPlaneTest, TrapQueuesThenFlushes) {
