@@ -7,8 +7,8 @@
 # Scenarios: mi (mobiked initiates) and mr (strongSwan initiates), PSK, aes128gcm16 for IKE
 # and ESP. strongSwan's libipsec always sends ESP-in-UDP on 4500, so mobiked's data plane
 # must carry it too. In each: ping both ways between the inner addresses, a fixed-schedule
-# UDP probe both ways (tests/lib probe_send/probe_recv) with no loss, and both sides'
-# CHILD_SA counters show the packets.
+# UDP probe both ways (tests/lib probe_send/probe_recv) with no loss, 2 MB over TCP both ways
+# (sha256 compared), and both sides' CHILD_SA counters show the packets.
 #
 # REKEY=1 adds a CHILD_SA rekey by strongSwan under traffic (needs CREATE_CHILD_SA in the engine).
 #
@@ -131,6 +131,36 @@ rekey_under_traffic() {
     check "ping through the new CHILD_SA" ping_ok "$mk_ns" "$mk_in" "$ss_in"
 }
 
+# tcp_ok RNS RADDR SNS SADDR — 2 MB over TCP from SADDR to RADDR, sha256 equal at both ends
+TCP_PY='
+import hashlib, os, socket, sys, time
+mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "recv":
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port)); s.listen(1); s.settimeout(20)
+    c, _ = s.accept(); c.settimeout(20); h = hashlib.sha256(); n = 0
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        h.update(d); n += len(d)
+    print(n, h.hexdigest())
+else:
+    data = os.urandom(2000000)
+    s = socket.socket(); s.settimeout(20); s.bind((sys.argv[4], 0))
+    t = time.time(); s.connect((addr, port)); s.sendall(data); s.shutdown(socket.SHUT_WR); s.recv(1); s.close()
+    print(len(data), hashlib.sha256(data).hexdigest(), "%.3f" % (time.time() - t))
+'
+tcp_ok() {
+    local rns=$1 raddr=$2 sns=$3 saddr=$4 port=$((20000 + RANDOM % 10000)) r=$NS_WORKDIR/$CUR-tcp.recv
+    ip netns exec "$rns" timeout 30 python3 -c "$TCP_PY" recv "$raddr" "$port" >"$r" 2>&1 &
+    local rpid=$!; track_pid "$rpid"
+    sleep 0.3
+    local sent; sent=$(ip netns exec "$sns" timeout 30 python3 -c "$TCP_PY" send "$raddr" "$port" "$saddr" 2>&1)
+    wait "$rpid" 2>/dev/null
+    log_info "  TCP $saddr -> $raddr: sent '$sent', received '$(cat "$r")'"
+    [ -n "$sent" ] && [ "$(cut -d' ' -f1,2 <<<"$sent")" = "$(cat "$r")" ]
+}
+
 # run NAME MK_ROLE
 run() {
     CUR=$1
@@ -168,13 +198,18 @@ run() {
     check "ping strongSwan side -> mobiked side" ping_ok "$ss_ns" "$ss_in" "$mk_in"
     check "UDP probe strongSwan -> mobiked, no loss" probe_ok "$mk_ns" "$mk_in" "$ss_ns" "$ss_in"
     check "UDP probe mobiked -> strongSwan, no loss" probe_ok "$ss_ns" "$ss_in" "$mk_ns" "$mk_in"
+    check "TCP 2 MB strongSwan side -> mobiked side, sha256 equal" tcp_ok "$mk_ns" "$mk_in" "$ss_ns" "$ss_in"
+    check "TCP 2 MB mobiked side -> strongSwan side, sha256 equal" tcp_ok "$ss_ns" "$ss_in" "$mk_ns" "$mk_in"
     local mi mo si so
     mi=$(mk_child "$md" packets_in); mo=$(mk_child "$md" packets_out)
     si=$(ss_child_get "$ss" packets-in); so=$(ss_child_get "$ss" packets-out)
     log_info "  counters: mobiked in/out $mi/$mo, strongSwan in/out $si/$so"
-    # 5 echo requests + 5 replies each way = 10, plus 200 probe datagrams each way
-    check "counters: each side received what the other sent (210 each way)" \
-        test "${mi:-0}" -ge 210 -a "${mo:-0}" -ge 210 -a "${si:-0}" = "${mo:-x}" -a "${mi:-0}" = "${so:-x}"
+    # 10 ping + 200 probe datagrams each way + 2 TCP transfers. mobiked must receive all that
+    # strongSwan sent. strongSwan's side drops some of mobiked's TCP bursts in its kernel UDP
+    # receive queue (libipsec reads slower than mobiked sends; TCP resends): logged, not failed.
+    log_info "  strongSwan namespace: $(ip netns exec "$ss_ns" nstat -az UdpRcvbufErrors 2>/dev/null | awk '/UdpRcvbufErrors/ {print $1 "=" $2}')"
+    check "counters: mobiked received all strongSwan sent (>= 1400), strongSwan no more than mobiked sent" \
+        test "${mi:-0}" -ge 1400 -a "${mi:-0}" = "${so:-x}" -a "${si:-0}" -le "${mo:-0}"
     check "mobiked: no data-plane drops on the CHILD_SA" \
         test "$(mk_child "$md" drops_in)" = 0 -a "$(mk_child "$md" drops_out)" = 0
     [ "${REKEY:-0}" = 1 ] && rekey_under_traffic "$md" "$ss" "$mk_ns" "$mk_in" "$ss_ns" "$ss_in"
