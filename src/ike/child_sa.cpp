@@ -62,6 +62,11 @@ std::optional<ChildRequest> Engine::Impl::make_child_request(const IkeSa& sa, Ch
     ChildRequest req;
     req.config = child;
     req.local_ts = resolve(child->local_ts, sa.local.address);
+    // Asking for an inner address, we cannot name it yet: offer the whole
+    // family for our side and let the gateway narrow it to the lease.
+    for (std::size_t k = 0; k < req.local_ts.size(); ++k)
+        if (child->local_ts[k].dynamic && !sa.conn->request_virtual_ips.empty())
+            req.local_ts[k].range = AddressRange::any(sa.conn->request_virtual_ips.front());
     req.remote_ts = resolve(child->remote_ts, sa.remote.address);
     if (trigger) {
         req.local_ts.insert(req.local_ts.begin(), trigger->local);
@@ -99,7 +104,7 @@ ChildOutcome Engine::Impl::negotiate_child(IkeSa& sa, const std::vector<wire::Pa
     outcome.error_notify = wire::notify::ts_unacceptable;
     for (const ChildConfig& cfg : sa.conn->children) {
         // TSi is the initiator's side: our remote selectors; TSr our local ones.
-        auto n_i = narrow(tsi, resolve(cfg.remote_ts, sa.remote.address));
+        auto n_i = narrow(tsi, resolve(cfg.remote_ts, peer_host(sa)));
         auto n_r = narrow(tsr, resolve(cfg.local_ts, sa.local.address));
         if (n_i.empty() || n_r.empty()) continue;
         auto sel = select_proposal(with_ke ? cfg.esp_proposals : without_ke(cfg.esp_proposals), offered);
@@ -172,8 +177,8 @@ std::optional<ChildSa> Engine::Impl::accept_child_response(IkeSa& /*sa*/, const 
     return c;
 }
 
-std::uint32_t Engine::Impl::install_child(IkeSa& sa, ChildSa child, Time now, Output& out, ByteView shared_secret,
-                                          ByteView ni, ByteView nr) {
+std::uint32_t Engine::Impl::install_child(IkeSa& sa, ChildSa child, Time now, Output& out, bool exchange_initiator,
+                                          ByteView shared_secret, ByteView ni, ByteView nr) {
     auto sizes = child_key_sizes(child.proposal);
     if (!sizes) {
         release_esp_spi(child.spi_in);
@@ -204,8 +209,8 @@ std::uint32_t Engine::Impl::install_child(IkeSa& sa, ChildSa child, Time now, Ou
     cmd.udp_encap = sa.nat_local || sa.nat_remote || sa.conn->encap_force;
     cmd.local = sa.local;
     cmd.remote = sa.remote;
-    cmd.inbound = sa.initiator ? std::move(r_to_i) : std::move(i_to_r);
-    cmd.outbound = sa.initiator ? std::move(i_to_r) : std::move(r_to_i);
+    cmd.inbound = exchange_initiator ? std::move(r_to_i) : std::move(i_to_r);
+    cmd.outbound = exchange_initiator ? std::move(i_to_r) : std::move(r_to_i);
     cmd.local_ts = child.local_ts;
     cmd.remote_ts = child.remote_ts;
     cmd.lifetimes = child.config->lifetimes;

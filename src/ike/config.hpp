@@ -113,6 +113,10 @@ struct ConnectionConfig {
     RetransmitConfig retransmit;
     Duration dpd_delay = Duration::zero();  // 0 = no liveness checks
     bool encap_force = false;  // always float to 4500 / UDP-encapsulate ESP (fake NAT)
+    // Gateway: pools (by name) that hand inner addresses to clients asking with CP.
+    std::vector<std::string> pools;
+    // Client: ask for an inner address of these families (swanctl's vips = 0.0.0.0 / ::).
+    std::vector<IpAddress::Family> request_virtual_ips;
 };
 
 // Pre-shared keys, looked up by the pair of identities (either may be %any).
@@ -121,8 +125,15 @@ struct SharedSecret {
     Bytes secret;
 };
 
+struct AddressPoolConfig {
+    std::string name;
+    AddressRange range;
+    std::vector<IpAddress> dns;  // handed out with the address
+};
+
 struct Config {
     std::vector<ConnectionConfig> connections;
+    std::vector<AddressPoolConfig> pools;
     std::vector<SharedSecret> secrets;
     // Half-open IKE SAs above which we demand cookies (RFC 7296 §2.6); 0 = always.
     std::size_t cookie_threshold = 1000;

@@ -155,7 +155,7 @@ void Engine::Impl::on_create_child_response(IkeSa& sa, const std::vector<wire::P
         if (!s) return give_up("PFS key exchange failed: " + s.error());
         shared = std::move(*s);
     }
-    const std::uint32_t new_id = install_child(sa, std::move(*child), now, out, shared, ctx.nonce, *nr);
+    const std::uint32_t new_id = install_child(sa, std::move(*child), now, out, true, shared, ctx.nonce, *nr);
     wipe(shared);
     if (new_id && ctx.rekeyed_child) finish_child_rekey(sa, ctx.rekeyed_child, new_id, ctx.nonce, *nr, now, out);
 }
@@ -235,7 +235,7 @@ void Engine::Impl::on_create_child_request(IkeSa& sa, const std::vector<wire::Pa
     if (ke) r.insert(tsi, {wire::PayloadType::ke, false, wire::KePayload{child.proposal.ke, ke->public_value()}});
     answer(r);
     const std::uint32_t old_id = old ? old->id : 0;
-    const std::uint32_t new_id = install_child(sa, std::move(child), now, out, shared, *ni, nr);
+    const std::uint32_t new_id = install_child(sa, std::move(child), now, out, false, shared, *ni, nr);
     wipe(shared);
     old = old_id ? sa.find_child(old_id) : nullptr;  // install_child may have moved the children
     if (old && new_id) {

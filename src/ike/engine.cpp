@@ -18,6 +18,7 @@ std::string_view event_kind_name(Event::Kind k) {
         case Event::Kind::child_failed: return "child-failed";
         case Event::Kind::ike_moved: return "ike-moved";
         case Event::Kind::ike_rekeyed: return "ike-rekeyed";
+        case Event::Kind::virtual_ip: return "virtual-ip";
         case Event::Kind::child_rekeyed: return "child-rekeyed";
         case Event::Kind::error_received: return "error-received";
     }
@@ -90,6 +91,18 @@ void Engine::Impl::load(Config c) {
             if (child.esp_proposals.empty()) child.esp_proposals = default_esp_proposals();
         connections.push_back(std::make_shared<const ConnectionConfig>(std::move(conn)));
     }
+    // A reload keeps a pool whose range did not change, and so its leases.
+    std::unordered_map<std::string, std::unique_ptr<AddressPool>> kept;
+    for (const auto& pc : config.pools) {
+        auto it = pools.find(pc.name);
+        if (it != pools.end() && it->second->size() > 0 && it->second->family() == pc.range.first.family() &&
+            it->second->name() == pc.name && range_of[pc.name] == pc.range)
+            kept[pc.name] = std::move(it->second);
+        else
+            kept[pc.name] = std::make_unique<AddressPool>(pc.name, pc.range);
+        range_of[pc.name] = pc.range;
+    }
+    pools = std::move(kept);
 }
 
 ConnPtr Engine::Impl::find_connection(const std::string& name) const {
@@ -160,6 +173,7 @@ void Engine::Impl::remove_child(IkeSa& sa, std::uint32_t child_id, Time now, Out
 void Engine::Impl::remove_sa(IkeSa& sa, Event::Kind why, const std::string& detail, Time now, Output& out) {
     while (!sa.children.empty()) remove_child(sa, sa.children.front().id, now, out);
     if (sa.child_request) release_esp_spi(sa.child_request->spi_in);
+    release_leases(sa);
     if (!sa.initiator && sa.state == IkeState::init_replied && half_open > 0) --half_open;
     log_sa(why == Event::Kind::ike_deleted ? LogLevel::info : LogLevel::warning, sa,
            std::string(ike_state_name(sa.state)) + " -> DELETED" + (detail.empty() ? "" : ": " + detail));
@@ -571,6 +585,7 @@ std::vector<IkeSaInfo> Engine::list_sas() const {
         i.nat_remote = sa->nat_remote;
         i.mobike = sa->peer_mobike && sa->conn->mobike;
         i.established_at = sa->established_at;
+        i.virtual_ips = sa->virtual_ips;
         for (const auto& c : sa->children)
             i.children.push_back({c.id, c.config->name, c.spi_in, c.spi_out, c.mode, c.proposal.to_string(), c.local_ts,
                                   c.remote_ts, sa->nat_local || sa->nat_remote || sa->conn->encap_force,

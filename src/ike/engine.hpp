@@ -108,6 +108,7 @@ struct Event {
         child_failed,
         ike_moved,
         ike_rekeyed,  // the event's SA replaces the one named in detail
+        virtual_ip,   // client: the gateway assigned this inner address (detail)
         child_rekeyed,
         error_received,  // a peer's error notify, detail names it
     };
@@ -166,6 +167,7 @@ struct IkeSaInfo {
     bool nat_remote = false;
     bool mobike = false;
     Time established_at{};
+    std::vector<IpAddress> virtual_ips;  // inner addresses assigned by CP (either role)
     std::vector<ChildSaInfo> children;
 };
 

@@ -22,6 +22,8 @@ struct ChildOutcome {
 struct Engine::Impl {
     Config config;
     std::vector<ConnPtr> connections;  // config.connections, shared with the SAs made from them
+    std::unordered_map<std::string, std::unique_ptr<AddressPool>> pools;  // kept across reloads
+    std::unordered_map<std::string, AddressRange> range_of;               // each pool's range
     EngineEnvironment env;
     std::unordered_map<std::uint64_t, std::unique_ptr<IkeSa>> sas;  // by engine id
     std::unordered_map<std::uint64_t, std::uint64_t> by_our_spi;     // our IKE SPI -> id
@@ -106,8 +108,11 @@ struct Engine::Impl {
                                                  const std::vector<wire::Payload>& response, std::string& why,
                                                  Time now, bool with_ke);
     // Installs with KEYMAT = prf+(SK_d, [g^ir |] Ni | Nr); returns the child id (0 on failure).
-    std::uint32_t install_child(IkeSa& sa, ChildSa child, Time now, Output& out, ByteView shared_secret = {},
-                                ByteView ni = {}, ByteView nr = {});
+    // `exchange_initiator`: whether we started the exchange that made the
+    // child; KEYMAT's first keys protect that side's outbound traffic (§2.17),
+    // whatever our role in the IKE SA. Empty nonces = IKE_AUTH's child.
+    std::uint32_t install_child(IkeSa& sa, ChildSa child, Time now, Output& out, bool exchange_initiator,
+                                ByteView shared_secret = {}, ByteView ni = {}, ByteView nr = {});
 
     // --- INFORMATIONAL (informational.cpp)
     void on_informational_request(IkeSa& sa, const std::vector<wire::Payload>& p, ByteView raw, std::uint32_t mid,
@@ -120,6 +125,15 @@ struct Engine::Impl {
     }
     void build_and_send_queued(IkeSa& sa, const QueuedExchange& ex, Time now, Output& out);
     void send_delete_children(IkeSa& sa, std::vector<std::uint32_t> child_ids, Time now, Output& out);
+
+    // --- Configuration Payload (config_payload.cpp)
+    void append_cp_request(const IkeSa& sa, std::vector<wire::Payload>& p) const;
+    // Gateway: leases addresses for a CFG_REQUEST; false = INTERNAL_ADDRESS_FAILURE.
+    bool answer_cp_request(IkeSa& sa, const std::vector<wire::Payload>& request, std::vector<wire::Payload>& reply);
+    void accept_cp_reply(IkeSa& sa, const std::vector<wire::Payload>& response, Time now, Output& out);
+    void release_leases(IkeSa& sa);
+    // The peer's address for `dynamic` selectors: its inner address when it has one.
+    IpAddress peer_host(const IkeSa& sa) const;
 
     // --- MOBIKE (mobike.cpp)
     bool mobike_active(const IkeSa& sa) const;

@@ -77,6 +77,7 @@ void Engine::Impl::send_auth_request(IkeSa& sa, Time now, Output& out) {
         return;
     }
     p.push_back({wire::PayloadType::auth, false, *auth});
+    append_cp_request(sa, p);
     if (sa.child_request) append_child_request(*sa.child_request, p, false);
     if (sa.conn->mobike) p.push_back(notify_payload(wire::notify::mobike_supported));
     sa.state = IkeState::auth_sent;
@@ -112,6 +113,7 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
     }
     sa.peer_mobike = wire::find_notify(p, wire::notify::mobike_supported) != nullptr;
     mark_established(sa, now, out);
+    accept_cp_reply(sa, p, now, out);
     if (!sa.child_request) return;
     ChildRequest req = std::move(*sa.child_request);
     sa.child_request.reset();
@@ -122,7 +124,7 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
         log_sa(LogLevel::warning, sa, "CHILD_SA " + req.config->name + " failed: " + why);
         return;
     }
-    install_child(sa, std::move(*child), now, out);
+    install_child(sa, std::move(*child), now, out, true);
 }
 
 // ---------------------------------------------------------------- responder
@@ -181,7 +183,11 @@ void Engine::Impl::on_auth_request(IkeSa& sa, const Datagram& in, const std::vec
     if (sa.peer_mobike && sa.conn->mobike) r.push_back(notify_payload(wire::notify::mobike_supported));
 
     std::optional<ChildSa> child;
-    if (wire::find_payload(p, wire::PayloadType::sa)) {
+    if (!answer_cp_request(sa, p, r)) {
+        // Pool exhausted: the IKE SA stands, but no CHILD_SA without an address (§3.15.4).
+        log_sa(LogLevel::warning, sa, "no inner address left for '" + peer.to_string() + "'");
+        r.push_back(notify_payload(wire::notify::internal_address_failure));
+    } else if (wire::find_payload(p, wire::PayloadType::sa)) {
         ChildOutcome outcome = negotiate_child(sa, p, now, false);
         if (outcome.child) {
             append_child_response(*outcome.child, outcome.narrowed, r);
@@ -192,7 +198,7 @@ void Engine::Impl::on_auth_request(IkeSa& sa, const Datagram& in, const std::vec
     }
     send_response(sa, wire::ExchangeType::ike_auth, 1, r, in.data, out);
     mark_established(sa, now, out);
-    if (child) install_child(sa, std::move(*child), now, out);
+    if (child) install_child(sa, std::move(*child), now, out, false);
 }
 
 }  // namespace mobiked::ike

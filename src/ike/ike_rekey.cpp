@@ -47,6 +47,9 @@ IkeSa& Engine::Impl::make_successor(IkeSa& old, bool initiator, std::uint64_t sp
     n.nat_remote = old.nat_remote;
     n.peer_mobike = old.peer_mobike;
     n.peer_addresses = old.peer_addresses;
+    n.virtual_ips = old.virtual_ips;
+    n.leased_from = std::move(old.leased_from);  // the lease follows; the old SA must not free it
+    old.leased_from.clear();
     n.peer_signature_hashes = old.peer_signature_hashes;
     n.children = std::move(old.children);
     old.children.clear();

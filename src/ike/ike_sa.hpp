@@ -8,6 +8,7 @@
 
 #include "crypto/key_exchange.hpp"
 #include "crypto/prf.hpp"
+#include "ike/address_pool.hpp"
 #include "ike/engine.hpp"
 #include "ike/proposals.hpp"
 #include "ike/sk_codec.hpp"
@@ -135,6 +136,8 @@ struct IkeSa {
     bool nat_remote = false;  // the peer is behind a NAT
     bool peer_mobike = false;
     std::vector<IpAddress> peer_addresses;  // ADDITIONAL_*_ADDRESS the peer announced
+    std::vector<IpAddress> virtual_ips;     // CP: ours (client) or the peer's lease (gateway)
+    std::vector<std::string> leased_from;   // gateway: pools to release on deletion
     Bytes cookie2;                          // our COOKIE2 awaiting its echo
     bool update_again = false;              // moved again while an update was in flight
 
