@@ -113,6 +113,9 @@ struct ConnectionConfig {
     RetransmitConfig retransmit;
     Duration dpd_delay = Duration::zero();  // 0 = no liveness checks
     bool encap_force = false;  // always float to 4500 / UDP-encapsulate ESP (fake NAT)
+    // Largest IP packet carrying an IKE message before it is sent as RFC 7383
+    // fragments (when the peer supports them); strongSwan's default too.
+    std::size_t fragment_size = 1280;
     // Gateway: pools (by name) that hand inner addresses to clients asking with CP.
     std::vector<std::string> pools;
     // Client: ask for an inner address of these families (swanctl's vips = 0.0.0.0 / ::).

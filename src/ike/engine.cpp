@@ -215,11 +215,12 @@ void Engine::Impl::send_request(IkeSa& sa, PendingRequest::Purpose purpose, wire
     req.message_id = mid;
     req.exchange = ex;
     req.purpose = purpose;
-    req.datagram = sa.codec->protect(h, payloads, *env.random);
+    req.datagrams = protect_message(sa, h, payloads);
     req.sent_at = now;
     req.next_retransmit = now + sa.conn->retransmit.timeout;
-    log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.remote.to_string());
-    send(sa, req.datagram, out);
+    log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.remote.to_string() +
+                                    (req.datagrams.size() > 1 ? " in " + std::to_string(req.datagrams.size()) + " fragments" : ""));
+    for (const auto& d : req.datagrams) send(sa, d, out);
     sa.pending = std::move(req);
     reschedule(sa);
 }
@@ -227,13 +228,14 @@ void Engine::Impl::send_request(IkeSa& sa, PendingRequest::Purpose purpose, wire
 void Engine::Impl::send_response(IkeSa& sa, wire::ExchangeType ex, std::uint32_t mid,
                                  const std::vector<wire::Payload>& payloads, ByteView request, Output& out) {
     wire::Header h = make_header(sa, ex, true, mid);
-    Bytes dg = sa.codec->protect(h, payloads, *env.random);
-    log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.request_remote.to_string());
+    auto dgs = protect_message(sa, h, payloads);
+    log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.request_remote.to_string() +
+                                    (dgs.size() > 1 ? " in " + std::to_string(dgs.size()) + " fragments" : ""));
     sa.last_response_id = mid;
     sa.last_request = to_bytes(request);
-    sa.last_response = dg;
     sa.next_peer_request_id = mid + 1;
-    out.datagrams.push_back({sa.request_local, sa.request_remote, std::move(dg)});
+    for (const auto& d : dgs) out.datagrams.push_back({sa.request_local, sa.request_remote, d});
+    sa.last_response = std::move(dgs);
 }
 
 // ---------------------------------------------------------------- timers
@@ -287,7 +289,7 @@ void Engine::Impl::on_sa_timer(IkeSa& sa, Time now, Output& out) {
         p.next_retransmit = now + retransmit_delay(sa.conn->retransmit, p.retransmits);
         log_sa(LogLevel::info, sa, "retransmit " + std::to_string(p.retransmits) + " of request " +
                                        std::to_string(p.message_id));
-        send(sa, p.datagram, out);
+        for (const auto& d : p.datagrams) send(sa, d, out);
     } else if (!sa.pending && sa.state == IkeState::established && sa.conn->dpd_delay > Duration::zero() &&
                now >= sa.last_inbound + sa.conn->dpd_delay) {
         queue_exchange(sa, PendingRequest::Purpose::liveness, now, out);
@@ -369,7 +371,7 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
                 // an UPDATE_SA_ADDRESSES resent over another path moves the SA
                 // there (RFC 4555 §3.5), after its return-routability check.
                 const bool new_path = in.remote != sa.request_remote || in.local != sa.request_local;
-                out.datagrams.push_back({in.local, in.remote, sa.last_response});
+                for (const auto& d : sa.last_response) out.datagrams.push_back({in.local, in.remote, d});
                 if (new_path && sa.last_request_update && !sa.initiator && mobike_active(sa)) {
                     sa.request_local = sa.local = in.local;
                     sa.request_remote = sa.remote = in.remote;
@@ -384,20 +386,12 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
     } else if (!sa.pending || sa.pending->message_id != h.message_id) {
         return;
     }
-    auto decoded = wire::decode_message(in.data);
-    auto* msg = std::get_if<wire::Message>(&decoded);
-    if (!msg || msg->payloads.empty() || msg->payloads.back().type != wire::PayloadType::sk) {
-        log_sa(LogLevel::debug, sa, "dropping malformed protected message from " + in.remote.to_string());
-        return;
-    }
-    auto plain = sa.codec->unprotect(in.data, std::get<wire::EncryptedPayload>(msg->payloads.back().body));
-    if (!plain) {
-        // Unauthenticated garbage must not change state (RFC 7296 §2.21.2).
-        log_sa(LogLevel::debug, sa, "dropping message " + std::to_string(h.message_id) + ": " + plain.error());
-        return;
-    }
-    auto inner_decoded = wire::decode_payload_chain(
-        std::get<wire::EncryptedPayload>(msg->payloads.back().body).inner_first, *plain);
+    auto opened = open_protected(sa, in, h);
+    if (!opened) return;  // dropped, or a fragment of a message not complete yet
+    // For a fragmented request, its first fragment stands for it in the
+    // response cache (a retransmission resends the same fragments).
+    const Datagram& msg_in = opened->raw ? *opened->raw : in;
+    auto inner_decoded = wire::decode_payload_chain(opened->first, opened->plain);
     sa.last_inbound = now;
     if (!h.is_response()) {
         sa.request_local = in.local;
@@ -414,7 +408,7 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
         wire::NotifyPayload n;
         n.type = critical ? wire::notify::unsupported_critical_payload : wire::notify::invalid_syntax;
         if (critical) n.data = {err->payload_type};
-        send_response(sa, h.exchange, h.message_id, {{wire::PayloadType::notify, false, n}}, in.data, out);
+        send_response(sa, h.exchange, h.message_id, {{wire::PayloadType::notify, false, n}}, msg_in.data, out);
         if (!critical && sa.state != IkeState::established) {
             remove_sa(sa, Event::Kind::ike_failed, "invalid IKE_AUTH request", now, out);
         }
@@ -447,13 +441,13 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
     const std::uint64_t id = sa.id;  // handlers may remove the SA
     switch (h.exchange) {
         case wire::ExchangeType::ike_auth:
-            if (sa.state == IkeState::init_replied) on_auth_request(sa, in, payloads, now, out);
+            if (sa.state == IkeState::init_replied) on_auth_request(sa, msg_in, payloads, now, out);
             break;
         case wire::ExchangeType::informational:
-            on_informational_request(sa, payloads, in.data, h.message_id, now, out);
+            on_informational_request(sa, payloads, msg_in.data, h.message_id, now, out);
             break;
         case wire::ExchangeType::create_child_sa:
-            if (sa.state == IkeState::established) on_create_child_request(sa, payloads, in.data, h.message_id, now, out);
+            if (sa.state == IkeState::established) on_create_child_request(sa, payloads, msg_in.data, h.message_id, now, out);
             break;
         default: break;
     }

@@ -63,6 +63,17 @@ struct Engine::Impl {
 
     wire::Header make_header(const IkeSa& sa, wire::ExchangeType ex, bool response, std::uint32_t mid) const;
     void send(const IkeSa& sa, Bytes datagram, Output& out) const;
+    // The protected datagram(s) for a message: SKF fragments when it is too big
+    // for the path and both ends support RFC 7383 (never for IKE_SA_INIT).
+    std::vector<Bytes> protect_message(IkeSa& sa, const wire::Header& h, const std::vector<wire::Payload>& p);
+    struct Opened {
+        wire::PayloadType first = wire::PayloadType::none;
+        Bytes plain;
+        std::optional<Datagram> raw;  // the first fragment, for a reassembled message
+    };
+    // Authenticates and decrypts an SK message, or collects an SKF fragment;
+    // nullopt when dropped or still incomplete.
+    std::optional<Opened> open_protected(IkeSa& sa, const Datagram& in, const wire::Header& h);
     // Encrypts and sends a request; it occupies the window until answered.
     void send_request(IkeSa& sa, PendingRequest::Purpose purpose, wire::ExchangeType ex,
                       const std::vector<wire::Payload>& payloads, Time now, Output& out);

@@ -47,6 +47,7 @@ IkeSa& Engine::Impl::make_successor(IkeSa& old, bool initiator, std::uint64_t sp
     n.nat_remote = old.nat_remote;
     n.peer_mobike = old.peer_mobike;
     n.peer_addresses = old.peer_addresses;
+    n.peer_fragmentation = old.peer_fragmentation;
     n.virtual_ips = old.virtual_ips;
     n.leased_from = std::move(old.leased_from);  // the lease follows; the old SA must not free it
     old.leased_from.clear();

@@ -44,7 +44,7 @@ struct ChildSa {
 struct PendingRequest {
     std::uint32_t message_id = 0;
     wire::ExchangeType exchange = wire::ExchangeType::informational;
-    Bytes datagram;
+    std::vector<Bytes> datagrams;  // one, or the SKF fragments (RFC 7383)
     unsigned retransmits = 0;
     Time sent_at{};
     Time next_retransmit{};
@@ -136,6 +136,20 @@ struct IkeSa {
     bool nat_remote = false;  // the peer is behind a NAT
     bool peer_mobike = false;
     std::vector<IpAddress> peer_addresses;  // ADDITIONAL_*_ADDRESS the peer announced
+    bool peer_fragmentation = false;        // IKEV2_FRAGMENTATION_SUPPORTED received (RFC 7383)
+    // A fragmented message being put together (RFC 7383 §2.6), bounded in
+    // fragments and bytes; a newer message ID or another total resets it.
+    struct Reassembly {
+        std::uint32_t message_id = 0;
+        bool response = false;
+        std::uint16_t total = 0;
+        std::size_t bytes = 0;
+        wire::PayloadType first = wire::PayloadType::none;
+        std::vector<Bytes> parts;
+        std::vector<bool> have;
+        Datagram first_datagram;
+    };
+    std::optional<Reassembly> reassembly;
     std::vector<IpAddress> virtual_ips;     // CP: ours (client) or the peer's lease (gateway)
     std::vector<std::string> leased_from;   // gateway: pools to release on deletion
     Bytes cookie2;                          // our COOKIE2 awaiting its echo
@@ -150,7 +164,7 @@ struct IkeSa {
     // Last response we sent and the request it answered, for retransmitted requests.
     std::optional<std::uint32_t> last_response_id;
     Bytes last_request;
-    Bytes last_response;
+    std::vector<Bytes> last_response;
     bool last_request_update = false;  // it carried UPDATE_SA_ADDRESSES
 
     std::optional<ChildRequest> child_request;

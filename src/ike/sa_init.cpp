@@ -105,7 +105,7 @@ void Engine::Impl::send_init_request(IkeSa& sa, Time now, Output& out) {
     req.message_id = 0;
     req.exchange = wire::ExchangeType::ike_sa_init;
     req.purpose = PendingRequest::Purpose::ike_sa_init;
-    req.datagram = sa.init_request;
+    req.datagrams = {sa.init_request};
     req.sent_at = now;
     req.next_retransmit = now + sa.conn->retransmit.timeout;
     sa.pending = std::move(req);
@@ -191,6 +191,7 @@ void Engine::Impl::on_init_response(IkeSa& sa, const Datagram& in, Time now, Out
     sa.nat_local = we_are_behind_nat(p, sa.spi_i, sa.spi_r, sa.local);
     sa.nat_remote = peer_behind_nat(p, sa.spi_i, sa.spi_r, sa.remote);
     sa.peer_signature_hashes = parse_hashes(wire::find_notify(p, wire::notify::signature_hash_algorithms));
+    sa.peer_fragmentation = wire::find_notify(p, wire::notify::ikev2_fragmentation_supported) != nullptr;
     sa.peer_sent_certreq = wire::find_payload(p, wire::PayloadType::certreq) != nullptr;
     const bool ok = derive_keys(sa, *shared);
     wipe(*shared);
@@ -318,6 +319,7 @@ void Engine::Impl::on_init_request(const Datagram& in, const wire::Header& h, Ti
     sa.nat_local = we_are_behind_nat(m.payloads, sa.spi_i, 0, sa.local);
     sa.nat_remote = peer_behind_nat(m.payloads, sa.spi_i, 0, sa.remote);
     sa.peer_signature_hashes = parse_hashes(wire::find_notify(m.payloads, wire::notify::signature_hash_algorithms));
+    sa.peer_fragmentation = wire::find_notify(m.payloads, wire::notify::ikev2_fragmentation_supported) != nullptr;
     sa.peer_sent_certreq = wire::find_payload(m.payloads, wire::PayloadType::certreq) != nullptr;
     const bool ok = derive_keys(sa, *shared);
     wipe(*shared);

@@ -43,21 +43,20 @@ std::size_t SkCodec::overhead() const {
     return wire::kHeaderSize + wire::kGenericHeaderSize + info_.iv_size + icv + info_.block_size;
 }
 
-Bytes SkCodec::protect(const wire::Header& header, const std::vector<wire::Payload>& inner,
-                       crypto::Random& random) {
-    const wire::PayloadType first = inner.empty() ? wire::PayloadType::none : inner.front().type;
-    Bytes plain = wire::encode_payload_chain(inner);
+std::size_t SkCodec::icv_size() const { return info_.aead ? info_.icv_size : mac_out_->icv_size(); }
+
+static Bytes pad_plaintext(Bytes plain, std::size_t block) {
     // Pad so that payloads | padding | pad length fills whole cipher blocks.
-    const std::size_t block = info_.block_size;
     const std::size_t pad = (block - (plain.size() + 1) % block) % block;
     plain.insert(plain.end(), pad, 0);
     plain.push_back(static_cast<std::uint8_t>(pad));
+    return plain;
+}
 
-    const std::size_t icv = info_.aead ? info_.icv_size : mac_out_->icv_size();
-    const std::size_t body_len = info_.iv_size + plain.size() + icv;
-    Bytes out = wire::encode_sk_prefix(header, first, body_len);
+void SkCodec::seal_body(Bytes& out, Bytes plain, crypto::Random& random) {
+    const std::size_t icv = icv_size();
     const std::size_t iv_at = out.size();
-    out.resize(out.size() + body_len);
+    out.resize(out.size() + info_.iv_size + plain.size() + icv);
     std::uint8_t* iv = out.data() + iv_at;
     std::uint8_t* ct = iv + info_.iv_size;
     if (info_.aead) {
@@ -73,17 +72,59 @@ Bytes SkCodec::protect(const wire::Header& header, const std::vector<wire::Paylo
         mac_out_->compute(ByteView(out.data(), out.size() - icv), out.data() + out.size() - icv);
     }
     wipe(plain);
+}
+
+Bytes SkCodec::protect(const wire::Header& header, const std::vector<wire::Payload>& inner, crypto::Random& random) {
+    const wire::PayloadType first = inner.empty() ? wire::PayloadType::none : inner.front().type;
+    Bytes plain = pad_plaintext(wire::encode_payload_chain(inner), info_.block_size);
+    Bytes out = wire::encode_sk_prefix(header, first, info_.iv_size + plain.size() + icv_size());
+    seal_body(out, std::move(plain), random);
+    return out;
+}
+
+std::vector<Bytes> SkCodec::protect_fragmented(const wire::Header& header, const std::vector<wire::Payload>& inner,
+                                               std::size_t max_datagram, crypto::Random& random) {
+    Bytes whole = protect(header, inner, random);
+    if (whole.size() <= max_datagram) return {std::move(whole)};
+    // Room for plaintext in one fragment: datagram minus header, SKF header
+    // (8), IV, ICV, and a block of padding, rounded down to whole blocks.
+    const std::size_t fixed = wire::kHeaderSize + 8 + info_.iv_size + icv_size() + 1;
+    if (max_datagram <= fixed + info_.block_size) return {};
+    const std::size_t room = (max_datagram - fixed) / info_.block_size * info_.block_size - 1;
+    const Bytes chain = wire::encode_payload_chain(inner);
+    const std::size_t total = (chain.size() + room - 1) / room;
+    if (total == 0 || total > 64) return {};
+    const wire::PayloadType first = inner.empty() ? wire::PayloadType::none : inner.front().type;
+    std::vector<Bytes> out;
+    for (std::size_t k = 0; k < total; ++k) {
+        const std::size_t at = k * room, len = std::min(room, chain.size() - at);
+        Bytes plain = pad_plaintext(Bytes(chain.begin() + static_cast<std::ptrdiff_t>(at),
+                                          chain.begin() + static_cast<std::ptrdiff_t>(at + len)),
+                                    info_.block_size);
+        Bytes dg = wire::encode_skf_prefix(header, k == 0 ? first : wire::PayloadType::none,
+                                           static_cast<std::uint16_t>(k + 1), static_cast<std::uint16_t>(total),
+                                           info_.iv_size + plain.size() + icv_size());
+        seal_body(dg, std::move(plain), random);
+        out.push_back(std::move(dg));
+    }
     return out;
 }
 
 Result<Bytes> SkCodec::unprotect(ByteView datagram, const wire::EncryptedPayload& sk) {
+    return open_body(datagram, sk.body.size());
+}
+
+Result<Bytes> SkCodec::unprotect_fragment(ByteView datagram, const wire::EncryptedFragmentPayload& skf) {
+    return open_body(datagram, skf.body.size());
+}
+
+Result<Bytes> SkCodec::open_body(ByteView datagram, std::size_t body_len) {
     const std::size_t icv = info_.aead ? info_.icv_size : mac_in_->icv_size();
-    const std::size_t body_len = sk.body.size();
     if (body_len < info_.iv_size + icv + 1 || body_len > datagram.size())
         return Error{"encrypted payload too short"};
     const std::size_t ct_len = body_len - info_.iv_size - icv;
     if (ct_len % info_.block_size != 0) return Error{"ciphertext not a multiple of the block size"};
-    // SK is the last payload, so its body is the datagram's tail.
+    // SK/SKF is the last payload, so its body is the datagram's tail.
     const std::size_t body_at = datagram.size() - body_len;
     ByteView iv = datagram.subspan(body_at, info_.iv_size);
     Bytes plain(ct_len);

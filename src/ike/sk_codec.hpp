@@ -31,11 +31,26 @@ public:
     // (as decode_message reported it) and returns the inner payload chain bytes.
     Result<Bytes> unprotect(ByteView datagram, const wire::EncryptedPayload& sk);
 
+    // RFC 7383: the message as SKF fragments, each at most `max_datagram`
+    // bytes, or as one SK datagram when it fits. At most 64 fragments;
+    // an empty result means the message cannot be fragmented that small.
+    std::vector<Bytes> protect_fragmented(const wire::Header& header, const std::vector<wire::Payload>& inner,
+                                          std::size_t max_datagram, crypto::Random& random);
+
+    // Authenticates and decrypts one received SKF fragment (the datagram's
+    // last payload), returning its part of the inner payload chain.
+    Result<Bytes> unprotect_fragment(ByteView datagram, const wire::EncryptedFragmentPayload& skf);
+
     // Bytes a protected message adds to its inner payloads, at most.
     std::size_t overhead() const;
 
 private:
     SkCodec() = default;
+    std::size_t icv_size() const;
+    // Pads, encrypts and authenticates `plain` behind `prefix` (header + SK/SKF
+    // generic header already sized for the body), appending the body.
+    void seal_body(Bytes& out, Bytes plain, crypto::Random& random);
+    Result<Bytes> open_body(ByteView datagram, std::size_t body_len);
     crypto::EncrInfo info_{};
     std::unique_ptr<crypto::Aead> aead_out_, aead_in_;
     std::unique_ptr<crypto::BlockCipher> cbc_out_, cbc_in_;

@@ -130,3 +130,47 @@ TEST(CertAuth, IdentityNotInCertificateRejected) {
 
 }  // namespace
 }  // namespace mobiked::sim
+
+namespace mobiked::sim {
+namespace {
+
+// RFC 7383: certificate chains in IKE_AUTH exceed small path MTUs.
+TEST(Fragmentation, CertificateChainsPassA576BytePath) {
+    Network net(91);
+    Side a{&test_pki().leaf_rsa, "rsa.example.org", root()}, b{&test_pki().leaf_ecdsa, "ecdsa.example.org", root()};
+    Config ic = cert_config("192.0.2.1", "192.0.2.2", a, "ecdsa.example.org");
+    Config rc = cert_config("192.0.2.2", "%any", b, "rsa.example.org");
+    ic.connections[0].fragment_size = rc.connections[0].fragment_size = 576;
+    Node& i = net.add_node("moon", {"192.0.2.1"}, ic, 92);
+    Node& r = net.add_node("sun", {"192.0.2.2"}, rc, 93);
+    std::size_t largest = 0, dropped = 0;
+    net.set_filter([&](Datagram& dg) {
+        auto h = std::get<wire::Header>(wire::decode_header(dg.data));
+        if (h.exchange != wire::ExchangeType::ike_sa_init) largest = std::max(largest, dg.data.size());
+        // Lose the second fragment of the first IKE_AUTH request once.
+        if (h.exchange == wire::ExchangeType::ike_auth && !h.is_response() && dropped == 0 && dg.data.size() > 400) {
+            auto m = std::get<wire::Message>(wire::decode_message(dg.data));
+            const auto* f = std::get_if<wire::EncryptedFragmentPayload>(&m.payloads.back().body);
+            if (f && f->fragment_number == 2) {
+                ++dropped;
+                return Verdict::drop;
+            }
+        }
+        return Verdict::deliver;
+    });
+    Output out;
+    ASSERT_TRUE(i.engine->initiate("s2s", "", {*IpAddress::parse("192.0.2.1"), 500}, {*IpAddress::parse("192.0.2.2"), 500},
+                                   net.now(), out).ok());
+    net.apply(i, out);
+    ASSERT_TRUE(net.run_until([&] { return i.has_event(Event::Kind::child_established) && r.has_event(Event::Kind::child_established); },
+                              std::chrono::seconds(10)));
+    EXPECT_EQ(dropped, 1u);
+    EXPECT_TRUE(i.logged("sending IKE_AUTH request 1 [ IDi CERT CERT N(INIT_CONTACT) CERTREQ IDr AUTH "
+                         "N(USE_TRANSPORT_MODE) SA TSi TSr N(MOBIKE_SUP) ] to 192.0.2.2:4500 in 4 fragments"));
+    // Every message after IKE_SA_INIT fits 576 - IPv4 20 - UDP 8 - marker 4.
+    EXPECT_LE(largest, 544u);
+    EXPECT_GT(largest, 400u);
+}
+
+}  // namespace
+}  // namespace mobiked::sim
