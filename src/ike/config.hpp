@@ -140,6 +140,11 @@ struct Config {
     std::vector<SharedSecret> secrets;
     // Half-open IKE SAs above which we demand cookies (RFC 7296 §2.6); 0 = always.
     std::size_t cookie_threshold = 1000;
+    // Half-open IKE SAs one source address may hold (a source that can answer
+    // cookies is not spoofed, but may still be a flood), and in all: beyond
+    // these, IKE_SA_INIT requests are dropped without keeping any state.
+    std::size_t half_open_per_source = 64;
+    std::size_t max_half_open = 100000;
     Duration half_open_timeout = std::chrono::seconds(30);
 
     const ConnectionConfig* find_connection(const std::string& name) const;

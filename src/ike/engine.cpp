@@ -138,7 +138,7 @@ void Engine::Impl::emit(Output& out, Event::Kind kind, const IkeSa& sa, std::str
 }
 
 void Engine::Impl::mark_established(IkeSa& sa, Time now, Output& out) {
-    if (!sa.initiator && sa.state == IkeState::init_replied && half_open > 0) --half_open;
+    if (!sa.initiator && sa.state == IkeState::init_replied) count_half_open(sa, -1);
     log_sa(LogLevel::info, sa, std::string(ike_state_name(sa.state)) + " -> ESTABLISHED");
     sa.state = IkeState::established;
     sa.established_at = now;
@@ -161,6 +161,18 @@ void Engine::Impl::mark_established(IkeSa& sa, Time now, Output& out) {
          now);
 }
 
+void Engine::Impl::count_half_open(const IkeSa& sa, int delta) {
+    auto& n = half_open_by_source[sa.remote.address];
+    if (delta > 0) {
+        ++n;
+        ++half_open;
+        return;
+    }
+    if (n > 0) --n;
+    if (half_open > 0) --half_open;
+    if (n == 0) half_open_by_source.erase(sa.remote.address);
+}
+
 void Engine::Impl::remove_child(IkeSa& sa, std::uint32_t child_id, Time now, Output& out) {
     auto it = std::find_if(sa.children.begin(), sa.children.end(), [&](const ChildSa& c) { return c.id == child_id; });
     if (it == sa.children.end()) return;
@@ -174,7 +186,7 @@ void Engine::Impl::remove_sa(IkeSa& sa, Event::Kind why, const std::string& deta
     while (!sa.children.empty()) remove_child(sa, sa.children.front().id, now, out);
     if (sa.child_request) release_esp_spi(sa.child_request->spi_in);
     release_leases(sa);
-    if (!sa.initiator && sa.state == IkeState::init_replied && half_open > 0) --half_open;
+    if (!sa.initiator && sa.state == IkeState::init_replied) count_half_open(sa, -1);
     log_sa(why == Event::Kind::ike_deleted ? LogLevel::info : LogLevel::warning, sa,
            std::string(ike_state_name(sa.state)) + " -> DELETED" + (detail.empty() ? "" : ": " + detail));
     emit(out, why, sa, detail, now);

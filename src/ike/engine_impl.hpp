@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -32,6 +33,8 @@ struct Engine::Impl {
     std::uint64_t next_sa_id = 1;
     std::uint32_t next_child_id = 1;
     std::size_t half_open = 0;
+    std::map<IpAddress, std::size_t> half_open_by_source;
+    void count_half_open(const IkeSa& sa, int delta);
     CookieJar cookies;
     // INVALID_IKE_SPI answers are rate-limited (RFC 7296 §2.21.4): a budget per second.
     Time invalid_spi_window{};

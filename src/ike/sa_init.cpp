@@ -270,6 +270,15 @@ void Engine::Impl::on_init_request(const Datagram& in, const wire::Header& h, Ti
         send_unprotected_error(in, h, wire::notify::invalid_syntax, {}, out);
         return;
     }
+    if (half_open >= config.max_half_open) {
+        log(LogLevel::debug, "half-open limit reached, dropping IKE_SA_INIT from " + in.remote.to_string());
+        return;
+    }
+    if (auto it = half_open_by_source.find(in.remote.address);
+        it != half_open_by_source.end() && it->second >= config.half_open_per_source) {
+        log(LogLevel::debug, "too many half-open IKE SAs from " + in.remote.address.to_string());
+        return;
+    }
     if (half_open >= config.cookie_threshold) {
         const auto* c = wire::find_notify(m.payloads, wire::notify::cookie);
         if (!c || !cookies.verify(c->data, req->nonce->data, in.remote.address, h.spi_i, now, *env.random)) {
@@ -350,7 +359,7 @@ void Engine::Impl::on_init_request(const Datagram& in, const wire::Header& h, Ti
     sa.state = IkeState::init_replied;
     sa.next_peer_request_id = 1;
     sa.delete_at = now + config.half_open_timeout;
-    ++half_open;
+    count_half_open(sa, +1);
     half_open_by_spi_i.emplace(sa.spi_i, sa.id);
     send(sa, sa.init_response, out);
     reschedule(sa);
