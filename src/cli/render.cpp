@@ -35,6 +35,12 @@ const json& array_of(const json& j, const char* key) {
     return it != j.end() && it->is_array() ? *it : empty;
 }
 
+// Virtual IPs as strongSwan prints them: " [10.9.0.1 fd00::1]".
+std::string vips(const json& sa, const char* key) {
+    const json& list = array_of(sa, key);
+    return list.empty() ? std::string() : " [" + joined(sa, key, " ") + "]";
+}
+
 void render_child_conf(std::ostringstream& o, const json& c) {
     o << "  " << str(c, "name") << ": " << upper(str(c, "mode")) << ", rekeying every " << str(c, "rekey_time")
       << "s, start_action " << str(c, "start_action") << "\n";
@@ -110,9 +116,9 @@ std::string render_ike_sa(const json& sa) {
     o << str(sa, "conn") << ": #" << str(sa, "id") << ", " << upper(str(sa, "state")) << ", IKEv2, " << str(sa, "spi_i")
       << "_i" << (init ? "*" : "") << " " << str(sa, "spi_r") << "_r" << (init ? "" : "*") << "\n";
     o << "  local  '" << str(sa, "local_id") << "' @ " << str(sa, "local")
-      << (sa.value("nat_local", false) ? " (behind NAT)" : "") << "\n";
+      << (sa.value("nat_local", false) ? " (behind NAT)" : "") << vips(sa, "local_vips") << "\n";
     o << "  remote '" << str(sa, "remote_id") << "' @ " << str(sa, "remote")
-      << (sa.value("nat_remote", false) ? " (behind NAT)" : "") << "\n";
+      << (sa.value("nat_remote", false) ? " (behind NAT)" : "") << vips(sa, "remote_vips") << "\n";
     o << "  " << str(sa, "proposal") << "\n";
     o << "  established " << str(sa, "established_s") << "s ago" << (sa.value("mobike", false) ? ", MOBIKE" : "") << "\n";
     for (const auto& c : array_of(sa, "children")) render_child_sa(o, c);

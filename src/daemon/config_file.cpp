@@ -95,6 +95,8 @@ private:
     std::vector<ike::TsSpec> selectors(const Setting& s);
     std::vector<wire::Proposal> proposals(const Setting& s, wire::ProtocolId proto);
     void secret(const Setting& s, ike::SharedSecret& out);
+    void pool(const Setting& s, ike::AddressPoolConfig& out);
+    void virtual_ips(const Setting& conn, const std::vector<ike::AddressPoolConfig>& pools, ike::ConnectionConfig& c);
     void cross_checks(const Setting& conn, const ike::ConnectionConfig& c);
 
     std::string file_;
@@ -208,13 +210,27 @@ std::string Translator::resolve(const std::string& path) const {
 }
 
 void Translator::run(const Setting& root, LoadedConfig& out) {
-    check_keys(root, {"daemon", "connections", "secrets"});
+    check_keys(root, {"daemon", "connections", "secrets", "pools"});
     with(root, "daemon", [&](const Setting& s) { daemon_section(s, out.daemon); });
     out.ike.cookie_threshold = 1000;
     with(root, "daemon", [&](const Setting& s) {
         with(s, "cookie_threshold", [&](const Setting& v) {
             if (auto n = int_of(v, 0, 1000000)) out.ike.cookie_threshold = static_cast<std::size_t>(*n);
         });
+    });
+    // Pools first: connections name them.
+    with(root, "pools", [&](const Setting& s) {
+        if (!expect_group(s)) return;
+        if (static_cast<std::size_t>(s.getLength()) > kMaxPools)
+            return error(s, "more than " + std::to_string(kMaxPools) + " pools");
+        for (int i = 0; i < s.getLength(); ++i) {
+            ike::AddressPoolConfig p;
+            pool(s[i], p);
+            if (std::any_of(out.ike.pools.begin(), out.ike.pools.end(),
+                            [&](const ike::AddressPoolConfig& q) { return q.name == p.name; }))
+                error(s[i], "pool '" + p.name + "' defined twice");
+            out.ike.pools.push_back(std::move(p));
+        }
     });
     with(root, "connections", [&](const Setting& s) {
         if (!expect_group(s)) return;
@@ -223,6 +239,7 @@ void Translator::run(const Setting& root, LoadedConfig& out) {
         for (int i = 0; i < s.getLength(); ++i) {
             ike::ConnectionConfig c;
             connection(s[i], out.daemon, c);
+            virtual_ips(s[i], out.ike.pools, c);
             out.ike.connections.push_back(std::move(c));
         }
     });
@@ -301,7 +318,7 @@ void Translator::connection(const Setting& s, const DaemonSettings& d, ike::Conn
     if (!expect_group(s)) return;
     check_keys(s, {"local_addrs", "remote_addrs", "local_port", "remote_port", "proposals", "mobike",
                    "encap", "send_certreq", "rekey_time", "life_time", "dpd_delay", "retransmit", "local",
-                   "remote", "children"});
+                   "remote", "children", "pools", "vips"});
     c.local_port = d.ike_port;
     c.remote_port = d.ike_port;
     addresses(s, c);
@@ -558,6 +575,92 @@ void Translator::secret(const Setting& s, ike::SharedSecret& out) {
         out.secret = to_bytes(text);
     }
     if (out.secret.empty()) error(*v, "'" + path_of(*v) + "' must not be empty");
+}
+
+// A pool is "a.b.c.d/len" or "first-last". A prefix gives up its network
+// address (and, for IPv4, its broadcast address) as strongSwan's pools do.
+std::optional<AddressRange> parse_pool_range(std::string_view t) {
+    if (auto slash = t.find('/'); slash != std::string_view::npos) {
+        auto base = IpAddress::parse(t.substr(0, slash));
+        unsigned len = 0;
+        auto lt = t.substr(slash + 1);
+        auto [p, ec] = std::from_chars(lt.data(), lt.data() + lt.size(), len);
+        if (!base || lt.empty() || ec != std::errc{} || p != lt.data() + lt.size()) return std::nullopt;
+        auto r = AddressRange::from_prefix(*base, len);
+        if (!r || r->first != *base) return std::nullopt;  // host bits set
+        const unsigned width = base->is_v4() ? 32 : 128;
+        auto step = [](IpAddress a, int delta) {
+            Bytes raw = to_bytes(a.bytes());
+            for (std::size_t i = raw.size(); i-- > 0;) {
+                int v = raw[i] + delta;
+                raw[i] = static_cast<std::uint8_t>(v);
+                if (v >= 0 && v <= 255) break;
+            }
+            return *IpAddress::from_bytes(raw);
+        };
+        if (width - len >= 2) {
+            r->first = step(r->first, 1);
+            if (base->is_v4()) r->last = step(r->last, -1);
+        }
+        return r;
+    }
+    auto dash = t.find('-');
+    if (dash == std::string_view::npos) return std::nullopt;
+    auto a = IpAddress::parse(t.substr(0, dash));
+    auto b = IpAddress::parse(t.substr(dash + 1));
+    if (!a || !b || a->family() != b->family() || *b < *a) return std::nullopt;
+    return AddressRange{*a, *b};
+}
+
+void Translator::pool(const Setting& s, ike::AddressPoolConfig& out) {
+    out.name = s.getName() ? s.getName() : "";
+    if (!expect_group(s)) return;
+    check_keys(s, {"addrs", "dns"});
+    const Setting* a = member(s, "addrs");
+    if (!a) return error(s, "pool '" + out.name + "' needs 'addrs' (\"10.9.0.0/24\" or \"first-last\")");
+    if (auto text = string_of(*a)) {
+        if (auto r = parse_pool_range(*text)) out.range = *r;
+        else error(*a, "'" + path_of(*a) + "': '" + *text + "' is not a prefix (10.9.0.0/24) or range (a-b) of one family");
+    }
+    with(s, "dns", [&](const Setting& v) {
+        auto list = strings_of(v);
+        if (!list) return;
+        for (const auto& d : *list) {
+            if (auto ip = IpAddress::parse(d)) out.dns.push_back(*ip);
+            else error(v, "'" + path_of(v) + "': '" + d + "' is not an IP address");
+        }
+    });
+}
+
+// Gateway: `pools` names top-level pools. Client: `vips` = ["0.0.0.0"] and/or
+// ["::"] asks the gateway for an inner address of that family.
+void Translator::virtual_ips(const Setting& conn, const std::vector<ike::AddressPoolConfig>& pools,
+                             ike::ConnectionConfig& c) {
+    if (conn.getType() != Setting::TypeGroup) return;
+    with(conn, "pools", [&](const Setting& v) {
+        auto list = strings_of(v);
+        if (!list) return;
+        for (const auto& name : *list) {
+            if (std::none_of(pools.begin(), pools.end(), [&](const ike::AddressPoolConfig& p) { return p.name == name; }))
+                error(v, "'" + path_of(v) + "': no pool named '" + name + "' (define it under the top-level 'pools')");
+            else if (std::find(c.pools.begin(), c.pools.end(), name) == c.pools.end())
+                c.pools.push_back(name);
+        }
+    });
+    with(conn, "vips", [&](const Setting& v) {
+        auto list = strings_of(v);
+        if (!list) return;
+        for (const auto& t : *list) {
+            auto ip = IpAddress::parse(t);
+            if (!ip || !ip->is_unspecified()) {
+                error(v, "'" + path_of(v) + "': '" + t + "' must be 0.0.0.0 or :: (ask the gateway for an address)");
+                continue;
+            }
+            if (std::find(c.request_virtual_ips.begin(), c.request_virtual_ips.end(), ip->family()) ==
+                c.request_virtual_ips.end())
+                c.request_virtual_ips.push_back(ip->family());
+        }
+    });
 }
 
 void Translator::cross_checks(const Setting& conn, const ike::ConnectionConfig& c) {

@@ -26,6 +26,7 @@ inline constexpr std::size_t kMaxConfigBytes = 1 << 20;
 inline constexpr std::size_t kMaxConnections = 256;
 inline constexpr std::size_t kMaxChildren = 64;
 inline constexpr std::size_t kMaxSecrets = 1024;
+inline constexpr std::size_t kMaxPools = 64;
 inline constexpr std::size_t kMaxListItems = 64;
 inline constexpr std::size_t kMaxErrors = 100;
 

@@ -1,4 +1,5 @@
 // Everything in the daemon that touches nlohmann/json.
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -168,6 +169,12 @@ json child_conf_json(const ike::ChildConfig& c) {
             {"rekey_time", std::chrono::duration_cast<std::chrono::seconds>(c.lifetimes.rekey_time).count()}};
 }
 
+json vips_json(const std::vector<IpAddress::Family>& families) {
+    json out = json::array();
+    for (auto f : families) out.push_back(f == IpAddress::Family::v4 ? "0.0.0.0" : "::");
+    return out;
+}
+
 json conn_json(const ike::ConnectionConfig& c) {
     json children = json::array();
     for (const auto& ch : c.children) children.push_back(child_conf_json(ch));
@@ -185,6 +192,8 @@ json conn_json(const ike::ConnectionConfig& c) {
             {"proposals", proposals_json(c.ike_proposals)},
             {"mobike", c.mobike},
             {"encap", c.encap_force},
+            {"pools", c.pools},
+            {"vips", vips_json(c.request_virtual_ips)},
             {"rekey_time", std::chrono::duration_cast<std::chrono::seconds>(c.ike_lifetimes.rekey_time).count()},
             {"children", children}};
 }
@@ -217,9 +226,27 @@ json child_sa_json(const ike::ChildSaInfo& c, Time now, const TrafficBySpi& traf
     return j;
 }
 
+// A virtual IP is ours (client) when our CHILD_SAs were narrowed to it, the
+// peer's (gateway) when theirs were; without children, the IKE_AUTH
+// initiator is the client.
+bool virtual_ip_is_local(const ike::IkeSaInfo& s, const IpAddress& a) {
+    auto names = [&](const std::vector<ike::TrafficSelectorRange>& ts) {
+        return std::any_of(ts.begin(), ts.end(), [&](const ike::TrafficSelectorRange& t) {
+            return t.range.first == a && t.range.last == a;
+        });
+    };
+    for (const auto& c : s.children) {
+        if (names(c.local_ts)) return true;
+        if (names(c.remote_ts)) return false;
+    }
+    return s.initiator;
+}
+
 json ike_sa_json(const ike::IkeSaInfo& s, Time now, const TrafficBySpi& traffic = {}) {
     json children = json::array();
     for (const auto& c : s.children) children.push_back(child_sa_json(c, now, traffic));
+    json local_vips = json::array(), remote_vips = json::array();
+    for (const auto& a : s.virtual_ips) (virtual_ip_is_local(s, a) ? local_vips : remote_vips).push_back(a.to_string());
     return {{"id", s.id},
             {"conn", s.connection},
             {"state", std::string(ike::ike_state_name(s.state))},
@@ -230,6 +257,8 @@ json ike_sa_json(const ike::IkeSaInfo& s, Time now, const TrafficBySpi& traffic 
             {"remote", s.remote.to_string()},
             {"local_id", s.local_id},
             {"remote_id", s.remote_id},
+            {"local_vips", local_vips},
+            {"remote_vips", remote_vips},
             {"proposal", s.proposal},
             {"nat_local", s.nat_local},
             {"nat_remote", s.nat_remote},

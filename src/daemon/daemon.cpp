@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 #include <type_traits>
@@ -219,6 +220,9 @@ bool Daemon::on_signal() {
 
 void Daemon::process(ike::Output& out) {
     for (const auto& d : out.datagrams) send(d);
+    // Virtual IPs go on the TUN before the CHILD_SAs install their routes, so
+    // the routes take them as source.
+    for (const auto& e : out.events) on_virtual_ip_event(e);
     for (const auto& c : out.commands) apply(c);
     for (const auto& e : out.events) on_event(e);
     arm_timer();
@@ -293,6 +297,24 @@ void Daemon::on_event(const ike::Event& e) {
                                                           "; see the daemon log for the exchange"));
         pending_.erase(it);
     }
+}
+
+// Client side of the Configuration Payload: the inner address lives on the
+// TUN while its IKE SA (or that SA's rekeyed successor) does.
+void Daemon::on_virtual_ip_event(const ike::Event& e) {
+    using K = ike::Event::Kind;
+    if (!dataplane_) return;
+    if (e.kind == K::ike_rekeyed) {
+        std::uint64_t old_id = 0;
+        auto [p, ec] = std::from_chars(e.detail.data(), e.detail.data() + e.detail.size(), old_id);
+        if (ec == std::errc{}) dataplane_->move_virtual_ips(old_id, e.ike_sa_id);
+        return;
+    }
+    if (e.kind != K::virtual_ip) return;
+    auto a = IpAddress::parse(e.detail);
+    if (!a) return log("dp").warn("IKE SA {}: virtual IP '{}' is no address", e.ike_sa_id, e.detail);
+    if (auto st = dataplane_->add_virtual_ip(e.ike_sa_id, *a); !st)
+        log("dp").error("IKE SA {}: virtual IP {} not on {}: {}", e.ike_sa_id, a->to_string(), dataplane_->tun_name(), st.error());
 }
 
 void Daemon::arm_timer() {

@@ -59,6 +59,7 @@ private:
     void send(const ike::Datagram& d);
     void apply(const ike::SaCommand& c);
     void on_event(const ike::Event& e);
+    void on_virtual_ip_event(const ike::Event& e);
     void arm_timer();
     void send_keepalives(Time now);
     void expire_pending();

@@ -107,6 +107,8 @@ DataPlane::DataPlane(const DataPlaneOptions& options, DataPlaneHooks hooks, cryp
 
 DataPlane::~DataPlane() {
     routes_.reset();  // routes go before the rule and the device
+    if (netlink_)
+        for (const IpAddress& a : virtual_ips()) (void)netlink_->address(false, tun_->ifindex(), a);
     if (netlink_ && rules_installed_)
         for (auto f : {IpAddress::Family::v4, IpAddress::Family::v6})
             (void)netlink_->rule(false, f, opts_.fwmark, opts_.route_table, opts_.rule_priority);
@@ -517,7 +519,43 @@ std::size_t DataPlane::remove_ike_sa(std::uint64_t ike_sa_id) {
             erase_child(i);
             ++n;
         }
+    // After the routes: the kernel would flush routes whose source goes first.
+    for (auto it = virtual_ips_.begin(); it != virtual_ips_.end();) {
+        if (it->first != ike_sa_id) {
+            ++it;
+            continue;
+        }
+        const IpAddress a = it->second;
+        it = virtual_ips_.erase(it);
+        const bool shared = std::any_of(virtual_ips_.begin(), virtual_ips_.end(), [&](const auto& v) { return v.second == a; });
+        if (shared || !netlink_) continue;
+        if (auto st = netlink_->address(false, tun_->ifindex(), a); !st)
+            log(LogLevel::warning, "virtual IP " + a.to_string() + " off " + tun_->name() + ": " + st.error());
+        else
+            log(LogLevel::info, "virtual IP " + a.to_string() + " removed from " + tun_->name());
+    }
     return n;
+}
+
+Status DataPlane::add_virtual_ip(std::uint64_t ike_sa_id, const IpAddress& a) {
+    if (std::find(virtual_ips_.begin(), virtual_ips_.end(), std::pair{ike_sa_id, a}) != virtual_ips_.end()) return {};
+    virtual_ips_.emplace_back(ike_sa_id, a);
+    if (!netlink_) return {};
+    if (auto st = netlink_->address(true, tun_->ifindex(), a); !st) return st;
+    log(LogLevel::info, "virtual IP " + a.to_string() + " on " + tun_->name());
+    return {};
+}
+
+void DataPlane::move_virtual_ips(std::uint64_t from_ike_sa_id, std::uint64_t to_ike_sa_id) {
+    for (auto& v : virtual_ips_)
+        if (v.first == from_ike_sa_id) v.first = to_ike_sa_id;
+}
+
+std::vector<IpAddress> DataPlane::virtual_ips() const {
+    std::vector<IpAddress> out;
+    for (const auto& v : virtual_ips_)
+        if (std::find(out.begin(), out.end(), v.second) == out.end()) out.push_back(v.second);
+    return out;
 }
 
 void DataPlane::set_traps(const std::vector<Trap>& traps) {

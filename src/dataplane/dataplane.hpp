@@ -127,7 +127,14 @@ public:
     Status install(const ike::InstallChildSa& c, Time now);
     bool remove(const ike::DeleteChildSa& d, Time now);
     bool update(const ike::UpdateSaAddresses& u);
+    // Also removes the IKE SA's virtual IPs.
     std::size_t remove_ike_sa(std::uint64_t ike_sa_id);
+    // Client: an inner address the gateway assigned (Configuration Payload)
+    // goes on the TUN, so routes into it get it as source; it goes with the
+    // IKE SA (remove_ike_sa), or moves to the successor of an IKE rekey.
+    Status add_virtual_ip(std::uint64_t ike_sa_id, const IpAddress& a);
+    void move_virtual_ips(std::uint64_t from_ike_sa_id, std::uint64_t to_ike_sa_id);
+    std::vector<IpAddress> virtual_ips() const;
     // Replaces every trap policy (config load/reload).
     void set_traps(const std::vector<Trap>& traps);
 
@@ -213,6 +220,7 @@ private:
     ipsec::OutboundPolicy policy_{spd_, cache_};
     ipsec::Sad sad_;
     std::vector<Child> children_;
+    std::vector<std::pair<std::uint64_t, IpAddress>> virtual_ips_;  // (IKE SA, address on the TUN)
     std::vector<TrapEntry> traps_;
     std::vector<Pending> pending_;
     std::vector<Draining> draining_;

@@ -2,6 +2,7 @@
 
 #include <ifaddrs.h>
 #include <linux/fib_rules.h>
+#include <linux/if_addr.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
@@ -148,6 +149,23 @@ Status Rtnetlink::route(bool add, const Prefix& dst, int ifindex, std::uint32_t 
         std::memcpy(RTA_DATA(m), &v, sizeof v);
         b.attr(RTA_METRICS, nested, sizeof nested);
     }
+    return request(b.data, b.hdr()->nlmsg_len);
+}
+
+Status Rtnetlink::address(bool add, int ifindex, const IpAddress& a) {
+    NlBuffer b;
+    b.hdr()->nlmsg_len = NLMSG_LENGTH(sizeof(ifaddrmsg));
+    b.hdr()->nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR;
+    b.hdr()->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+    auto* ifa = static_cast<ifaddrmsg*>(NLMSG_DATA(b.hdr()));
+    ifa->ifa_family = a.is_v4() ? AF_INET : AF_INET6;
+    ifa->ifa_prefixlen = static_cast<unsigned char>(a.is_v4() ? 32 : 128);
+    ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+    ifa->ifa_index = static_cast<unsigned>(ifindex);
+    if (!a.is_v4()) ifa->ifa_flags = IFA_F_NODAD;
+    b.attr(IFA_LOCAL, a.bytes().data(), a.size());
+    b.attr(IFA_ADDRESS, a.bytes().data(), a.size());
+    if (!a.is_v4()) b.attr32(IFA_FLAGS, IFA_F_NODAD);
     return request(b.data, b.hdr()->nlmsg_len);
 }
 

@@ -49,6 +49,8 @@ public:
     // (0 = the device's) the route's MTU metric, so TCP picks its MSS from it.
     Status route(bool add, const Prefix& dst, int ifindex, std::uint32_t table, const IpAddress& src,
                  unsigned mtu = 0);
+    // An address on a device (a virtual IP on the TUN): /32 or /128, IPv6 without DAD.
+    Status address(bool add, int ifindex, const IpAddress& a);
     // "not fwmark `mark` lookup `table`" at `priority`, for one family.
     Status rule(bool add, IpAddress::Family family, std::uint32_t mark, std::uint32_t table, std::uint32_t priority);
 

@@ -272,3 +272,77 @@ TEST(ConfigFile, DurationsWithSuffix) {
     EXPECT_EQ(r.config.ike.connections[0].ike_lifetimes.life_time, std::chrono::hours(5));
     EXPECT_EQ(r.config.ike.connections[0].dpd_delay, std::chrono::seconds(30));
 }
+
+TEST(ConfigFile, PoolsAndVirtualIps) {
+    auto r = parse(R"(
+pools = {
+  users = { addrs = "10.9.0.0/24"; dns = ["10.2.0.53", "2001:db8::53"]; };
+  range = { addrs = "10.8.0.10-10.8.0.20"; };
+  v6 = { addrs = "fd00:9::/120"; };
+};
+connections = {
+  gw = {
+    pools = ["users", "v6"];
+    local = { auth = "psk"; id = "gw"; };
+    remote = { auth = "psk"; };
+    children = { net = { local_ts = ["10.1.0.0/24"]; remote_ts = ["dynamic"]; }; };
+  };
+  client = {
+    remote_addrs = ["192.0.2.1"];
+    vips = ["0.0.0.0", "::"];
+    local = { auth = "psk"; id = "user1@company.com"; };
+    remote = { auth = "psk"; id = "gw"; };
+  };
+};
+)");
+    ASSERT_TRUE(r.errors.empty()) << dump(r);
+    ASSERT_EQ(r.config.ike.pools.size(), 3u);
+    const auto& users = r.config.ike.pools[0];
+    EXPECT_EQ(users.name, "users");
+    // A prefix gives up its network and broadcast addresses, as in strongSwan.
+    EXPECT_EQ(users.range.first, *IpAddress::parse("10.9.0.1"));
+    EXPECT_EQ(users.range.last, *IpAddress::parse("10.9.0.254"));
+    ASSERT_EQ(users.dns.size(), 2u);
+    EXPECT_EQ(users.dns[0], *IpAddress::parse("10.2.0.53"));
+    EXPECT_EQ(r.config.ike.pools[1].range.first, *IpAddress::parse("10.8.0.10"));
+    EXPECT_EQ(r.config.ike.pools[1].range.last, *IpAddress::parse("10.8.0.20"));
+    EXPECT_EQ(r.config.ike.pools[2].range.first, *IpAddress::parse("fd00:9::1"));
+    EXPECT_EQ(r.config.ike.pools[2].range.last, *IpAddress::parse("fd00:9::ff"));
+    const auto* gw = r.config.ike.find_connection("gw");
+    ASSERT_NE(gw, nullptr);
+    EXPECT_EQ(gw->pools, (std::vector<std::string>{"users", "v6"}));
+    EXPECT_TRUE(gw->request_virtual_ips.empty());
+    const auto* client = r.config.ike.find_connection("client");
+    ASSERT_NE(client, nullptr);
+    EXPECT_TRUE(client->pools.empty());
+    EXPECT_EQ(client->request_virtual_ips,
+              (std::vector<IpAddress::Family>{IpAddress::Family::v4, IpAddress::Family::v6}));
+}
+
+TEST(ConfigFile, PoolErrorsHaveLines) {
+    auto r = parse(R"(pools = {
+  a = { addrs = "10.9.0.1/24"; };
+  b = { addrs = "10.9.0.9-10.9.0.1"; };
+  c = { addrs = "10.9.0.1-fd00::1"; };
+  d = { dns = ["10.0.0.1"]; };
+  e = { addrs = "10.9.0.0/24"; dns = ["nope"]; size = 3; };
+};
+connections = {
+  c = {
+    remote_addrs = ["192.0.2.2"];
+    pools = ["users"];
+    vips = ["10.0.0.1"];
+    local = { auth = "psk"; id = "a"; };
+    remote = { auth = "psk"; id = "b"; };
+  };
+};
+)");
+    EXPECT_TRUE(has_error(r, "test.conf:2:", "is not a prefix")) << dump(r);
+    EXPECT_TRUE(has_error(r, "test.conf:3:", "is not a prefix")) << dump(r);
+    EXPECT_TRUE(has_error(r, "test.conf:4:", "is not a prefix")) << dump(r);
+    EXPECT_TRUE(has_error(r, "test.conf:5:", "needs 'addrs'")) << dump(r);
+    EXPECT_TRUE(has_error(r, "test.conf:6:", "'nope' is not an IP address")) << dump(r);
+    EXPECT_TRUE(has_error(r, "test.conf:6:", "unknown setting 'size'")) << dump(r);
+    EXPECT_TRUE(has_error(r, "test.conf:11:", "no pool named 'users'")) << dump(r);
+    EXPECT_TRUE(has_error(r, "test.conf:12:", "must be 0.0.0.0 or ::")) << dump(r);
+}

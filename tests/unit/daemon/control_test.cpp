@@ -95,3 +95,26 @@ TEST(ControlResponse, SasFormatsSpis) {
     EXPECT_NE(j.find("\"spi_in\":\"00c0ffee\""), std::string::npos) << j;
     EXPECT_NE(j.find("\"spi_out\":\"deadbeef\""), std::string::npos) << j;
 }
+
+TEST(ControlResponse, SasShowVirtualIpsBySide) {
+    ike::IkeSaInfo client;
+    client.id = 1;
+    client.initiator = true;
+    client.virtual_ips = {*IpAddress::parse("10.9.0.1")};
+    ike::ChildSaInfo c;
+    c.name = "net";
+    c.local_ts = {{*AddressRange::from_prefix(*IpAddress::parse("10.9.0.1"), 32), 0, 0, 65535}};
+    c.remote_ts = {{*AddressRange::from_prefix(*IpAddress::parse("10.1.0.0"), 24), 0, 0, 65535}};
+    client.children.push_back(c);
+    ike::IkeSaInfo gateway = client;
+    gateway.id = 2;
+    gateway.initiator = true;  // e.g. after the gateway rekeyed the IKE SA: the selectors decide
+    std::swap(gateway.children[0].local_ts, gateway.children[0].remote_ts);
+    std::string j = response_sas({client, gateway}, Time{});
+    auto first = j.find("\"local_vips\":[\"10.9.0.1\"]");
+    auto second = j.find("\"remote_vips\":[\"10.9.0.1\"]");
+    EXPECT_NE(first, std::string::npos) << j;
+    EXPECT_NE(second, std::string::npos) << j;
+    EXPECT_NE(j.find("\"remote_vips\":[]"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"local_vips\":[]"), std::string::npos) << j;
+}
