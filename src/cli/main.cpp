@@ -20,7 +20,7 @@ enum Exit { kOk = 0, kFailed = 1, kUsage = 2, kUnreachable = 3 };
 struct Options {
     std::string socket = "/run/mobiked/control.sock";
     bool raw_json = false;
-    std::string conn, child, dir;
+    std::string conn, child, dir, local, remote;
     double timeout = 10;
     std::uint64_t ike_id = 0;
 };
@@ -92,6 +92,10 @@ int main(int argc, char** argv) {
     auto* term_id = term->add_option("--ike-id", o.ike_id, "IKE SA id (see list-sas)");
     auto* term_conn = term->add_option("--conn", o.conn, "every IKE SA of this connection");
     term_id->excludes(term_conn);
+    auto* move = app.add_subcommand("move", "MOBIKE: move an IKE SA we initiated to another local address");
+    move->add_option("--ike-id", o.ike_id, "IKE SA id (see list-sas)")->required();
+    move->add_option("--local", o.local, "new local address")->required();
+    move->add_option("--remote", o.remote, "new peer address (default: the current one)");
     auto* load = app.add_subcommand("load", "re-read the configuration file");
     auto* exp = app.add_subcommand("export-keys", "write ESP keys for Wireshark");
     exp->add_option("--wireshark", o.dir, "directory for the esp_sa file")->required();
@@ -115,6 +119,11 @@ int main(int argc, char** argv) {
         if (term_id->count()) r["ike_id"] = o.ike_id;
         else r["conn"] = o.conn;
         return run(o, r, render_terminated);
+    }
+    if (move->parsed()) {
+        json r{{"cmd", "move"}, {"ike_id", o.ike_id}, {"local", o.local}};
+        if (!o.remote.empty()) r["remote"] = o.remote;
+        return run(o, r, render_move);
     }
     if (load->parsed()) return run(o, {{"cmd", "load"}}, render_loaded);
     if (exp->parsed()) {

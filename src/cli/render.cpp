@@ -1,6 +1,7 @@
 #include "cli/render.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 namespace mobiked::cli {
@@ -65,6 +66,26 @@ void render_child_sa(std::ostringstream& o, const json& c) {
     o << "    remote " << joined(c, "remote_ts", " ") << "\n";
 }
 
+// MOBIKE move history, oldest first.
+void render_moves(std::ostringstream& o, const json& sa) {
+    const json& moves = array_of(sa, "moves");
+    if (moves.empty()) return;
+    o << "  moves: " << moves.size() << "\n";
+    for (const auto& m : moves) {
+        char ago[32];
+        std::snprintf(ago, sizeof ago, "%.1f", m.value("ago_s", 0.0));
+        o << "    " << ago << "s ago, " << str(m, "origin") << ": " << str(m, "from_local") << " <-> " << str(m, "from_remote")
+          << "  =>  " << str(m, "to_local") << " <-> " << str(m, "to_remote") << "\n      " << str(m, "reason") << "; "
+          << str(m, "state");
+        if (auto t = m.find("took_ms"); t != m.end() && t->is_number()) {
+            char ms[32];
+            std::snprintf(ms, sizeof ms, "%.1f", t->get<double>());
+            o << ", confirmed after " << ms << " ms";
+        }
+        o << "\n";
+    }
+}
+
 }  // namespace
 
 std::string render_status(const json& j) {
@@ -121,6 +142,7 @@ std::string render_ike_sa(const json& sa) {
       << (sa.value("nat_remote", false) ? " (behind NAT)" : "") << vips(sa, "remote_vips") << "\n";
     o << "  " << str(sa, "proposal") << "\n";
     o << "  established " << str(sa, "established_s") << "s ago" << (sa.value("mobike", false) ? ", MOBIKE" : "") << "\n";
+    render_moves(o, sa);
     for (const auto& c : array_of(sa, "children")) render_child_sa(o, c);
     return o.str();
 }
@@ -129,6 +151,11 @@ std::string render_sas(const json& j) {
     std::string out;
     for (const auto& sa : array_of(j, "ike_sas")) out += render_ike_sa(sa);
     return out.empty() ? "no IKE SAs\n" : out;
+}
+
+std::string render_move(const json& j) {
+    return "moving IKE SA " + str(j, "ike_id") + " to " + str(j, "local") + " <-> " + str(j, "remote") +
+           " (UPDATE_SA_ADDRESSES sent; list-sas shows when it is confirmed)\n";
 }
 
 std::string render_terminated(const json& j) {

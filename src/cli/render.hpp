@@ -11,6 +11,7 @@ std::string render_status(const nlohmann::json& j);
 std::string render_conns(const nlohmann::json& j);
 std::string render_sas(const nlohmann::json& j);
 std::string render_ike_sa(const nlohmann::json& sa);
+std::string render_move(const nlohmann::json& j);
 std::string render_terminated(const nlohmann::json& j);
 std::string render_loaded(const nlohmann::json& j);
 std::string render_exported(const nlohmann::json& j);

@@ -17,6 +17,7 @@
 
 #include "common/result.hpp"
 #include "common/time.hpp"
+#include "daemon/path_manager.hpp"
 #include "ike/engine.hpp"
 
 namespace mobiked::daemon {
@@ -25,7 +26,7 @@ inline constexpr std::size_t kMaxRequestLine = 64 * 1024;
 inline constexpr std::size_t kMaxRequestDepth = 4;
 inline constexpr double kMaxInitiateTimeout = 600;
 
-enum class ControlCommand { status, list_conns, list_sas, initiate, terminate, load, export_keys };
+enum class ControlCommand { status, list_conns, list_sas, initiate, terminate, load, export_keys, move };
 
 struct ControlRequest {
     ControlCommand cmd = ControlCommand::status;
@@ -34,6 +35,8 @@ struct ControlRequest {
     std::optional<std::uint64_t> ike_id;
     Duration timeout = std::chrono::seconds(10);
     std::string dir;
+    std::string local;   // move: new local address
+    std::string remote;  // move: new remote address (optional: keep the peer's)
 };
 
 Result<ControlRequest> parse_control_request(std::string_view line);
@@ -68,6 +71,11 @@ std::string response_status(const DaemonStatus& s);
 std::string response_conns(const ike::Config& config);
 // Children found in `traffic` (by inbound SPI) carry packets/bytes/drops each way.
 std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const TrafficBySpi& traffic = {});
+// The same with each IKE SA's MOBIKE move history (PathManager, by IKE SA id).
+using MoveHistories = std::map<std::uint64_t, std::vector<MoveRecord>>;
+std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const TrafficBySpi& traffic,
+                         const MoveHistories& moves);
+std::string response_move(std::uint64_t ike_id, const Endpoint& local, const Endpoint& remote);
 std::string response_initiated(const ike::IkeSaInfo& sa, Time now, const std::vector<std::string>& warnings);
 std::string response_terminated(const std::vector<std::uint64_t>& ids);
 std::string response_loaded(std::size_t connections);

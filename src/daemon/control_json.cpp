@@ -39,6 +39,7 @@ const std::pair<std::string_view, ControlCommand> kCommands[] = {
     {"list-sas", ControlCommand::list_sas},   {"initiate", ControlCommand::initiate},
     {"terminate", ControlCommand::terminate}, {"load", ControlCommand::load},
     {"export-keys", ControlCommand::export_keys},
+    {"move", ControlCommand::move},
 };
 
 // Fields each command accepts besides "cmd"; anything else is an error so a
@@ -48,6 +49,7 @@ std::vector<std::string_view> allowed_fields(ControlCommand c) {
         case ControlCommand::initiate: return {"conn", "child", "timeout"};
         case ControlCommand::terminate: return {"conn", "ike_id"};
         case ControlCommand::export_keys: return {"dir"};
+        case ControlCommand::move: return {"ike_id", "local", "remote"};
         default: return {};
     }
 }
@@ -97,6 +99,22 @@ Status fill_terminate(const json& j, ControlRequest& r) {
     return {};
 }
 
+// move: {"cmd":"move","ike_id":N,"local":"ADDR"[,"remote":"ADDR"]}
+Status fill_move(const json& j, ControlRequest& r) {
+    auto it = j.find("ike_id");
+    if (it == j.end() || !it->is_number_unsigned()) return Error{"move needs 'ike_id', a non-negative integer"};
+    r.ike_id = it->get<std::uint64_t>();
+    auto local = string_field(j, "local", 64, true);
+    if (!local) return Error{local.error()};
+    auto remote = string_field(j, "remote", 64, false);
+    if (!remote) return Error{remote.error()};
+    if (!IpAddress::parse(*local)) return Error{"field 'local' is not an IP address"};
+    if (!remote->empty() && !IpAddress::parse(*remote)) return Error{"field 'remote' is not an IP address"};
+    r.local = *local;
+    r.remote = *remote;
+    return {};
+}
+
 Result<ControlRequest> from_json(const json& j) {
     if (!j.is_object()) return Error{"request must be a JSON object"};
     auto cmd = string_field(j, "cmd", 32, true);
@@ -113,6 +131,7 @@ Result<ControlRequest> from_json(const json& j) {
     Status st;
     if (r.cmd == ControlCommand::initiate) st = fill_initiate(j, r);
     else if (r.cmd == ControlCommand::terminate) st = fill_terminate(j, r);
+    else if (r.cmd == ControlCommand::move) st = fill_move(j, r);
     else if (r.cmd == ControlCommand::export_keys) {
         auto dir = string_field(j, "dir", 4096, true);
         if (!dir) return Error{dir.error()};
@@ -267,6 +286,25 @@ json ike_sa_json(const ike::IkeSaInfo& s, Time now, const TrafficBySpi& traffic 
             {"children", children}};
 }
 
+double to_ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+json moves_json(const std::vector<MoveRecord>& moves, Time now) {
+    json a = json::array();
+    for (const auto& m : moves) {
+        json j = {{"origin", std::string(origin_name(m.origin))},
+                  {"reason", m.reason},
+                  {"ago_s", now > m.started ? to_ms(now - m.started) / 1000 : 0.0},
+                  {"from_local", m.from_local.to_string()},
+                  {"from_remote", m.from_remote.to_string()},
+                  {"to_local", m.to_local.to_string()},
+                  {"to_remote", m.to_remote.to_string()},
+                  {"state", m.confirmed ? "done" : m.superseded ? "superseded" : "pending"}};
+        j["took_ms"] = m.took ? json(to_ms(*m.took)) : json(nullptr);
+        a.push_back(std::move(j));
+    }
+    return a;
+}
+
 }  // namespace
 
 Result<ControlRequest> parse_control_request(std::string_view line) {
@@ -324,6 +362,22 @@ std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const
     json list = json::array();
     for (const auto& s : sas) list.push_back(ike_sa_json(s, now, traffic));
     return dump({{"ok", true}, {"ike_sas", list}});
+}
+
+std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const TrafficBySpi& traffic,
+                         const MoveHistories& moves) {
+    json list = json::array();
+    for (const auto& s : sas) {
+        json j = ike_sa_json(s, now, traffic);
+        auto m = moves.find(s.id);
+        j["moves"] = moves_json(m == moves.end() ? std::vector<MoveRecord>{} : m->second, now);
+        list.push_back(std::move(j));
+    }
+    return dump({{"ok", true}, {"ike_sas", list}});
+}
+
+std::string response_move(std::uint64_t ike_id, const Endpoint& local, const Endpoint& remote) {
+    return dump({{"ok", true}, {"ike_id", ike_id}, {"local", local.to_string()}, {"remote", remote.to_string()}});
 }
 
 std::string response_initiated(const ike::IkeSaInfo& sa, Time now, const std::vector<std::string>& warnings) {

@@ -63,11 +63,13 @@ Status Daemon::init() {
     if (auto st = udp_.open(config_.daemon.ike_port, config_.daemon.natt_port, warnings); !st) return st;
     for (const auto& w : warnings) log("net").warn("{}", w);
     start_dataplane();
+    start_address_monitor();
     control_ = std::make_unique<ControlServer>(epoll_fd_, [this](std::uint64_t c, std::string_view l) { on_request(c, l); });
     if (auto st = control_->open(config_.daemon.control_socket); !st) return st;
     std::vector<int> fds = udp_.fds();
     if (dataplane_)
         for (int fd : dataplane_->fds()) fds.push_back(fd);
+    if (addresses_) fds.push_back(addresses_->fd());
     fds.push_back(timer_fd_);
     fds.push_back(signal_fd_);
     for (int fd : fds) {
@@ -106,6 +108,7 @@ int Daemon::run() {
 
 void Daemon::dispatch(int fd, std::uint32_t events) {
     if (fd == timer_fd_) return on_timer();
+    if (addresses_ && fd == addresses_->fd()) return on_address_changes();
     if (control_ && control_->owns(fd)) return control_->on_ready(fd, events);
     if (dataplane_ && dataplane_->owns(fd)) {
         dataplane_->on_readable(fd, monotonic_now());
@@ -188,6 +191,7 @@ void Daemon::on_timer() {
     if (dataplane_) dataplane_->poll(now);
     engine_->on_timer(now, out);
     process(out);
+    if (auto at = paths_.recheck_at(); at && now >= *at) evaluate_paths(now);
 }
 
 // RFC 3948 §4: a host behind a NAT sends a one-byte 0xFF datagram to the
@@ -278,6 +282,7 @@ void Daemon::on_event(const ike::Event& e) {
     log("dmn").info("{} {}[{}]{}{}", ike::event_kind_name(e.kind), e.connection, e.ike_sa_id, e.detail.empty() ? "" : ": ",
                     e.detail);
     using K = ike::Event::Kind;
+    track_path_event(e);
     if (e.kind == K::ike_deleted || e.kind == K::ike_failed) {
         sas_.remove_ike_sa(e.ike_sa_id);
         if (dataplane_) dataplane_->remove_ike_sa(e.ike_sa_id);
@@ -326,6 +331,7 @@ void Daemon::arm_timer() {
     if (keepalive_due_ && (!deadline || *keepalive_due_ < *deadline)) deadline = keepalive_due_;
     if (auto dp = dataplane_ ? dataplane_->next_deadline() : std::nullopt; dp && (!deadline || *dp < *deadline))
         deadline = dp;
+    if (auto pm = paths_.recheck_at(); pm && (!deadline || *pm < *deadline)) deadline = pm;
     if (deadline) {
         // 0 would disarm; a past deadline fires at once, as on_timer() expects.
         auto ns = std::max<std::int64_t>(deadline->count(), 1);

@@ -12,8 +12,10 @@
 
 #include "common/result.hpp"
 #include "crypto/random.hpp"
+#include "daemon/address_monitor.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/control.hpp"
+#include "daemon/path_manager.hpp"
 #include "daemon/sa_table.hpp"
 #include "daemon/udp_io.hpp"
 #include "dataplane/dataplane.hpp"
@@ -81,6 +83,12 @@ private:
     void on_acquire(const dataplane::AcquireRequest& r);
     void on_lifetime_notices();
     TrafficBySpi child_traffic() const;
+    // MOBIKE (address_monitor.cpp, path_manager.cpp)
+    void start_address_monitor();
+    void on_address_changes();
+    void evaluate_paths(Time now);
+    void cmd_move(std::uint64_t client, const ControlRequest& r);
+    void track_path_event(const ike::Event& e);
 
     std::string config_path_;
     LoadedConfig config_;
@@ -99,6 +107,8 @@ private:
     Time started_{};
     Counters counters_;
     std::map<std::uint64_t, Pending> pending_;  // IKE SA id -> initiate request waiting for it
+    std::unique_ptr<AddressMonitor> addresses_;  // null: no rtnetlink, no automatic moves
+    PathManager paths_;
 };
 
 }  // namespace mobiked::daemon

@@ -18,11 +18,13 @@ void Daemon::on_request(std::uint64_t client, std::string_view line) {
     switch (req->cmd) {
         case ControlCommand::status: return control_->reply(client, response_status(status()));
         case ControlCommand::list_conns: return control_->reply(client, response_conns(engine_->config()));
-        case ControlCommand::list_sas: return control_->reply(client, response_sas(engine_->list_sas(), now, child_traffic()));
+        case ControlCommand::list_sas:
+            return control_->reply(client, response_sas(engine_->list_sas(), now, child_traffic(), paths_.all()));
         case ControlCommand::initiate: return cmd_initiate(client, *req);
         case ControlCommand::terminate: return cmd_terminate(client, *req);
         case ControlCommand::load: return cmd_load(client);
         case ControlCommand::export_keys: return cmd_export(client, *req);
+        case ControlCommand::move: return cmd_move(client, *req);
     }
 }
 

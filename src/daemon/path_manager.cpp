@@ -1,0 +1,149 @@
+#include "daemon/path_manager.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace mobiked::daemon {
+
+std::string_view origin_name(MoveRecord::Origin o) {
+    switch (o) {
+        case MoveRecord::Origin::address_change: return "address-change";
+        case MoveRecord::Origin::explicit_request: return "explicit";
+        case MoveRecord::Origin::peer: return "peer";
+    }
+    return "?";
+}
+
+std::vector<MoveDecision> PathManager::evaluate(const std::vector<ike::IkeSaInfo>& sas, const AddressSet& local,
+                                                const RouteLookup& route, Time now) {
+    std::vector<MoveDecision> out;
+    recheck_at_.reset();
+    std::set<std::uint64_t> seen;
+    for (const auto& sa : sas) {
+        seen.insert(sa.id);
+        if (sa.state != ike::IkeState::established || !sa.initiator || !sa.mobike) continue;
+        if (sa.local.address.is_unspecified() || sa.remote.address.is_unspecified()) continue;
+        const IpAddress& cur = sa.local.address;
+        const bool gone = !local.contains(cur);
+        std::optional<IpAddress> src = route ? route(sa.remote.address) : std::nullopt;
+        const bool src_ok = src && local.contains(*src) && src->family() == sa.remote.address.family();
+        if (src_ok && *src == cur) {
+            unsettled_since_.erase(sa.id);
+            continue;
+        }
+        if (src_ok) {
+            unsettled_since_.erase(sa.id);
+            std::string why = gone ? "local address " + cur.to_string() + " gone"
+                                   : "route to " + sa.remote.address.to_string() + " prefers " + src->to_string();
+            out.push_back({sa.id, Endpoint{*src, natt_port_}, sa.remote, std::move(why)});
+            continue;
+        }
+        // No usable route source. A working path is left alone; a broken one
+        // waits briefly for the routes to follow the address change.
+        if (!gone) {
+            unsettled_since_.erase(sa.id);
+            continue;
+        }
+        auto [it, fresh] = unsettled_since_.try_emplace(sa.id, now);
+        if (now - it->second < kSettle) {
+            Time at = now + kRecheck;
+            if (!recheck_at_ || at < *recheck_at_) recheck_at_ = at;
+            continue;
+        }
+        unsettled_since_.erase(it);
+        auto alt = std::find_if(local.begin(), local.end(),
+                                [&](const IpAddress& a) { return a.family() == sa.remote.address.family(); });
+        if (alt == local.end()) continue;  // nothing to move to until an address appears
+        out.push_back({sa.id, Endpoint{*alt, natt_port_}, sa.remote,
+                       "local address " + cur.to_string() + " gone, no route to the peer: trying " + alt->to_string()});
+    }
+    for (auto it = unsettled_since_.begin(); it != unsettled_since_.end();)
+        it = seen.contains(it->first) ? std::next(it) : unsettled_since_.erase(it);
+    return out;
+}
+
+void PathManager::started(std::uint64_t id, MoveRecord::Origin origin, const std::string& reason,
+                          const Endpoint& from_local, const Endpoint& from_remote, const Endpoint& to_local,
+                          const Endpoint& to_remote, Time now) {
+    auto& h = history_[id];
+    for (auto& r : h)
+        if (!r.confirmed) r.superseded = true;
+    MoveRecord r;
+    r.origin = origin;
+    r.started = now;
+    r.reason = reason;
+    r.from_local = from_local;
+    r.from_remote = from_remote;
+    r.to_local = to_local;
+    r.to_remote = to_remote;
+    h.push_back(std::move(r));
+    if (h.size() > kMaxHistory) h.erase(h.begin());
+}
+
+void PathManager::established(std::uint64_t id, const Endpoint& local, const Endpoint& remote) {
+    confirmed_[id] = {local, remote};
+}
+
+void PathManager::moved(std::uint64_t id, const Endpoint& local, const Endpoint& remote, Time now) {
+    auto& h = history_[id];
+    // The engine commits the newest path it was given: that completes the
+    // newest pending record (and any superseded one is left unconfirmed).
+    for (auto r = h.rbegin(); r != h.rend(); ++r) {
+        if (r->confirmed || r->superseded || r->origin == MoveRecord::Origin::peer) continue;
+        if (r->to_local == local && r->to_remote == remote) {
+            r->confirmed = true;
+            r->took = now - r->started;
+            confirmed_[id] = {local, remote};
+            return;
+        }
+        break;
+    }
+    auto prev = confirmed_.find(id);
+    if (prev != confirmed_.end() && prev->second == std::pair{local, remote}) return;  // a repeated commit
+    MoveRecord r;
+    r.origin = MoveRecord::Origin::peer;
+    r.started = now;
+    r.reason = "peer's UPDATE_SA_ADDRESSES";
+    if (prev != confirmed_.end()) {
+        r.from_local = prev->second.first;
+        r.from_remote = prev->second.second;
+    }
+    r.to_local = local;
+    r.to_remote = remote;
+    r.confirmed = true;
+    h.push_back(std::move(r));
+    if (h.size() > kMaxHistory) h.erase(h.begin());
+    confirmed_[id] = {local, remote};
+}
+
+void PathManager::forget(std::uint64_t id) {
+    history_.erase(id);
+    confirmed_.erase(id);
+    unsettled_since_.erase(id);
+}
+
+void PathManager::renamed(std::uint64_t old_id, std::uint64_t new_id) {
+    if (auto it = history_.find(old_id); it != history_.end()) {
+        auto h = std::move(it->second);
+        history_.erase(it);
+        auto& n = history_[new_id];
+        n.insert(n.begin(), h.begin(), h.end());
+    }
+    if (auto it = confirmed_.find(old_id); it != confirmed_.end()) {
+        confirmed_.try_emplace(new_id, it->second);
+        confirmed_.erase(it);
+    }
+}
+
+const std::vector<MoveRecord>& PathManager::history(std::uint64_t id) const {
+    static const std::vector<MoveRecord> empty;
+    auto it = history_.find(id);
+    return it == history_.end() ? empty : it->second;
+}
+
+bool PathManager::pending(std::uint64_t id) const {
+    const auto& h = history(id);
+    return !h.empty() && !h.back().confirmed && !h.back().superseded && h.back().origin != MoveRecord::Origin::peer;
+}
+
+}  // namespace mobiked::daemon

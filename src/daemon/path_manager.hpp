@@ -1,0 +1,92 @@
+// The MOBIKE path manager: decides when an IKE SA we originally initiated
+// moves to another local address, and keeps each SA's move history.
+//
+// Pure logic (no sockets, no engine): the daemon hands in the SAs, the usable
+// local addresses (AddressMonitor) and a route lookup (connect() +
+// getsockname() with the data plane's fwmark), and calls Engine::move() for
+// each decision. Rules:
+//  * the SA's local address is gone (removed, its link down, tentative...):
+//    move to the source address the route to the peer now takes;
+//  * the route to the peer now prefers another usable source: move there;
+//  * otherwise nothing moves - a new address alone changes nothing, the old
+//    path keeps working until it breaks (make-before-break);
+//  * a route lookup that is not settled yet (no route, or it names an address
+//    that is not usable) is retried after kRecheck; after kSettle without a
+//    usable route, any usable address of the peer's family is tried.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/net.hpp"
+#include "common/time.hpp"
+#include "daemon/address_monitor.hpp"
+#include "ike/engine.hpp"
+
+namespace mobiked::daemon {
+
+struct MoveRecord {
+    enum class Origin { address_change, explicit_request, peer };
+    Origin origin = Origin::address_change;
+    Time started{};
+    std::string reason;
+    Endpoint from_local, from_remote;
+    Endpoint to_local, to_remote;
+    std::optional<Duration> took;  // ours: until ike_moved
+    bool confirmed = false;        // the engine committed it (ike_moved)
+    bool superseded = false;       // another move started before this one was confirmed
+};
+std::string_view origin_name(MoveRecord::Origin o);
+
+struct MoveDecision {
+    std::uint64_t ike_sa_id = 0;
+    Endpoint local;
+    Endpoint remote;
+    std::string reason;
+};
+
+class PathManager {
+public:
+    static constexpr Duration kRecheck = std::chrono::milliseconds(20);
+    static constexpr Duration kSettle = std::chrono::seconds(1);
+    static constexpr std::size_t kMaxHistory = 32;
+
+    using RouteLookup = std::function<std::optional<IpAddress>(const IpAddress& remote)>;
+
+    explicit PathManager(std::uint16_t natt_port = 4500) : natt_port_(natt_port) {}
+
+    // What should move now, given the SAs and the usable local addresses.
+    // Call after every address change and when recheck_at() is due.
+    std::vector<MoveDecision> evaluate(const std::vector<ike::IkeSaInfo>& sas, const AddressSet& local,
+                                       const RouteLookup& route, Time now);
+    // When evaluate() wants to run again (a route not settled yet).
+    std::optional<Time> recheck_at() const { return recheck_at_; }
+
+    // Bookkeeping: a move was handed to the engine / the engine confirmed one.
+    void started(std::uint64_t id, MoveRecord::Origin origin, const std::string& reason, const Endpoint& from_local,
+                 const Endpoint& from_remote, const Endpoint& to_local, const Endpoint& to_remote, Time now);
+    // The path an SA was established on (so a later peer move has a "from").
+    void established(std::uint64_t id, const Endpoint& local, const Endpoint& remote);
+    // ike_moved: completes the pending record, or records a move the peer made.
+    void moved(std::uint64_t id, const Endpoint& local, const Endpoint& remote, Time now);
+    void forget(std::uint64_t id);
+    // An IKE rekey: the successor inherits the history.
+    void renamed(std::uint64_t old_id, std::uint64_t new_id);
+
+    const std::vector<MoveRecord>& history(std::uint64_t id) const;
+    const std::map<std::uint64_t, std::vector<MoveRecord>>& all() const { return history_; }
+    bool pending(std::uint64_t id) const;
+
+private:
+    std::uint16_t natt_port_;
+    std::map<std::uint64_t, std::vector<MoveRecord>> history_;
+    std::map<std::uint64_t, std::pair<Endpoint, Endpoint>> confirmed_;  // last confirmed path per SA
+    std::map<std::uint64_t, Time> unsettled_since_;
+    std::optional<Time> recheck_at_;
+};
+
+}  // namespace mobiked::daemon

@@ -1,0 +1,247 @@
+#include <gtest/gtest.h>
+#include <linux/if_addr.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+
+#include <cstring>
+
+#include "daemon/address_monitor.hpp"
+#include "daemon/control.hpp"
+#include "daemon/path_manager.hpp"
+
+using namespace mobiked;
+using namespace mobiked::daemon;
+using namespace std::chrono_literals;
+
+namespace {
+
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+Endpoint ep(const char* s, std::uint16_t port = 4500) { return Endpoint{ip(s), port}; }
+
+ike::IkeSaInfo sa(std::uint64_t id, const char* local, const char* remote, bool initiator = true, bool mobike = true) {
+    ike::IkeSaInfo s;
+    s.id = id;
+    s.state = ike::IkeState::established;
+    s.initiator = initiator;
+    s.mobike = mobike;
+    s.local = ep(local);
+    s.remote = ep(remote);
+    return s;
+}
+
+PathManager::RouteLookup fixed(std::optional<const char*> src) {
+    return [src](const IpAddress&) { return src ? std::optional<IpAddress>(ip(*src)) : std::nullopt; };
+}
+
+const Time t0 = std::chrono::seconds(100);
+
+}  // namespace
+
+TEST(PathManager, NewAddressAloneMovesNothing) {
+    PathManager pm;
+    auto d = pm.evaluate({sa(1, "192.0.2.1", "203.0.113.2")}, {ip("192.0.2.1"), ip("192.0.2.11")}, fixed("192.0.2.1"), t0);
+    EXPECT_TRUE(d.empty());
+    EXPECT_FALSE(pm.recheck_at());
+}
+
+TEST(PathManager, RemovedAddressMovesToRouteSource) {
+    PathManager pm;
+    auto d = pm.evaluate({sa(1, "192.0.2.1", "203.0.113.2")}, {ip("198.51.100.1")}, fixed("198.51.100.1"), t0);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].ike_sa_id, 1u);
+    EXPECT_EQ(d[0].local, ep("198.51.100.1"));
+    EXPECT_EQ(d[0].remote, ep("203.0.113.2"));
+    EXPECT_NE(d[0].reason.find("gone"), std::string::npos);
+}
+
+TEST(PathManager, RoutePreferenceChangeMoves) {
+    PathManager pm;
+    auto d = pm.evaluate({sa(1, "192.0.2.1", "203.0.113.2")}, {ip("192.0.2.1"), ip("198.51.100.1")},
+                         fixed("198.51.100.1"), t0);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_NE(d[0].reason.find("prefers"), std::string::npos);
+}
+
+TEST(PathManager, OnlyEstablishedInitiatorWithMobike) {
+    PathManager pm;
+    auto responder = sa(1, "192.0.2.1", "203.0.113.2", false);
+    auto no_mobike = sa(2, "192.0.2.1", "203.0.113.2", true, false);
+    auto connecting = sa(3, "192.0.2.1", "203.0.113.2");
+    connecting.state = ike::IkeState::auth_sent;
+    EXPECT_TRUE(pm.evaluate({responder, no_mobike, connecting}, {ip("198.51.100.1")}, fixed("198.51.100.1"), t0).empty());
+}
+
+TEST(PathManager, UnsettledRouteIsRecheckedThenFallsBack) {
+    PathManager pm;
+    std::vector<ike::IkeSaInfo> sas{sa(1, "192.0.2.1", "203.0.113.2")};
+    AddressSet now_addrs{ip("198.51.100.1"), ip("2001:db8::1")};
+    // The route still names the removed address (routes not updated yet).
+    EXPECT_TRUE(pm.evaluate(sas, now_addrs, fixed("192.0.2.1"), t0).empty());
+    ASSERT_TRUE(pm.recheck_at());
+    EXPECT_EQ(*pm.recheck_at(), t0 + PathManager::kRecheck);
+    // Settled a moment later.
+    auto d = pm.evaluate(sas, now_addrs, fixed("198.51.100.1"), t0 + 20ms);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_FALSE(pm.recheck_at());
+    // No route at all for longer than kSettle: any address of the family.
+    PathManager pm2;
+    EXPECT_TRUE(pm2.evaluate(sas, now_addrs, fixed(std::nullopt), t0).empty());
+    EXPECT_TRUE(pm2.evaluate(sas, now_addrs, fixed(std::nullopt), t0 + 500ms).empty());
+    d = pm2.evaluate(sas, now_addrs, fixed(std::nullopt), t0 + PathManager::kSettle);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].local, ep("198.51.100.1"));
+}
+
+TEST(PathManager, HistoryOursAndPeers) {
+    PathManager pm;
+    pm.established(1, ep("192.0.2.1"), ep("203.0.113.2"));
+    pm.started(1, MoveRecord::Origin::address_change, "gone", ep("192.0.2.1"), ep("203.0.113.2"), ep("198.51.100.1"),
+               ep("203.0.113.2"), t0);
+    EXPECT_TRUE(pm.pending(1));
+    pm.moved(1, ep("198.51.100.1"), ep("203.0.113.2"), t0 + 3ms);
+    EXPECT_FALSE(pm.pending(1));
+    ASSERT_EQ(pm.history(1).size(), 1u);
+    EXPECT_TRUE(pm.history(1)[0].confirmed);
+    EXPECT_EQ(*pm.history(1)[0].took, 3ms);
+    pm.moved(1, ep("198.51.100.1"), ep("203.0.113.2"), t0 + 4ms);  // repeated commit: nothing new
+    EXPECT_EQ(pm.history(1).size(), 1u);
+    // A responder's SA: the peer moved.
+    pm.established(2, ep("203.0.113.2"), ep("192.0.2.1"));
+    pm.moved(2, ep("203.0.113.2"), ep("198.51.100.1"), t0);
+    ASSERT_EQ(pm.history(2).size(), 1u);
+    EXPECT_EQ(pm.history(2)[0].origin, MoveRecord::Origin::peer);
+    EXPECT_EQ(pm.history(2)[0].from_remote, ep("192.0.2.1"));
+    // Superseded move, then the newer one confirmed.
+    pm.started(1, MoveRecord::Origin::address_change, "a", ep("198.51.100.1"), ep("203.0.113.2"), ep("198.51.100.11"),
+               ep("203.0.113.2"), t0 + 10ms);
+    pm.started(1, MoveRecord::Origin::explicit_request, "b", ep("198.51.100.11"), ep("203.0.113.2"), ep("192.0.2.5"),
+               ep("203.0.113.2"), t0 + 11ms);
+    pm.moved(1, ep("192.0.2.5"), ep("203.0.113.2"), t0 + 15ms);
+    const auto& h = pm.history(1);
+    ASSERT_EQ(h.size(), 3u);
+    EXPECT_TRUE(h[1].superseded);
+    EXPECT_TRUE(h[2].confirmed);
+    EXPECT_EQ(*h[2].took, 4ms);
+    // IKE rekey: the successor inherits it; delete forgets it.
+    pm.renamed(1, 7);
+    EXPECT_TRUE(pm.history(1).empty());
+    EXPECT_EQ(pm.history(7).size(), 3u);
+    pm.forget(7);
+    EXPECT_TRUE(pm.history(7).empty());
+}
+
+TEST(PathManager, ListSasJsonCarriesMoves) {
+    PathManager pm;
+    pm.started(1, MoveRecord::Origin::explicit_request, "mobikectl move", ep("192.0.2.1"), ep("203.0.113.2"),
+               ep("198.51.100.1"), ep("203.0.113.2"), t0);
+    pm.moved(1, ep("198.51.100.1"), ep("203.0.113.2"), t0 + 2ms);
+    auto s = response_sas({sa(1, "198.51.100.1", "203.0.113.2")}, t0 + 1s, {}, pm.all());
+    EXPECT_NE(s.find("\"moves\":[{"), std::string::npos) << s;
+    EXPECT_NE(s.find("\"origin\":\"explicit\""), std::string::npos) << s;
+    EXPECT_NE(s.find("\"took_ms\":2.0"), std::string::npos) << s;
+    EXPECT_NE(s.find("\"state\":\"done\""), std::string::npos) << s;
+}
+
+TEST(ControlRequest, Move) {
+    auto r = parse_control_request(R"({"cmd":"move","ike_id":3,"local":"198.51.100.1"})");
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->cmd, ControlCommand::move);
+    EXPECT_EQ(*r->ike_id, 3u);
+    EXPECT_EQ(r->local, "198.51.100.1");
+    EXPECT_FALSE(parse_control_request(R"({"cmd":"move","ike_id":3})"));
+    EXPECT_FALSE(parse_control_request(R"({"cmd":"move","ike_id":3,"local":"nope"})"));
+    EXPECT_FALSE(parse_control_request(R"({"cmd":"move","local":"192.0.2.1"})"));
+    EXPECT_FALSE(parse_control_request(R"({"cmd":"move","ike_id":3,"local":"192.0.2.1","conn":"x"})"));
+}
+
+// ---------------------------------------------------------------- AddressTable
+
+namespace {
+
+struct Msg {
+    std::vector<std::uint8_t> buf;
+    void attr(std::uint16_t type, const void* data, std::size_t len) {
+        std::size_t at = buf.size();
+        buf.resize(at + RTA_SPACE(len));
+        auto* rta = reinterpret_cast<rtattr*>(buf.data() + at);
+        rta->rta_type = type;
+        rta->rta_len = static_cast<std::uint16_t>(RTA_LENGTH(len));
+        std::memcpy(RTA_DATA(rta), data, len);
+    }
+    void finish() { reinterpret_cast<nlmsghdr*>(buf.data())->nlmsg_len = static_cast<std::uint32_t>(buf.size()); }
+};
+
+std::vector<std::uint8_t> addr_msg(bool add, const char* a, int ifindex, std::uint32_t flags = 0,
+                                   std::uint8_t scope = RT_SCOPE_UNIVERSE) {
+    IpAddress x = ip(a);
+    Msg m;
+    m.buf.resize(NLMSG_LENGTH(sizeof(ifaddrmsg)));
+    auto* nh = reinterpret_cast<nlmsghdr*>(m.buf.data());
+    nh->nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR;
+    auto* ifa = static_cast<ifaddrmsg*>(NLMSG_DATA(nh));
+    ifa->ifa_family = x.is_v4() ? AF_INET : AF_INET6;
+    ifa->ifa_index = static_cast<std::uint32_t>(ifindex);
+    ifa->ifa_scope = scope;
+    ifa->ifa_flags = static_cast<std::uint8_t>(flags);
+    m.buf.resize(NLMSG_ALIGN(m.buf.size()));
+    m.attr(IFA_ADDRESS, x.bytes().data(), x.size());
+    m.attr(IFA_FLAGS, &flags, 4);
+    m.finish();
+    return m.buf;
+}
+
+std::vector<std::uint8_t> link_msg(int ifindex, const char* name, unsigned flags) {
+    Msg m;
+    m.buf.resize(NLMSG_LENGTH(sizeof(ifinfomsg)));
+    auto* nh = reinterpret_cast<nlmsghdr*>(m.buf.data());
+    nh->nlmsg_type = RTM_NEWLINK;
+    auto* ifi = static_cast<ifinfomsg*>(NLMSG_DATA(nh));
+    ifi->ifi_index = ifindex;
+    ifi->ifi_flags = flags;
+    m.buf.resize(NLMSG_ALIGN(m.buf.size()));
+    m.attr(IFLA_IFNAME, name, std::strlen(name) + 1);
+    m.finish();
+    return m.buf;
+}
+
+std::vector<AddressChange> feed(AddressTable& t, const std::vector<std::uint8_t>& b) {
+    std::vector<AddressChange> c;
+    t.apply(b.data(), b.size(), c);
+    return c;
+}
+
+}  // namespace
+
+TEST(AddressTable, TracksUsableAddresses) {
+    AddressTable t({"mktun"});
+    feed(t, link_msg(1, "lo", IFF_UP | IFF_RUNNING | IFF_LOOPBACK));
+    feed(t, link_msg(2, "eth0", IFF_UP | IFF_RUNNING));
+    feed(t, link_msg(3, "mktun", IFF_UP | IFF_RUNNING));
+    feed(t, addr_msg(true, "127.0.0.1", 1, 0, RT_SCOPE_HOST));
+    feed(t, addr_msg(true, "10.1.0.1", 1));       // inner address on lo
+    feed(t, addr_msg(true, "10.9.0.1", 3));       // on our TUN
+    feed(t, addr_msg(true, "fe80::1", 2));        // link-local
+    feed(t, addr_msg(true, "2001:db8::5", 2, IFA_F_TENTATIVE));
+    feed(t, addr_msg(true, "2001:db8::6", 2, IFA_F_DEPRECATED));
+    auto c = feed(t, addr_msg(true, "192.0.2.1", 2));
+    ASSERT_EQ(c.size(), 1u);
+    EXPECT_EQ(c[0].kind, AddressChange::Kind::added);
+    EXPECT_EQ(c[0].ifname, "eth0");
+    EXPECT_EQ(t.usable(), (AddressSet{ip("192.0.2.1")}));
+    // DAD finished: the tentative address becomes usable.
+    c = feed(t, addr_msg(true, "2001:db8::5", 2));
+    ASSERT_EQ(c.size(), 1u);
+    EXPECT_EQ(t.usable(), (AddressSet{ip("192.0.2.1"), ip("2001:db8::5")}));
+    // Link down: its addresses are unusable, up again: back.
+    c = feed(t, link_msg(2, "eth0", IFF_UP));
+    EXPECT_EQ(c.size(), 3u);  // link_down + 2 removed
+    EXPECT_TRUE(t.usable().empty());
+    feed(t, link_msg(2, "eth0", IFF_UP | IFF_RUNNING));
+    EXPECT_EQ(t.usable().size(), 2u);
+    c = feed(t, addr_msg(false, "192.0.2.1", 2));
+    ASSERT_EQ(c.size(), 1u);
+    EXPECT_EQ(c[0].kind, AddressChange::Kind::removed);
+    EXPECT_EQ(c[0].address, ip("192.0.2.1"));
+    EXPECT_EQ(t.usable(), (AddressSet{ip("2001:db8::5")}));
+}
