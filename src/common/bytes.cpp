@@ -42,7 +42,7 @@ bool equal_ct(ByteView a, ByteView b) {
 
 void wipe(Bytes& b) {
     if (!b.empty()) OPENSSL_cleanse(b.data(), b.size());
-    b.clear();
+    Bytes().swap(b);  // and give the memory back: SAs are many, keys small
 }
 
 bool Reader::need(std::size_t n) {

@@ -26,7 +26,9 @@ const wire::CpPayload* cp_of(const std::vector<wire::Payload>& p, std::uint8_t t
 }  // namespace
 
 IpAddress Engine::Impl::peer_host(const IkeSa& sa) const {
-    return sa.virtual_ips.empty() || sa.initiator ? sa.remote.address : sa.virtual_ips.front();
+    // Whether we leased the addresses, not our role: an IKE rekey started by
+    // the gateway makes it the new SA's initiator, and the lease still holds.
+    return sa.leased_from.empty() ? sa.remote.address : sa.virtual_ips.front();
 }
 
 void Engine::Impl::append_cp_request(const IkeSa& sa, std::vector<wire::Payload>& p) const {

@@ -133,7 +133,7 @@ void Engine::Impl::on_create_child_response(IkeSa& sa, const std::vector<wire::P
             std::find(offered.begin(), offered.end(), want) != offered.end()) {
             // The responder wants another PFS group we also offer: retry with it.
             release_esp_spi(ctx.child.spi_in);
-            sa.queued.push_front({ctx.purpose, ctx.rekeyed_child, ctx.child.config, want, ctx.ke_retries + 1});
+            sa.queued.insert(sa.queued.begin(), {ctx.purpose, ctx.rekeyed_child, ctx.child.config, want, ctx.ke_retries + 1});
             return;
         }
         if (err == wire::notify::temporary_failure && old) {

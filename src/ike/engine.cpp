@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "crypto/cipher.hpp"
 #include "ike/engine_impl.hpp"
 
 namespace mobiked::ike {
@@ -173,6 +174,12 @@ void Engine::Impl::count_half_open(const IkeSa& sa, int delta) {
     if (n == 0) half_open_by_source.erase(sa.remote.address);
 }
 
+void Engine::Impl::forget_handshake_secrets(IkeSa& sa) const {
+    for (Bytes* b : {&sa.nonce_i, &sa.nonce_r, &sa.keys.sk_ai, &sa.keys.sk_ar, &sa.keys.sk_ei, &sa.keys.sk_er,
+                     &sa.keys.sk_pi, &sa.keys.sk_pr})
+        wipe(*b);
+}
+
 void Engine::Impl::remove_child(IkeSa& sa, std::uint32_t child_id, Time now, Output& out) {
     auto it = std::find_if(sa.children.begin(), sa.children.end(), [&](const ChildSa& c) { return c.id == child_id; });
     if (it == sa.children.end()) return;
@@ -244,7 +251,7 @@ void Engine::Impl::send_response(IkeSa& sa, wire::ExchangeType ex, std::uint32_t
     log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.request_remote.to_string() +
                                     (dgs.size() > 1 ? " in " + std::to_string(dgs.size()) + " fragments" : ""));
     sa.last_response_id = mid;
-    sa.last_request = to_bytes(request);
+    sa.last_request_digest = crypto::sha256(request);
     sa.next_peer_request_id = mid + 1;
     for (const auto& d : dgs) out.datagrams.push_back({sa.request_local, sa.request_remote, d});
     sa.last_response = std::move(dgs);
@@ -377,7 +384,7 @@ void Engine::Impl::on_datagram(const Datagram& in, Time now, Output& out) {
 void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Header& h, Time now, Output& out) {
     if (!h.is_response()) {
         if (sa.last_response_id && h.message_id == *sa.last_response_id) {
-            if (ByteView(in.data).size() == sa.last_request.size() && equal_ct(in.data, sa.last_request)) {
+            if (equal_ct(crypto::sha256(in.data), sa.last_request_digest)) {
                 log_sa(LogLevel::debug, sa, "retransmitting response " + std::to_string(h.message_id));
                 // Answer on the path the retransmission took (RFC 7296 §2.11);
                 // an UPDATE_SA_ADDRESSES resent over another path moves the SA

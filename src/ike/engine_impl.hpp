@@ -59,6 +59,9 @@ struct Engine::Impl {
     IkeSa* find_by_id(std::uint64_t id);
     void set_responder_spi(IkeSa& sa, std::uint64_t spi_r);
     void mark_established(IkeSa& sa, Time now, Output& out);
+    // After IKE_AUTH (and its CHILD_SA's KEYMAT): only SK_d and the cipher
+    // contexts are needed from here on; nonces and the other keys go.
+    void forget_handshake_secrets(IkeSa& sa) const;
     void remove_sa(IkeSa& sa, Event::Kind why, const std::string& detail, Time now, Output& out);
     void remove_child(IkeSa& sa, std::uint32_t child_id, Time now, Output& out);
     void emit(Output& out, Event::Kind kind, const IkeSa& sa, std::string detail, Time now) const;

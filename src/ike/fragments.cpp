@@ -54,7 +54,7 @@ std::optional<Engine::Impl::Opened> Engine::Impl::open_protected(IkeSa& sa, cons
     }
     auto& r = sa.reassembly;
     if (!r || r->message_id != h.message_id || r->response != h.is_response() || r->total != f.total_fragments) {
-        r.emplace();
+        r = std::make_unique<IkeSa::Reassembly>();
         r->message_id = h.message_id;
         r->response = h.is_response();
         r->total = f.total_fragments;

@@ -114,17 +114,19 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
     sa.peer_mobike = wire::find_notify(p, wire::notify::mobike_supported) != nullptr;
     mark_established(sa, now, out);
     accept_cp_reply(sa, p, now, out);
-    if (!sa.child_request) return;
-    ChildRequest req = std::move(*sa.child_request);
-    sa.child_request.reset();
-    auto child = accept_child_response(sa, req, p, why, now, false);
-    if (!child) {
-        release_esp_spi(req.spi_in);
-        emit(out, Event::Kind::child_failed, sa, req.config->name + ": " + why, now);
-        log_sa(LogLevel::warning, sa, "CHILD_SA " + req.config->name + " failed: " + why);
-        return;
+    if (sa.child_request) {
+        ChildRequest req = std::move(*sa.child_request);
+        sa.child_request.reset();
+        auto child = accept_child_response(sa, req, p, why, now, false);
+        if (child) {
+            install_child(sa, std::move(*child), now, out, true);
+        } else {
+            release_esp_spi(req.spi_in);
+            emit(out, Event::Kind::child_failed, sa, req.config->name + ": " + why, now);
+            log_sa(LogLevel::warning, sa, "CHILD_SA " + req.config->name + " failed: " + why);
+        }
     }
-    install_child(sa, std::move(*child), now, out, true);
+    forget_handshake_secrets(sa);
 }
 
 // ---------------------------------------------------------------- responder
@@ -199,6 +201,7 @@ void Engine::Impl::on_auth_request(IkeSa& sa, const Datagram& in, const std::vec
     send_response(sa, wire::ExchangeType::ike_auth, 1, r, in.data, out);
     mark_established(sa, now, out);
     if (child) install_child(sa, std::move(*child), now, out, false);
+    forget_handshake_secrets(sa);
 }
 
 }  // namespace mobiked::ike

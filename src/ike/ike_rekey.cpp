@@ -113,6 +113,7 @@ void Engine::Impl::on_ike_rekey_response(IkeSa& sa, CreateChildContext& ctx, con
                                              n.spi_r, *sizes);
     wipe(*shared);
     n.codec = SkCodec::make(*sel, n.keys.sk_ei, n.keys.sk_ai, n.keys.sk_er, n.keys.sk_ar);
+    forget_handshake_secrets(n);
     log_sa(LogLevel::info, sa, "rekeyed as IKE SA " + std::to_string(n.id));
     emit(out, Event::Kind::ike_rekeyed, n, std::to_string(sa.id), now);
     reschedule(n);
@@ -159,6 +160,7 @@ void Engine::Impl::on_ike_rekey_request(IkeSa& sa, const std::vector<wire::Paylo
                                              n.spi_r, *sizes);
     wipe(*shared);
     n.codec = SkCodec::make(*sel, n.keys.sk_er, n.keys.sk_ar, n.keys.sk_ei, n.keys.sk_ai);
+    forget_handshake_secrets(n);
     log_sa(LogLevel::info, sa, "rekeyed by peer as IKE SA " + std::to_string(n.id));
     emit(out, Event::Kind::ike_rekeyed, n, std::to_string(sa.id), now);
     reschedule(n);

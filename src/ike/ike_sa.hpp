@@ -149,7 +149,7 @@ struct IkeSa {
         std::vector<bool> have;
         Datagram first_datagram;
     };
-    std::optional<Reassembly> reassembly;
+    std::unique_ptr<Reassembly> reassembly;  // rare: kept off the SA's own footprint
     std::vector<IpAddress> virtual_ips;     // CP: ours (client) or the peer's lease (gateway)
     std::vector<std::string> leased_from;   // gateway: pools to release on deletion
     Bytes cookie2;                          // our COOKIE2 awaiting its echo
@@ -159,11 +159,13 @@ struct IkeSa {
     std::uint32_t next_request_id = 0;
     std::uint32_t next_peer_request_id = 0;
     std::optional<PendingRequest> pending;
-    std::deque<QueuedExchange> queued;  // exchanges waiting for the window
+    // Exchanges waiting for the window; a vector, since an empty std::deque
+    // already costs 512 bytes and there are many SAs with nothing queued.
+    std::vector<QueuedExchange> queued;
     std::optional<CreateChildContext> create_child;
     // Last response we sent and the request it answered, for retransmitted requests.
     std::optional<std::uint32_t> last_response_id;
-    Bytes last_request;
+    Bytes last_request_digest;  // SHA-256 of it: a retransmission is recognised without keeping it
     std::vector<Bytes> last_response;
     bool last_request_update = false;  // it carried UPDATE_SA_ADDRESSES
 

@@ -27,7 +27,7 @@ void Engine::Impl::queue_exchange(IkeSa& sa, QueuedExchange ex, Time now, Output
 void Engine::Impl::start_next_queued(IkeSa& sa, Time now, Output& out) {
     while (!sa.pending && !sa.queued.empty() && sa.state == IkeState::established) {
         QueuedExchange ex = std::move(sa.queued.front());
-        sa.queued.pop_front();
+        sa.queued.erase(sa.queued.begin());
         build_and_send_queued(sa, ex, now, out);
     }
 }

@@ -164,3 +164,34 @@ TEST(AddressPool, LeasesAreStableBoundedAndReused) {
 
 }  // namespace
 }  // namespace mobiked::sim
+
+namespace mobiked::sim {
+namespace {
+
+TEST(ConfigPayload, LeaseSurvivesAnIkeRekeyStartedByTheGateway) {
+    RemoteAccess ra;
+    Node& u1 = ra.add_client("user1", "192.0.2.11", client("user1@company.com"), 70);
+    ASSERT_TRUE(ra.connect(u1, "192.0.2.11"));
+    Output out;
+    ASSERT_TRUE(ra.gw->engine->rekey_ike(ra.gw->engine->list_sas().at(0).id, ra.net.now(), out).ok());
+    ra.net.apply(*ra.gw, out);
+    ra.net.run_for(std::chrono::seconds(2));
+    auto gw = ra.gw->engine->list_sas().at(0);
+    ASSERT_TRUE(gw.initiator);  // the gateway is now the original initiator
+    ASSERT_EQ(gw.virtual_ips.size(), 1u);
+    // The client rekeys its CHILD_SA over the new IKE SA: the gateway narrows
+    // the client's selectors to the lease again, not to its outer address.
+    auto cl = u1.engine->list_sas().at(0);
+    ASSERT_TRUE(u1.engine->rekey_child(cl.id, cl.children.at(0).child_id, ra.net.now(), out).ok());
+    ra.net.apply(u1, out);
+    ra.net.run_for(std::chrono::seconds(2));
+    EXPECT_EQ(u1.count_events(Event::Kind::child_established), 2u);  // really rekeyed
+    EXPECT_FALSE(u1.has_event(Event::Kind::child_failed));
+    ASSERT_EQ(ra.gw->installed.size(), 1u);
+    EXPECT_NE(ra.gw->installed[0].spi_out, cl.children.at(0).spi_in);
+    EXPECT_EQ(to_string(ra.gw->installed[0].remote_ts), "10.9.0.0/32");
+    EXPECT_EQ(to_string(u1.installed.at(0).local_ts), "10.9.0.0/32");
+}
+
+}  // namespace
+}  // namespace mobiked::sim
