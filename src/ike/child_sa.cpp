@@ -4,23 +4,14 @@
 
 #include "crypto/cipher.hpp"
 #include "ike/engine_impl.hpp"
+#include "ike/payload_helpers.hpp"
 #include "ike/traffic_selectors.hpp"
 
 namespace mobiked::ike {
 
 namespace {
 
-wire::Payload notify_payload(std::uint16_t type) {
-    wire::NotifyPayload n;
-    n.type = type;
-    return {wire::PayloadType::notify, false, std::move(n)};
-}
 
-Bytes spi_bytes(std::uint32_t spi) {
-    Bytes b(4);
-    store_be32(b.data(), spi);
-    return b;
-}
 
 std::vector<TrafficSelectorRange> ts_of(const std::vector<wire::Payload>& p, wire::PayloadType t) {
     const auto* pl = wire::find_payload(p, t);

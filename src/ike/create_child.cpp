@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ike/engine_impl.hpp"
+#include "ike/payload_helpers.hpp"
 #include "ike/traffic_selectors.hpp"
 
 namespace mobiked::ike {
@@ -11,14 +12,7 @@ namespace {
 
 constexpr std::size_t kNonceSize = 32;
 
-wire::Payload notify_payload(std::uint16_t type, Bytes data = {}) {
-    wire::NotifyPayload n;
-    n.type = type;
-    n.data = std::move(data);
-    return {wire::PayloadType::notify, false, std::move(n)};
-}
 
-Bytes be16(std::uint16_t v) { return {static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)}; }
 
 // The PFS group of a child's proposals: the first KE transform offered.
 std::uint16_t pfs_group(const std::vector<wire::Proposal>& proposals) {

@@ -3,17 +3,12 @@
 
 #include "ike/authenticator.hpp"
 #include "ike/engine_impl.hpp"
+#include "ike/payload_helpers.hpp"
 
 namespace mobiked::ike {
 
 namespace {
 
-wire::Payload notify_payload(std::uint16_t type, Bytes data = {}) {
-    wire::NotifyPayload n;
-    n.type = type;
-    n.data = std::move(data);
-    return {wire::PayloadType::notify, false, std::move(n)};
-}
 
 // Our identity: configured, or our IKE address when none is.
 Identity effective_local_id(const IkeSa& sa) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "ike/engine_impl.hpp"
+#include "ike/payload_helpers.hpp"
 
 namespace mobiked::ike {
 
@@ -13,20 +14,8 @@ namespace {
 
 constexpr std::size_t kNonceSize = 32;
 
-wire::Payload notify_payload(std::uint16_t type, Bytes data = {}) {
-    wire::NotifyPayload n;
-    n.type = type;
-    n.data = std::move(data);
-    return {wire::PayloadType::notify, false, std::move(n)};
-}
 
-Bytes spi8(std::uint64_t spi) {
-    Bytes b(8);
-    store_be64(b.data(), spi);
-    return b;
-}
 
-Bytes be16(std::uint16_t v) { return {static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)}; }
 
 }  // namespace
 

@@ -3,18 +3,9 @@
 #include <algorithm>
 
 #include "ike/engine_impl.hpp"
+#include "ike/payload_helpers.hpp"
 
 namespace mobiked::ike {
-
-namespace {
-
-Bytes spi_bytes(std::uint32_t spi) {
-    Bytes b(4);
-    store_be32(b.data(), spi);
-    return b;
-}
-
-}  // namespace
 
 void Engine::Impl::queue_exchange(IkeSa& sa, QueuedExchange ex, Time now, Output& out) {
     if (sa.pending || sa.state != IkeState::established) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "ike/engine_impl.hpp"
+#include "ike/payload_helpers.hpp"
 #include "ike/nat_detection.hpp"
 
 namespace mobiked::ike {
@@ -17,12 +18,6 @@ namespace {
 
 constexpr std::size_t kCookie2Size = 16;
 
-wire::Payload notify_payload(std::uint16_t type, Bytes data = {}) {
-    wire::NotifyPayload n;
-    n.type = type;
-    n.data = std::move(data);
-    return {wire::PayloadType::notify, false, std::move(n)};
-}
 
 void append_nat_detection(const IkeSa& sa, const Endpoint& local, const Endpoint& remote,
                           std::vector<wire::Payload>& p) {

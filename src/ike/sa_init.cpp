@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "ike/engine_impl.hpp"
+#include "ike/payload_helpers.hpp"
 #include "ike/nat_detection.hpp"
 
 namespace mobiked::ike {
@@ -11,14 +12,7 @@ namespace {
 constexpr std::size_t kNonceSize = 32;
 constexpr unsigned kMaxInitRetries = 3;  // per cause: INVALID_KE and COOKIE each
 
-wire::Payload notify_payload(std::uint16_t type, Bytes data = {}) {
-    wire::NotifyPayload n;
-    n.type = type;
-    n.data = std::move(data);
-    return {wire::PayloadType::notify, false, std::move(n)};
-}
 
-Bytes be16(std::uint16_t v) { return {static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)}; }
 
 bool uses_pubkey(const ConnectionConfig& c) {
     return c.local.method == AuthMethod::pubkey || c.remote.method == AuthMethod::pubkey;
