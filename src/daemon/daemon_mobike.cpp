@@ -36,7 +36,10 @@ void Daemon::evaluate_paths(Time now) {
     const std::uint32_t mark = dataplane_ ? dataplane_->fwmark() : 0;
     auto route = [mark](const IpAddress& remote) { return route_source(remote, mark); };
     const auto sas = engine_->list_sas();
-    auto decisions = paths_.evaluate(sas, addresses_->addresses(), route, now);
+    PathManager::Pinned pinned;
+    for (const auto& c : engine_->config().connections)
+        if (!c.local_addrs.empty()) pinned[c.name] = c.local_addrs;
+    auto decisions = paths_.evaluate(sas, addresses_->addresses(), route, now, pinned);
     ike::Output out;
     for (const auto& d : decisions) {
         auto sa = std::find_if(sas.begin(), sas.end(), [&](const ike::IkeSaInfo& s) { return s.id == d.ike_sa_id; });

@@ -15,7 +15,7 @@ std::string_view origin_name(MoveRecord::Origin o) {
 }
 
 std::vector<MoveDecision> PathManager::evaluate(const std::vector<ike::IkeSaInfo>& sas, const AddressSet& local,
-                                                const RouteLookup& route, Time now) {
+                                                const RouteLookup& route, Time now, const Pinned& pinned) {
     std::vector<MoveDecision> out;
     recheck_at_.reset();
     std::set<std::uint64_t> seen;
@@ -26,7 +26,24 @@ std::vector<MoveDecision> PathManager::evaluate(const std::vector<ike::IkeSaInfo
         const IpAddress& cur = sa.local.address;
         const bool gone = !local.contains(cur);
         std::optional<IpAddress> src = route ? route(sa.remote.address) : std::nullopt;
-        const bool src_ok = src && local.contains(*src) && src->family() == sa.remote.address.family();
+        bool src_ok = src && local.contains(*src) && src->family() == sa.remote.address.family();
+        if (auto p = pinned.find(sa.connection); p != pinned.end() && !p->second.empty()) {
+            const auto& allowed = p->second;
+            auto ok = [&](const IpAddress& a) {
+                return local.contains(a) && a.family() == sa.remote.address.family() &&
+                       std::find(allowed.begin(), allowed.end(), a) != allowed.end();
+            };
+            if (ok(cur)) {
+                unsettled_since_.erase(sa.id);
+                continue;
+            }
+            if (!src_ok || !ok(*src)) {
+                auto alt = std::find_if(allowed.begin(), allowed.end(), ok);
+                if (alt == allowed.end()) continue;  // none of the configured addresses is usable
+                src = *alt;
+                src_ok = true;
+            }
+        }
         if (src_ok && *src == cur) {
             unsettled_since_.erase(sa.id);
             continue;

@@ -8,6 +8,9 @@
 //  * the SA's local address is gone (removed, its link down, tentative...):
 //    move to the source address the route to the peer now takes;
 //  * the route to the peer now prefers another usable source: move there;
+//  * a connection with local_addrs configured only uses those: its SA stays on
+//    a configured address while it is usable (whatever the route prefers) and
+//    moves only to another configured one;
 //  * otherwise nothing moves - a new address alone changes nothing, the old
 //    path keeps working until it breaks (make-before-break);
 //  * a route lookup that is not settled yet (no route, or it names an address
@@ -56,13 +59,15 @@ public:
     static constexpr std::size_t kMaxHistory = 32;
 
     using RouteLookup = std::function<std::optional<IpAddress>(const IpAddress& remote)>;
+    // Connection name -> its configured local_addrs (absent or empty: any address).
+    using Pinned = std::map<std::string, std::vector<IpAddress>>;
 
     explicit PathManager(std::uint16_t natt_port = 4500) : natt_port_(natt_port) {}
 
     // What should move now, given the SAs and the usable local addresses.
     // Call after every address change and when recheck_at() is due.
     std::vector<MoveDecision> evaluate(const std::vector<ike::IkeSaInfo>& sas, const AddressSet& local,
-                                       const RouteLookup& route, Time now);
+                                       const RouteLookup& route, Time now, const Pinned& pinned = {});
     // When evaluate() wants to run again (a route not settled yet).
     std::optional<Time> recheck_at() const { return recheck_at_; }
 

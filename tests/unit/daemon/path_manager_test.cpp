@@ -93,6 +93,24 @@ TEST(PathManager, UnsettledRouteIsRecheckedThenFallsBack) {
     EXPECT_EQ(d[0].local, ep("198.51.100.1"));
 }
 
+TEST(PathManager, ConfiguredLocalAddressesOnly) {
+    PathManager pm;
+    auto s = sa(1, "192.0.2.11", "203.0.113.2");
+    s.connection = "c";
+    PathManager::Pinned pinned{{"c", {ip("192.0.2.11"), ip("198.51.100.11")}}};
+    AddressSet all{ip("192.0.2.1"), ip("192.0.2.11"), ip("198.51.100.1"), ip("198.51.100.11")};
+    // The route prefers the primary 192.0.2.1, but the SA stays on its configured address.
+    EXPECT_TRUE(pm.evaluate({s}, all, fixed("192.0.2.1"), t0, pinned).empty());
+    // Gone: to the other configured address, not to the route's source.
+    all.erase(ip("192.0.2.11"));
+    auto d = pm.evaluate({s}, all, fixed("192.0.2.1"), t0, pinned);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].local, ep("198.51.100.11"));
+    // No configured address left: nothing.
+    all.erase(ip("198.51.100.11"));
+    EXPECT_TRUE(pm.evaluate({s}, all, fixed("192.0.2.1"), t0, pinned).empty());
+}
+
 TEST(PathManager, HistoryOursAndPeers) {
     PathManager pm;
     pm.established(1, ep("192.0.2.1"), ep("203.0.113.2"));
