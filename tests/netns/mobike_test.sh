@@ -8,7 +8,8 @@
 #      from the link-2 address), the probe continues
 #   b. make-before-break: a second address is added on link 2 (nothing moves),
 #      then the first one removed (the second is promoted) -> the SA moves to it
-#   c. explicit: `mobikectl move --ike-id N --local ADDR`
+#   c. explicit: `mobikectl move --ike-id N --local ADDR` (back to link 1)
+#   d. link 1 goes down (its address stays): the SA moves to link 2 again
 # Each case: lost probes and the longest gap, the SA's move history
 # (list-sas --json), SPIs and IKE SA unchanged, b's view of the path.
 # Prints "N passed, N failed" last. Needs root and a build (MOBIKED_BIN,
@@ -174,9 +175,21 @@ else failed "$WHAT: $RESULT_C"; fi
 if ctl a move --ike-id $ID --local 203.0.113.99 >/dev/null 2>&1; then failed "$WHAT: move to a foreign address accepted"
 else pass "$WHAT: move to an address we do not have is refused"; fi
 
+# ------------------------------------------------------------- d. link down
+WHAT="link down"
+log_step "$WHAT"
+probe_around "$WHAT" "ns_link_set $A va1 down"
+check_moved "$WHAT" 198.51.100.11 address-change
+RESULT_D="a->b lost $LOST of 600 probes (longest gap $GAP ms), b->a lost $RLOST (longest gap $RGAP ms)"
+if [ "${LOST:-999}" -le 40 ] && [ "${RLOST:-999}" -le 40 ]; then pass "$WHAT: probe continued, $RESULT_D"
+else failed "$WHAT: $RESULT_D"; fi
+
 ctl a list-sas >"$D/list-sas.txt" 2>&1
 log_info "mobikectl list-sas on a:"; sed 's/^/    /' "$D/list-sas.txt" >&2
-grep -q "moves: 3" "$D/list-sas.txt" && pass "list-sas shows the 3 moves" || failed "list-sas: $(grep -A1 moves "$D/list-sas.txt")"
+grep -q "moves: 4" "$D/list-sas.txt" && pass "list-sas shows the 4 moves" || failed "list-sas: $(grep -A1 moves "$D/list-sas.txt")"
 
-log_info "interruption: break: $RESULT_A; make-before-break: $RESULT_B; explicit: $RESULT_C"
+log_info "interruption: break: $RESULT_A"
+log_info "interruption: make-before-break: $RESULT_B"
+log_info "interruption: explicit: $RESULT_C"
+log_info "interruption: link down: $RESULT_D"
 finish
