@@ -46,7 +46,9 @@ bool AddressTable::usable(const IpAddress& a, const Addr& x) const {
     auto l = links_.find(x.ifindex);
     // An address seen before its link (dump order) counts; the link message follows.
     if (l == links_.end()) return true;
-    return l->second.up && !l->second.loopback && !ignored_.contains(l->second.name);
+    // Global addresses on lo count (a router's loopback address can be its IKE
+    // address); 127/8, ::1 and host-scope ones do not.
+    return (l->second.up || l->second.loopback) && !ignored_.contains(l->second.name);
 }
 
 AddressSet AddressTable::usable() const {

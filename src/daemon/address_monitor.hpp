@@ -1,9 +1,10 @@
 // The host's usable local addresses, kept current from rtnetlink
 // (RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK) inside the epoll loop.
 //
-// Usable: on a link that is up (IFF_UP and IFF_RUNNING), not loopback, not
-// IPv6 link-local, not tentative / deprecated / DAD-failed, and not on one
-// of the ignored interfaces (our own TUN device). The path manager reads the
+// Usable: on a link that is up (IFF_UP and IFF_RUNNING), not a loopback
+// address (127/8, ::1, host scope; global addresses on lo count), not IPv6
+// link-local, not tentative / deprecated / DAD-failed, and not on one of the
+// ignored interfaces (our own TUN device). The path manager reads the
 // set after each change; there is no batching delay.
 #pragma once
 

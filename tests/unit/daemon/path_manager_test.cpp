@@ -237,7 +237,8 @@ TEST(AddressTable, TracksUsableAddresses) {
     feed(t, link_msg(2, "eth0", IFF_UP | IFF_RUNNING));
     feed(t, link_msg(3, "mktun", IFF_UP | IFF_RUNNING));
     feed(t, addr_msg(true, "127.0.0.1", 1, 0, RT_SCOPE_HOST));
-    feed(t, addr_msg(true, "10.1.0.1", 1));       // inner address on lo
+    feed(t, addr_msg(true, "10.1.0.1", 1));       // a global address on lo counts
+    feed(t, addr_msg(false, "10.1.0.1", 1));
     feed(t, addr_msg(true, "10.9.0.1", 3));       // on our TUN
     feed(t, addr_msg(true, "fe80::1", 2));        // link-local
     feed(t, addr_msg(true, "2001:db8::5", 2, IFA_F_TENTATIVE));
