@@ -6,10 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-30}
-scripts/build.sh fuzz >/dev/null
 export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+if ! scripts/build.sh fuzz >"$work/build.log" 2>&1; then
+    echo "fuzz: build failed"; grep -E "error|FAILED" "$work/build.log" | head -40
+    echo "fuzz: 0 passed, 1 failed"; exit 1
+fi
 pass=0 fail=0
 for bin in build/fuzz/fuzz_*; do
     [ -x "$bin" ] || continue

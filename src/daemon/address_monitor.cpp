@@ -1,5 +1,9 @@
 #include "daemon/address_monitor.hpp"
 
+// NLMSG_OK from <linux/netlink.h> compares the u32 nlmsg_len with an int
+// length; clang flags that inside the macro. Our lengths are bounded first.
+#pragma GCC diagnostic ignored "-Wsign-compare"
+
 #include <linux/if_addr.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
