@@ -138,7 +138,8 @@ std::optional<ReceivedDatagram> UdpSockets::receive(int fd, std::string& error) 
     const Socket* s = find(fd);
     if (!s) return std::nullopt;
     // One byte more than the largest message tells truncation apart.
-    Bytes buf(wire::kMaxMessageSize + 1);
+    if (scratch_.size() != wire::kMaxMessageSize + 1) scratch_.resize(wire::kMaxMessageSize + 1);
+    Bytes& buf = scratch_;
     sockaddr_storage from{};
     alignas(cmsghdr) char control[256];
     iovec iov{buf.data(), buf.size()};
@@ -166,8 +167,7 @@ std::optional<ReceivedDatagram> UdpSockets::receive(int fd, std::string& error) 
         error = "oversized datagram from " + d.remote.to_string();
         return std::nullopt;
     }
-    buf.resize(static_cast<std::size_t>(n));
-    d.data = std::move(buf);
+    d.data.assign(buf.begin(), buf.begin() + n);
     return d;
 }
 

@@ -98,6 +98,9 @@ private:
     const Socket* socket_for(const Endpoint& local, const Endpoint& remote) const;
     std::vector<Socket> sockets_;
     std::uint16_t natt_port_ = 0;
+    // Reused for every receive: a fresh zero-filled 64 KiB buffer per
+    // datagram was 7% of a busy responder's instructions.
+    std::vector<std::uint8_t> scratch_;
 };
 
 // The source address the kernel's routing would pick towards `remote`
