@@ -174,6 +174,24 @@ void Engine::Impl::count_half_open(const IkeSa& sa, int delta) {
     if (n == 0) half_open_by_source.erase(sa.remote.address);
 }
 
+bool Engine::Impl::has_other_sa(const IkeSa& sa) const {
+    for (const auto& [id, other] : sas)
+        if (id != sa.id && other->conn->name == sa.conn->name && other->remote == sa.remote &&
+            other->state == IkeState::established)
+            return true;
+    return false;
+}
+
+void Engine::Impl::drop_stale_sas(const IkeSa& sa, Time now, Output& out) {
+    std::vector<std::uint64_t> stale;
+    for (const auto& [id, other] : sas)
+        if (id != sa.id && other->remote_id == sa.remote_id && other->local_id == sa.local_id &&
+            other->state == IkeState::established && !other->rekeyed)
+            stale.push_back(id);
+    for (auto id : stale)
+        if (IkeSa* other = find_by_id(id)) remove_sa(*other, Event::Kind::ike_deleted, "replaced (INITIAL_CONTACT)", now, out);
+}
+
 void Engine::Impl::forget_handshake_secrets(IkeSa& sa) const {
     for (Bytes* b : {&sa.nonce_i, &sa.nonce_r, &sa.keys.sk_ai, &sa.keys.sk_ar, &sa.keys.sk_ei, &sa.keys.sk_er,
                      &sa.keys.sk_pi, &sa.keys.sk_pr})

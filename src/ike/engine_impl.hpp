@@ -59,6 +59,11 @@ struct Engine::Impl {
     IkeSa* find_by_id(std::uint64_t id);
     void set_responder_spi(IkeSa& sa, std::uint64_t spi_r);
     void mark_established(IkeSa& sa, Time now, Output& out);
+    // Another IKE SA of the same connection to the same peer identity exists.
+    bool has_other_sa(const IkeSa& sa) const;
+    // The peer sent INITIAL_CONTACT: its other IKE SAs with us are stale
+    // (it rebooted); delete them locally without waiting for a timeout.
+    void drop_stale_sas(const IkeSa& sa, Time now, Output& out);
     // After IKE_AUTH (and its CHILD_SA's KEYMAT): only SK_d and the cipher
     // contexts are needed from here on; nonces and the other keys go.
     void forget_handshake_secrets(IkeSa& sa) const;

@@ -62,7 +62,9 @@ void Engine::Impl::send_auth_request(IkeSa& sa, Time now, Output& out) {
     std::vector<wire::Payload> p;
     p.push_back({wire::PayloadType::id_i, false, idi});
     append_certificates(sa, p);
-    p.push_back(notify_payload(wire::notify::initial_contact));
+    // INITIAL_CONTACT says "forget my other SAs" (RFC 7296 §2.4): only true
+    // for our first IKE SA of this connection to this peer.
+    if (!has_other_sa(sa)) p.push_back(notify_payload(wire::notify::initial_contact));
     append_certreq(sa, p);
     if (!sa.conn->remote.id.any && !sa.conn->remote.id.data.empty())
         p.push_back({wire::PayloadType::id_r, false, sa.conn->remote.id.to_payload()});
@@ -195,6 +197,7 @@ void Engine::Impl::on_auth_request(IkeSa& sa, const Datagram& in, const std::vec
     }
     send_response(sa, wire::ExchangeType::ike_auth, 1, r, in.data, out);
     mark_established(sa, now, out);
+    if (wire::find_notify(p, wire::notify::initial_contact)) drop_stale_sas(sa, now, out);
     if (child) install_child(sa, std::move(*child), now, out, false);
     forget_handshake_secrets(sa);
 }

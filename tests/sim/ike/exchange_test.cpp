@@ -392,3 +392,43 @@ TEST(Exchange, ThirtyPercentLossTwoHundredSeededRuns) {
 
 }  // namespace
 }  // namespace mobiked::sim
+
+namespace mobiked::sim {
+namespace {
+
+// RFC 7296 §2.4: INITIAL_CONTACT on a peer's first SA replaces its stale ones.
+TEST(InitialContact, RebootedPeerReplacesItsStaleSa) {
+    Network net(111);
+    Node& before = net.add_node("moon-before-reboot", {"192.0.2.1"}, initiator_config({}), 112);
+    Node& r = net.add_node("sun", {"192.0.2.2"}, responder_config({}), 113);
+    Node& after = net.add_node("moon-after-reboot", {"192.0.2.3"}, initiator_config({}), 114);
+    Output out;
+    ASSERT_TRUE(before.engine->initiate("s2s", "", kInitiator, kResponder, net.now(), out).ok());
+    net.apply(before, out);
+    ASSERT_TRUE(net.run_until([&] { return r.count_events(Event::Kind::child_established) == 1; }, std::chrono::seconds(5)));
+    ASSERT_TRUE(after.engine->initiate("s2s", "", {*IpAddress::parse("192.0.2.3"), 500}, kResponder, net.now(), out).ok());
+    net.apply(after, out);
+    ASSERT_TRUE(net.run_until([&] { return r.count_events(Event::Kind::child_established) == 2; }, std::chrono::seconds(5)));
+    EXPECT_TRUE(after.logged("IKE_AUTH request 1 [ IDi N(INIT_CONTACT) IDr AUTH SA TSi TSr N(MOBIKE_SUP) ]"));
+    EXPECT_EQ(r.engine->ike_sa_count(), 1u);
+    EXPECT_EQ(r.installed.size(), 1u);
+    EXPECT_EQ(r.engine->list_sas().at(0).remote.address.to_string(), "192.0.2.3");
+}
+
+TEST(InitialContact, SecondSaOfARunningPeerDoesNotClaimIt) {
+    Network net(115);
+    Node& i = net.add_node("moon", {"192.0.2.1"}, initiator_config({}), 116);
+    Node& r = net.add_node("sun", {"192.0.2.2"}, responder_config({}), 117);
+    for (int k = 0; k < 2; ++k) {
+        Output out;
+        ASSERT_TRUE(i.engine->initiate("s2s", "", kInitiator, kResponder, net.now(), out).ok());
+        net.apply(i, out);
+        ASSERT_TRUE(net.run_until([&] { return r.count_events(Event::Kind::child_established) == std::size_t(k + 1); },
+                                  std::chrono::seconds(5)));
+    }
+    EXPECT_TRUE(i.logged("IKE_AUTH request 1 [ IDi IDr AUTH SA TSi TSr N(MOBIKE_SUP) ]"));
+    EXPECT_EQ(r.engine->ike_sa_count(), 2u);
+}
+
+}  // namespace
+}  // namespace mobiked::sim
