@@ -217,6 +217,12 @@ void Translator::run(const Setting& root, LoadedConfig& out) {
         with(s, "cookie_threshold", [&](const Setting& v) {
             if (auto n = int_of(v, 0, 1000000)) out.ike.cookie_threshold = static_cast<std::size_t>(*n);
         });
+        with(s, "half_open_per_source", [&](const Setting& v) {
+            if (auto n = int_of(v, 1, 1000000)) out.ike.half_open_per_source = static_cast<std::size_t>(*n);
+        });
+        with(s, "max_half_open", [&](const Setting& v) {
+            if (auto n = int_of(v, 1, 10000000)) out.ike.max_half_open = static_cast<std::size_t>(*n);
+        });
     });
     // Pools first: connections name them.
     with(root, "pools", [&](const Setting& s) {
@@ -257,8 +263,8 @@ void Translator::run(const Setting& root, LoadedConfig& out) {
 
 void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
     if (!expect_group(s)) return;
-    check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold", "tun", "tun_mtu",
-                   "nat_keepalive"});
+    check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold", "half_open_per_source",
+                   "max_half_open", "tun", "tun_mtu", "nat_keepalive"});
     with(s, "control_socket", [&](const Setting& v) {
         auto str = string_of(v);
         if (!str) return;
@@ -318,7 +324,7 @@ void Translator::connection(const Setting& s, const DaemonSettings& d, ike::Conn
     if (!expect_group(s)) return;
     check_keys(s, {"local_addrs", "remote_addrs", "local_port", "remote_port", "proposals", "mobike",
                    "encap", "send_certreq", "rekey_time", "life_time", "dpd_delay", "retransmit", "local",
-                   "remote", "children", "pools", "vips"});
+                   "remote", "children", "pools", "vips", "fragment_size"});
     c.local_port = d.ike_port;
     c.remote_port = d.ike_port;
     addresses(s, c);
@@ -372,6 +378,9 @@ void Translator::addresses(const Setting& s, ike::ConnectionConfig& c) {
 void Translator::connection_options(const Setting& s, ike::ConnectionConfig& c) {
     with(s, "mobike", [&](const Setting& v) { if (auto b = bool_of(v)) c.mobike = *b; });
     with(s, "encap", [&](const Setting& v) { if (auto b = bool_of(v)) c.encap_force = *b; });
+    with(s, "fragment_size", [&](const Setting& v) {
+        if (auto n = int_of(v, 576, 65535)) c.fragment_size = static_cast<std::size_t>(*n);
+    });
     with(s, "send_certreq", [&](const Setting& v) { if (auto b = bool_of(v)) c.send_certreq = *b; });
     with(s, "dpd_delay", [&](const Setting& v) { if (auto t = duration_of(v)) c.dpd_delay = *t; });
     with(s, "retransmit", [&](const Setting& v) { retransmit(v, c.retransmit); });

@@ -346,3 +346,21 @@ connections = {
     EXPECT_TRUE(has_error(r, "test.conf:11:", "no pool named 'users'")) << dump(r);
     EXPECT_TRUE(has_error(r, "test.conf:12:", "must be 0.0.0.0 or ::")) << dump(r);
 }
+
+namespace mobiked::daemon {
+namespace {
+
+TEST(ConfigFile, DosLimitsAndFragmentSize) {
+    std::string text = std::string("daemon = { half_open_per_source = 8; max_half_open = 5000; };\n") + kMinimalConn;
+    text.replace(text.find("local = "), 0, "fragment_size = 1000;\n    ");
+    auto r = parse(text);
+    ASSERT_TRUE(r.ok()) << dump(r);
+    EXPECT_EQ(r.config.ike.half_open_per_source, 8u);
+    EXPECT_EQ(r.config.ike.max_half_open, 5000u);
+    EXPECT_EQ(r.config.ike.connections[0].fragment_size, 1000u);
+    auto bad = parse(std::string("daemon = {\n  max_half_open = 0;\n};\n"));
+    EXPECT_TRUE(has_error(bad, "test.conf:2:", "")) << dump(bad);
+}
+
+}  // namespace
+}  // namespace mobiked::daemon
