@@ -24,31 +24,9 @@ netns_time_limit "${TIME_LIMIT:-120}" "$0" "$@"
 # shellcheck source=../lib/strongswan.sh
 . "$LIB/strongswan.sh"
 
-for tool in ip unshare timeout python3 ping swanctl "$SS_CHARON"; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "missing tool: $tool (run scripts/install-deps.sh)" >&2; exit 2; }
-done
-BIN=$(cd "${MOBIKED_BIN:-$ROOT/build/release}" 2>/dev/null && pwd)
-if [ -z "$BIN" ] || [ ! -x "$BIN/mobiked" ] || [ ! -x "$BIN/mobikectl" ]; then
-    echo "no mobiked/mobikectl in ${MOBIKED_BIN:-build/release}"; echo "0 passed, 1 failed"; exit 1
-fi
-
-NS_KEEP_WORKDIR=${KEEP:-0}
-netns_init
-PASSED=0
-FAILED=0
-SUMMARY_DONE=0
-early_exit() { [ "$SUMMARY_DONE" = 1 ] || echo "$PASSED passed, $((FAILED + 1)) failed (aborted with status $1)"; }
-NS_EXIT_HOOK=early_exit
-CUR=""
-LOGS=()
-pass() { PASSED=$((PASSED + 1)); log_info "PASS [$CUR] $*"; }
-failc() {
-    FAILED=$((FAILED + 1)); log_err "FAIL [$CUR] $*"
-    [ "${#LOGS[@]}" -gt 0 ] && NS_DUMP_LINES=${NS_DUMP_LINES:-60} dump_logs "${LOGS[@]}"
-    LOGS=()
-}
-check() { local d=$1; shift; if "$@"; then pass "$d"; return 0; else failc "$d"; return 1; fi; }
-to_file() { local f=$1; shift; "$@" >"$f" 2>&1; }
+# shellcheck source=../lib/mobiked_checks.sh
+. "$LIB/mobiked_checks.sh"
+mk_checks_init
 
 PSK=mobiked-interop-psk-0123456789abcdef
 
