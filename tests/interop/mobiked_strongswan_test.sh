@@ -257,7 +257,8 @@ same_suite_ids() {
 # strongSwan's inbound SPI is mobiked's outbound one.
 keys_match() {
     local ss=$1 md=$2 mk_init=$3 elen=$4 ilen=$5 k spi_in spi_out mk_out mk_in
-    k=$(ss_child_keys "$ss") || { log_err "  no CHILD keys in $ss/charon.log"; return 1; }
+    local listed; listed=$(ss_child_spis "$ss")
+    k=$(ss_child_keys "$ss" "spi=${listed%% *}") || { log_err "  no CHILD keys for SPI ${listed%% *} in $ss/charon.log"; return 1; }
     log_info "  strongSwan keys: $k"
     rm -rf "$md/keys"
     to_file "$md/export.out" mk_ctl "$md" export-keys --wireshark "$md/keys" \

@@ -86,9 +86,12 @@ counters_grew() {
 # keys_match DIR_I DIR_R ENCR_HEXLEN INTEG_HEXLEN — keys logged by both ends are equal,
 # have the expected sizes and belong to the CHILD_SA each end lists.
 keys_match() {
-    local di=$1 dr=$2 elen=$3 ilen=$4 ki kr f
-    ki=$(ss_child_keys "$di") || { log_err "  no CHILD keys in $di/charon.log"; return 1; }
-    kr=$(ss_child_keys "$dr") || { log_err "  no CHILD keys in $dr/charon.log"; return 1; }
+    local di=$1 dr=$2 elen=$3 ilen=$4 ki kr f si sr
+    # The keys of the children listed now, by inbound SPI: the last derivation
+    # logged need not be the survivor of a rekey collision.
+    si=$(ss_child_spis "$di"); sr=$(ss_child_spis "$dr")
+    ki=$(ss_child_keys "$di" "spi=${si%% *}") || { log_err "  no CHILD keys for SPI ${si%% *} in $di/charon.log"; return 1; }
+    kr=$(ss_child_keys "$dr" "spi=${sr%% *}") || { log_err "  no CHILD keys for SPI ${sr%% *} in $dr/charon.log"; return 1; }
     log_info "  initiator keys: $ki"
     log_info "  responder keys: $kr"
     for f in encr_i encr_r integ_i integ_r; do
@@ -103,7 +106,6 @@ keys_match() {
         [ -z "$(ss_field "$ki" integ_i)" ] || { log_err "  unexpected integrity key for AEAD"; return 1; }
     fi
     # SPIs in the key log = SPIs listed by swanctl
-    local si sr; si=$(ss_child_spis "$di"); sr=$(ss_child_spis "$dr")
     [ "$(ss_field "$ki" spi_in) $(ss_field "$ki" spi_out)" = "$si" ] || { log_err "  initiator log SPIs != listed ($si)"; return 1; }
     [ "$(ss_field "$kr" spi_in) $(ss_field "$kr" spi_out)" = "$sr" ] || { log_err "  responder log SPIs != listed ($sr)"; return 1; }
 }

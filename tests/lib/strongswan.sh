@@ -389,7 +389,9 @@ ss_wait_no_sa() { wait_for "[ \"\$(ss_ike_count '$1')\" = 0 ]" "${2:-10}" 0.1; }
 # ss_child_keys DIR [N] — CHILD_SA keys that charon logged at "chd 4", as one line
 #   n=.. ike=NAME|ID thread=TT child=NAME{ID} encr_alg=.. integ_alg=.. encr_i=HEX
 #   encr_r=HEX integ_i=HEX integ_r=HEX spi_in=HEX spi_out=HEX
-# N = index of the derivation in log order (default: the last one; "all" prints all).
+# N = index of the derivation in log order (default: the last one; "all" prints all;
+# "spi=HEX" the derivation whose inbound SPI is HEX: after a rekey collision each
+# charon has logged both children, in different orders).
 # encr_i/integ_i protect initiator->responder traffic, *_r the other way (RFC 7296
 # §2.17); for AES-GCM encr_* is the key followed by the 4-octet salt (RFC 4106 §8.1).
 ss_child_keys() { _ss_pick "${2:-last}" python3 "$_SS_LIBDIR/ss_parse.py" keys "$1/charon.log"; }
@@ -406,6 +408,7 @@ _ss_pick() {
     [ -n "$all" ] || return 1
     case $n in
         all)  printf '%s\n' "$all" ;;
+        spi=*) printf '%s\n' "$all" | awk -v s="spi_in=${n#spi=}" '{ for (i = 1; i <= NF; i++) if ($i == s) print }' | tail -n 1 | grep . ;;
         last) printf '%s\n' "$all" | tail -n 1 ;;
         *)    printf '%s\n' "$all" | awk -v n="$n" '$1 == "n=" n' | grep . ;;
     esac
