@@ -10,6 +10,10 @@ MOBIKE move) more precisely than ping. Standard library only.
         max_seq_gap=..     (largest run of missing sequence numbers between two received)
         max_gap_ms=..      (largest time between two consecutive arrivals)
         lost_ranges=a-b,c  (missing sequence numbers, at most 20 ranges)
+      --trace FILE: also write one line per datagram received, "seq send_ns recv_ns"
+        (send_ns from the datagram, recv_ns the kernel's receive timestamp, SO_TIMESTAMPNS;
+        both CLOCK_REALTIME, which all network namespaces share, as does bash's
+        $EPOCHREALTIME), for per-event analysis (bench/handover).
   udp_probe.py send --dst ADDR --port P --count N --interval-ms I [--src ADDR] [--size B]
       Send N datagrams on an absolute schedule (no drift): seq (u32) + send time (u64 ns)
       + padding to B bytes (default 64). Prints "sent=N late_max_ms=..".
@@ -23,6 +27,8 @@ import sys
 import time
 
 HDR = struct.Struct("!IQ")
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # Linux; cmsg type SCM_TIMESTAMPNS
+TIMESPEC = struct.Struct("@qq")
 
 
 def family(addr):
@@ -80,6 +86,10 @@ def do_recv(a):
         stop[0] = True
     signal.signal(signal.SIGTERM, on_sig)
     signal.signal(signal.SIGINT, on_sig)
+    trace = None
+    if a.trace:
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        trace = open(a.trace, "w", buffering=1 << 16)
     if a.ready:
         open(a.ready, "w").close()
     end = time.monotonic() + a.duration
@@ -95,7 +105,17 @@ def do_recv(a):
             break
         s.settimeout(min(left, 0.2))
         try:
-            data, _ = s.recvfrom(65535)
+            if trace is None:
+                data, _ = s.recvfrom(65535)
+            else:
+                data, anc, _fl, _ = s.recvmsg(65535, 64)
+                rx_ns = 0
+                for lvl, typ, cd in anc:
+                    if lvl == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(cd) >= TIMESPEC.size:
+                        sec, nsec = TIMESPEC.unpack_from(cd)
+                        rx_ns = sec * 1000000000 + nsec
+                if not rx_ns:
+                    rx_ns = time.time_ns()
         except socket.timeout:
             continue
         except InterruptedError:
@@ -104,6 +124,8 @@ def do_recv(a):
             continue
         seq, _ts = HDR.unpack_from(data)
         now = time.monotonic()
+        if trace is not None:
+            trace.write(f"{seq} {_ts} {rx_ns}\n")
         received += 1
         if last_arrival is not None:
             max_gap = max(max_gap, now - last_arrival)
@@ -135,6 +157,8 @@ def do_recv(a):
         f"last_seq={last_seq}", f"lost={len(missing)}", f"max_seq_gap={max_seq_gap}",
         f"max_gap_ms={max_gap * 1000:.1f}", f"lost_ranges={ranges(missing)}",
     ]
+    if trace is not None:
+        trace.close()
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -154,6 +178,7 @@ def main():
     r.add_argument("--expect", type=int, default=0)
     r.add_argument("--out")
     r.add_argument("--ready", help="create this file once the socket is bound")
+    r.add_argument("--trace", help='write "seq send_ns recv_ns" per datagram to this file')
     s = sub.add_parser("send")
     s.add_argument("--dst", required=True)
     s.add_argument("--port", type=int, required=True)
