@@ -318,11 +318,13 @@ void Engine::Impl::on_sa_timer(IkeSa& sa, Time now, Output& out) {
     if (sa.pending && now >= sa.pending->next_retransmit) {
         auto& p = *sa.pending;
         if (p.retransmits >= sa.conn->retransmit.tries) {
+            ++counters.exchanges_timed_out;
             remove_sa(sa, Event::Kind::ike_failed,
                       "giving up after " + std::to_string(p.retransmits) + " retransmits", now, out);
             return;
         }
         ++p.retransmits;
+        ++counters.retransmits;
         p.next_retransmit = now + retransmit_delay(sa.conn->retransmit, p.retransmits);
         log_sa(LogLevel::info, sa, "retransmit " + std::to_string(p.retransmits) + " of request " +
                                        std::to_string(p.message_id));
@@ -404,6 +406,7 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
         if (sa.last_response_id && h.message_id == *sa.last_response_id) {
             if (equal_ct(crypto::sha256(in.data), sa.last_request_digest)) {
                 log_sa(LogLevel::debug, sa, "retransmitting response " + std::to_string(h.message_id));
+                ++counters.responses_retransmitted;
                 // Answer on the path the retransmission took (RFC 7296 §2.11);
                 // an UPDATE_SA_ADDRESSES resent over another path moves the SA
                 // there (RFC 4555 §3.5), after its return-routability check.
@@ -616,11 +619,12 @@ std::vector<IkeSaInfo> Engine::list_sas() const {
         i.nat_remote = sa->nat_remote;
         i.mobike = sa->peer_mobike && sa->conn->mobike;
         i.established_at = sa->established_at;
+        i.rekey_at = sa->rekey_at;
         i.virtual_ips = sa->virtual_ips;
         for (const auto& c : sa->children)
             i.children.push_back({c.id, c.config->name, c.spi_in, c.spi_out, c.mode, c.proposal.to_string(), c.local_ts,
                                   c.remote_ts, sa->nat_local || sa->nat_remote || sa->conn->encap_force,
-                                  c.established_at});
+                                  c.established_at, c.rekey_at, c.expire_at});
         out.push_back(std::move(i));
     }
     std::sort(out.begin(), out.end(), [](const IkeSaInfo& a, const IkeSaInfo& b) { return a.id < b.id; });
@@ -629,5 +633,6 @@ std::vector<IkeSaInfo> Engine::list_sas() const {
 
 std::size_t Engine::ike_sa_count() const { return impl_->sas.size(); }
 std::size_t Engine::half_open_count() const { return impl_->half_open; }
+const EngineCounters& Engine::counters() const { return impl_->counters; }
 
 }  // namespace mobiked::ike

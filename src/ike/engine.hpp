@@ -149,6 +149,8 @@ struct ChildSaInfo {
     std::vector<TrafficSelectorRange> remote_ts;
     bool udp_encap = false;
     Time established_at{};
+    Time rekey_at{};   // soft lifetime; Time{}: none (or the rekey has started)
+    Time expire_at{};  // hard lifetime; Time{}: none
 };
 
 struct IkeSaInfo {
@@ -167,6 +169,7 @@ struct IkeSaInfo {
     bool nat_remote = false;
     bool mobike = false;
     Time established_at{};
+    Time rekey_at{};  // soft lifetime; Time{}: none (or the rekey has started)
     std::vector<IpAddress> virtual_ips;  // inner addresses assigned by CP (either role)
     std::vector<ChildSaInfo> children;
 };
@@ -174,6 +177,13 @@ struct IkeSaInfo {
 enum class LogLevel : std::uint8_t { debug, info, warning, error };
 // Log sink: subsystem ("ike", "cfg", ...) and a message that never contains keys.
 using LogSink = std::function<void(LogLevel, std::string_view subsystem, const std::string& msg)>;
+
+// Totals since the engine was created, for metrics.
+struct EngineCounters {
+    std::uint64_t retransmits = 0;              // our requests sent again after a timeout
+    std::uint64_t responses_retransmitted = 0;  // cached responses resent for a repeated request
+    std::uint64_t exchanges_timed_out = 0;      // gave up after the configured tries
+};
 
 struct EngineEnvironment {
     crypto::Random* random = nullptr;  // required; must outlive the engine
@@ -222,6 +232,7 @@ public:
     std::vector<IkeSaInfo> list_sas() const;
     std::size_t ike_sa_count() const;
     std::size_t half_open_count() const;
+    const EngineCounters& counters() const;
 
 private:
     struct Impl;

@@ -39,6 +39,7 @@ struct Engine::Impl {
     // INVALID_IKE_SPI answers are rate-limited (RFC 7296 §2.21.4): a budget per second.
     Time invalid_spi_window{};
     unsigned invalid_spi_sent = 0;
+    EngineCounters counters;  // metrics
 
     // Min-heap of (deadline, sa id); stale entries are skipped lazily.
     using TimerEntry = std::pair<Time, std::uint64_t>;
