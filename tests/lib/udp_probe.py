@@ -10,13 +10,16 @@ MOBIKE move) more precisely than ping. Standard library only.
         max_seq_gap=..     (largest run of missing sequence numbers between two received)
         max_gap_ms=..      (largest time between two consecutive arrivals)
         lost_ranges=a-b,c  (missing sequence numbers, at most 20 ranges)
+      --log FILE: also one line per datagram as it arrives (flushed at once):
+        "SEQ SEND_TIME_NS ARRIVAL_TIME_NS" (CLOCK_REALTIME, for timelines)
       --trace FILE: also write one line per datagram received, "seq send_ns recv_ns"
         (send_ns from the datagram, recv_ns the kernel's receive timestamp, SO_TIMESTAMPNS;
         both CLOCK_REALTIME, which all network namespaces share, as does bash's
         $EPOCHREALTIME), for per-event analysis (bench/handover).
   udp_probe.py send --dst ADDR --port P --count N --interval-ms I [--src ADDR] [--size B]
       Send N datagrams on an absolute schedule (no drift): seq (u32) + send time (u64 ns)
-      + padding to B bytes (default 64). Prints "sent=N late_max_ms=..".
+      + padding to B bytes (default 64). Prints "sent=N late_max_ms=..". SIGTERM/SIGINT stop
+      it early (the summary is still printed).
 Both ends bound in time: the receiver by --duration, the sender by N * I (+1 s slack).
 """
 import argparse
@@ -46,7 +49,15 @@ def do_send(a):
     late_max = 0.0
     sent = 0
     errors = 0
+    stop = [False]
+
+    def on_sig(_n, _f):          # TERM/INT: stop early, still print the summary
+        stop[0] = True
+    signal.signal(signal.SIGTERM, on_sig)
+    signal.signal(signal.SIGINT, on_sig)
     for seq in range(a.count):
+        if stop[0]:
+            break
         due = t0 + seq * interval
         now = time.monotonic()
         if now > hard_end:
@@ -90,6 +101,7 @@ def do_recv(a):
     if a.trace:
         s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         trace = open(a.trace, "w", buffering=1 << 16)
+    log = open(a.log, "w", buffering=1) if a.log else None
     if a.ready:
         open(a.ready, "w").close()
     end = time.monotonic() + a.duration
@@ -124,6 +136,8 @@ def do_recv(a):
             continue
         seq, _ts = HDR.unpack_from(data)
         now = time.monotonic()
+        if log:
+            log.write(f"{seq} {_ts} {time.time_ns()}\n")
         if trace is not None:
             trace.write(f"{seq} {_ts} {rx_ns}\n")
         received += 1
@@ -178,6 +192,7 @@ def main():
     r.add_argument("--expect", type=int, default=0)
     r.add_argument("--out")
     r.add_argument("--ready", help="create this file once the socket is bound")
+    r.add_argument("--log", help="one line per datagram: seq send_ns arrival_ns")
     r.add_argument("--trace", help='write "seq send_ns recv_ns" per datagram to this file')
     s = sub.add_parser("send")
     s.add_argument("--dst", required=True)
