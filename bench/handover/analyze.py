@@ -15,7 +15,9 @@ Definitions (window = from 50 ms before the event to the next action of the benc
 3 s; the event time T is when the command returned, e.g. `ip addr del` got the kernel's ack;
 for a silent cut T is bracketed by the trace: after the last probe that got through was sent
 and before the first one that did not):
-  interruption_ms  longest time between two consecutive arrivals in the window
+  interruption_ms  longest time between two consecutive arrivals in the window, among the
+                   gaps that start no later than 200 ms after the event (the one it opened;
+                   later gaps are the probe's own jitter)
   lost             probes sent in the window that never arrived (sequence numbers)
   recovery_ms      T -> the arrival that ends that longest gap
   baseline_ms      longest gap in the 500 ms before the window (what the probe itself jitters)
@@ -37,6 +39,7 @@ from datetime import datetime
 PRE_NS = 50_000_000
 CAP_NS = 3_000_000_000
 BASE_NS = 500_000_000
+OPEN_NS = 200_000_000
 
 KINDS = {
     # kind: (measured labels, labels that end a window)
@@ -114,28 +117,33 @@ class Trace:
         j = bisect.bisect_right(self.recv, b)
         return max(0, i - 1), j
 
-    def max_gap(self, a, b):
+    def max_gap(self, a, b, start_by=None):
+        """longest time between consecutive arrivals in [a, b] (and the one before a);
+        with start_by: only gaps that start (last arrival before it) no later than that"""
         i, j = self.arrivals(a, b)
         best = (0, None, None)
         for k in range(i + 1, j):
+            if start_by is not None and self.recv[k - 1] > start_by:
+                break
             g = self.recv[k] - self.recv[k - 1]
             if g > best[0]:
                 best = (g, self.recv[k - 1], self.recv[k])
         return best, (i, j)
 
     def lost(self, a, b):
-        """sequence numbers sent in [a, b] (by the received neighbours) that never arrived"""
+        """sequence numbers sent in [a, b] that never arrived (send times of the missing ones
+        interpolated between their received neighbours: the sender keeps a fixed schedule)"""
         lo = bisect.bisect_left(self.sends, a)
-        hi = bisect.bisect_right(self.sends, b) - 1
-        if hi <= lo:
-            return 0, []
-        s_lo, s_hi = self.seqs[lo], self.seqs[hi]
-        got = hi - lo + 1
+        hi = bisect.bisect_right(self.sends, b)        # first received one sent after b
         missing = []
-        for k in range(lo, hi):
+        start = max(0, lo - 1)
+        stop = min(len(self.seqs) - 1, hi)
+        for k in range(start, stop):
             for s in range(self.seqs[k] + 1, self.seqs[k + 1]):
-                missing.append(s)
-        return (s_hi - s_lo + 1) - got, missing
+                t = self.send_est(s)
+                if t is not None and a <= t <= b:
+                    missing.append(s)
+        return len(missing), missing
 
     def send_est(self, seq):
         """send time of seq: its own stamp, or interpolated between received neighbours"""
@@ -177,8 +185,10 @@ def analyze_case(case, out, probe_ms):
                 nxt_send = tr.send_est(last_seq + 1) or (tr.send_of[last_seq] + int(probe_ms * 1e6))
                 hi = min(t1, nxt_send)
                 T = (lo + hi) // 2 if hi >= lo else t1
-        # gaps that end after the command started (the event cannot precede it)
-        (g, gs, ge), (i, j) = tr.max_gap(t0, wend)
+        # the gap the event opened: gaps that end after the command started (the event
+        # cannot precede it) and start at most OPEN_NS after it returned (later ones are the
+        # probe's own jitter, see baseline_ms)
+        (g, gs, ge), (i, j) = tr.max_gap(t0, wend, start_by=max(T, t1) + OPEN_NS)
         last = tr.recv[j - 1] if j > 0 else None
         trailing = (wend - last) if last is not None else 0
         recovered = last is not None and last > T and trailing <= g
@@ -189,7 +199,7 @@ def analyze_case(case, out, probe_ms):
         owd = [tr.rows[k][2] - tr.rows[k][1] for k in range(i, j)]
         # recovery: only for a gap that the event opened (it started within 20 ms of it)
         rec = None
-        if recovered and ge is not None and (kind == "cut" or gs <= T + 20_000_000):
+        if recovered and ge is not None and ge > T and (kind == "cut" or gs <= T + 20_000_000):
             rec = max(0.0, (ge - T) / 1e6)
         r = {
             "n": len(results) + 1, "label": label, "t_ns": T, "t_before_ns": t0, "info": info,
@@ -201,7 +211,7 @@ def analyze_case(case, out, probe_ms):
         if kind == "mbb":
             brk = [e for e in events[idx + 1:] if e[0] == "break" and e[1] < wend]
             if brk:
-                (bg2, _, _), _ = tr.max_gap(brk[0][1], wend)
+                (bg2, _, _), _ = tr.max_gap(brk[0][1], wend, start_by=brk[0][2] + OPEN_NS)
                 r["break_gap_ms"] = bg2 / 1e6
                 r["break_t_ns"] = brk[0][2]
         results.append(r)

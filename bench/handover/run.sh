@@ -20,9 +20,13 @@
 #                else the bench runs `mobikectl terminate` + `mobikectl initiate` right
 #                after removing the address (REESTABLISH=manual forces that).
 #   strongswan   strongSwan 5.9.8 with kernel-libipsec on both ends, same moves (SS_MOVES).
-#   mbb          make-before-break (mobiked): add an address on the other link with a more
-#                preferred route (the SA moves while both paths work), then remove the old
-#                address; MBB_REPS repetitions; lost probes (target 0).
+#   mbb          make-before-break (mobiked): a more preferred route over the other link
+#                (onlink), then an address there: the address event makes the path manager
+#                see that the route prefers the new source and move while both paths work;
+#                then the old address is removed; MBB_REPS repetitions; lost probes
+#                (target 0). MBB_ORDER=addr-first adds the address first and the route
+#                after it (a route change alone is no event for mobiked's address monitor,
+#                which listens to addresses and links only: the SA then moves at the break).
 #   silent       silent link cut (mobiked, mover's connection `path_timeout = PATH_TIMEOUT;`
 #                when the daemon knows the key): nftables in r drops everything on the
 #                current link (no address or link event); recovery = cut -> first probe
@@ -34,6 +38,7 @@
 # Usage: sudo bench/handover/run.sh [--quick] [--out DIR] [--cases "mobike mbb ..."]
 # Environment: MOBIKED_BIN [build/release], MOVES [24], SS_MOVES [20], MBB_REPS [10],
 # CUT_REPS [10], PATH_TIMEOUT [0.3], PROBE_MS [1], REESTABLISH=detect|manual|auto [detect],
+# MBB_ORDER=route-first|addr-first [route-first], PROBE_RT [20: SCHED_FIFO priority], NICE [-10],
 # KEEP=1 (keep the namespace work dir with daemon logs; the OUT dir always keeps copies),
 # TIME_LIMIT [420] s for the whole run. Must run as root. Last line: BENCH {json}.
 # shellcheck source-path=SCRIPTDIR
@@ -69,6 +74,7 @@ fi
 PATH_TIMEOUT=${PATH_TIMEOUT:-0.3}
 PROBE_MS=${PROBE_MS:-1}
 REESTABLISH=${REESTABLISH:-detect}
+MBB_ORDER=${MBB_ORDER:-route-first}
 
 for tool in ip nft unshare timeout python3 gnuplot swanctl "$SS_CHARON"; do
     command -v "$tool" >/dev/null 2>&1 || { echo "missing tool: $tool (run scripts/install-deps.sh)" >&2; exit 2; }
@@ -187,7 +193,13 @@ print($2)"
 }
 # sa_link WHO — which link the mover's (first) IKE SA uses now: 1, 2 or ?
 sa_link() {
-    case $(sa_field m "s.get('local', '')") in
+    # the newest ESTABLISHED IKE SA (after a terminate the old one lingers as DELETING)
+    case $(ctl m --json list-sas 2>/dev/null | python3 -c "
+import json, sys
+try: l = json.load(sys.stdin)['ike_sas']
+except Exception: l = []
+l = [s for s in l if s.get('state') == 'ESTABLISHED']
+print(max(l, key=lambda s: s.get('id', 0)).get('local', '') if l else '')") in
         "${ADDR[1]}":*) echo 1 ;;
         "${ADDR[2]}":*) echo 2 ;;
         *) echo '?' ;;
@@ -373,11 +385,17 @@ run_mbb() {
     ip -n "$M" route replace "$RIKE/32" via "${GW[1]}" dev va1 metric "$metric"
     ip -n "$M" route del "$RIKE/32" via "${GW[1]}" dev va1 metric 10 2>/dev/null
     start_mk "" true
-    meta kind mbb; meta impl mobiked
+    meta kind mbb; meta impl mobiked; meta order "$MBB_ORDER"
     probe_start $((n * 3 + 20))
     for ((i = 1; i <= n; i++)); do
         old=$CUR; new=$((3 - CUR)); metric=$((metric - 1))
-        ev make "add ${ADDR[$new]}, route metric $metric (preferred)" add_link_addr "$new" "$metric" || log_warn "$CASE: add failed"
+        if [ "$MBB_ORDER" = route-first ]; then
+            ev make "route via link $new metric $metric (preferred, onlink), then add ${ADDR[$new]}" \
+                eval "ip -n $M route replace $RIKE/32 via ${GW[$new]} dev ${DEV[$new]} metric $metric onlink && ip -n $M addr add ${ADDR[$new]}/24 dev ${DEV[$new]}" \
+                || log_warn "$CASE: add failed"
+        else
+            ev make "add ${ADDR[$new]}, then route via link $new metric $metric (preferred)" add_link_addr "$new" "$metric" || log_warn "$CASE: add failed"
+        fi
         if wait_link "$new" 2; then moved=$((moved + 1)); else unmoved=$((unmoved + 1)); log_warn "$CASE: rep $i: no move before break"; fi
         sleep 0.3
         ev break "remove ${ADDR[$old]}" del_link_addr "$old"
