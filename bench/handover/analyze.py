@@ -199,7 +199,7 @@ def analyze_case(case, out, probe_ms):
         owd = [tr.rows[k][2] - tr.rows[k][1] for k in range(i, j)]
         # recovery: only for a gap that the event opened (it started within 20 ms of it)
         rec = None
-        if recovered and ge is not None and ge > T and (kind == "cut" or gs <= T + 20_000_000):
+        if recovered and ge is not None and ge > T and (kind == "cut" or (kind == "gap" and gs <= T + 20_000_000)):
             rec = max(0.0, (ge - T) / 1e6)
         r = {
             "n": len(results) + 1, "label": label, "t_ns": T, "t_before_ns": t0, "info": info,
@@ -305,7 +305,8 @@ def plot(c, out, gp, probe_ms):
         extra = f"{(r['break_t_ns'] - T) / 1e6:.3f}"
     args = ["gnuplot", "-e",
             f"dat='{dat}'; lost='{lost}'; png='{png}'; ttl='{title}'; evl='{ev}'; "
-            f"xmin={(a - T) / 1e6:.1f}; xmax={(b - T) / 1e6:.1f}; gapend={(ge - T) / 1e6:.3f}; "
+            f"xmin={(a - T) / 1e6:.1f}; xmax={(b - T) / 1e6:.1f}; "
+            f"gapend={(r['recovery_ms'] if r['recovery_ms'] is not None else 0):.3f}; "
             f"brk='{extra}'; probems={probe_ms}", gp]
     p = subprocess.run(args, capture_output=True, text=True, timeout=60)
     if p.returncode != 0:

@@ -21,7 +21,7 @@ if (strlen(brk) > 0) {
 }
 set ylabel "sequence number (0 = sent at the event)"
 set xlabel sprintf("time relative to the event (ms); one probe every %g ms", probems)
-set key left top
+set key right bottom box opaque
 plot dat using 1:2 with points pt 7 ps 0.4 lc rgb "#1f77b4" title "received (at arrival time)", \
      lost using 1:2 with points pt 2 ps 0.8 lc rgb "#d62728" title "lost (at send time)"
 unset label 1
@@ -30,6 +30,6 @@ unset label 3
 set ylabel "one-way delay (ms)"
 set xlabel "send time relative to the event (ms)"
 set logscale y
-set key left top
+set key right top box opaque
 plot dat using 4:3 with points pt 7 ps 0.4 lc rgb "#ff7f0e" title "one-way delay of each received probe"
 unset multiplot

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <sstream>
 
 namespace mobiked::cli {
@@ -42,6 +43,65 @@ std::string vips(const json& sa, const char* key) {
     return list.empty() ? std::string() : " [" + joined(sa, key, " ") + "]";
 }
 
+// ", rekeying in 3540s" / ", expires in 3900s" when the daemon sent the deadline.
+std::string deadline(const json& j, const char* key, const char* what) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number()) return {};
+    return std::string(", ") + what + " in " + it->dump() + "s";
+}
+
+std::string ms_text(double ms) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f ms", ms);
+    return buf;
+}
+
+// "IKE_SA_INIT 1/0, IKE_AUTH 1/0" (requests/responses) of one direction.
+std::string exchanges_line(const json& dir) {
+    if (!dir.is_object() || dir.empty()) return "none";
+    std::string out;
+    for (const auto& [name, v] : dir.items()) {
+        if (!v.is_object()) continue;
+        out += (out.empty() ? "" : ", ") + name + " " + str(v, "request") + "/" + str(v, "response");
+    }
+    return out;
+}
+
+void render_metrics(std::ostringstream& o, const json& j) {
+    auto mit = j.find("metrics");
+    if (mit == j.end() || !mit->is_object()) return;
+    const json& m = *mit;
+    if (auto im = m.find("ike_messages"); im != m.end() && im->is_object()) {
+        o << "  IKE messages (requests/responses):\n";
+        o << "    sent:     " << exchanges_line(im->value("sent", json::object())) << "\n";
+        o << "    received: " << exchanges_line(im->value("received", json::object())) << "\n";
+    }
+    o << "  retransmits: " << str(m, "retransmits") << " (" << str(m, "responses_retransmitted") << " responses resent, "
+      << str(m, "exchanges_timed_out") << " exchanges timed out)\n";
+    if (auto ev = m.find("events"); ev != m.end() && ev->is_object() && !ev->empty()) {
+        o << "  events:";
+        for (const auto& [kind, n] : ev->items()) o << " " << kind << "=" << n.dump();
+        o << "\n";
+    }
+    if (auto mv = m.find("moves"); mv != m.end() && mv->is_object()) {
+        std::uint64_t total = 0;
+        std::string by;
+        if (auto c = mv->find("completed"); c != mv->end() && c->is_object())
+            for (const auto& [origin, n] : c->items()) {
+                if (!n.is_number_unsigned()) continue;
+                total += n.get<std::uint64_t>();
+                by += (by.empty() ? "" : ", ") + origin + " " + n.dump();
+            }
+        o << "  MOBIKE moves: " << total;
+        if (!by.empty()) o << " (" << by << ")";
+        if (auto l = mv->find("last_confirm_ms"); l != mv->end() && l->is_number())
+            o << ", last confirmed after " << ms_text(l->get<double>());
+        if (auto a = mv->find("mean_confirm_ms"); a != mv->end() && a->is_number())
+            o << ", mean " << ms_text(a->get<double>());
+        o << "\n";
+    }
+}
+
 void render_child_conf(std::ostringstream& o, const json& c) {
     o << "  " << str(c, "name") << ": " << upper(str(c, "mode")) << ", rekeying every " << str(c, "rekey_time")
       << "s, start_action " << str(c, "start_action") << "\n";
@@ -53,7 +113,8 @@ void render_child_conf(std::ostringstream& o, const json& c) {
 void render_child_sa(std::ostringstream& o, const json& c) {
     o << "  " << str(c, "name") << ": #" << str(c, "id") << ", " << upper(str(c, "mode")) << ", ESP"
       << (c.value("udp_encap", false) ? " in UDP" : "") << ": " << str(c, "proposal") << "\n";
-    o << "    installed " << str(c, "established_s") << "s ago\n";
+    o << "    installed " << str(c, "established_s") << "s ago" << deadline(c, "rekey_in_s", "rekeying")
+      << deadline(c, "expires_in_s", "expires") << "\n";
     const bool counted = c.contains("packets_in");
     o << "    in  " << str(c, "spi_in");
     if (counted) o << ", " << str(c, "bytes_in") << " bytes, " << str(c, "packets_in") << " packets";
@@ -96,6 +157,9 @@ std::string render_status(const json& j) {
     if (auto it = j.find("ike_sas_by_state"); it != j.end() && it->is_object())
         for (const auto& [state, n] : it->items()) o << ", " << n.dump() << " " << state;
     o << "\n  CHILD_SAs installed: " << str(j, "child_sas") << "\n";
+    render_metrics(o, j);
+    if (auto ep = j.find("metrics_endpoint"); ep != j.end() && ep->is_string() && !ep->get<std::string>().empty())
+        o << "  metrics: http://" << ep->get<std::string>() << "/metrics\n";
     o << "  datagrams: " << str(j, "datagrams_in") << " in, " << str(j, "datagrams_out") << " out, "
       << str(j, "dropped") << " dropped";
     auto dp = j.find("dataplane");
@@ -141,7 +205,8 @@ std::string render_ike_sa(const json& sa) {
     o << "  remote '" << str(sa, "remote_id") << "' @ " << str(sa, "remote")
       << (sa.value("nat_remote", false) ? " (behind NAT)" : "") << vips(sa, "remote_vips") << "\n";
     o << "  " << str(sa, "proposal") << "\n";
-    o << "  established " << str(sa, "established_s") << "s ago" << (sa.value("mobike", false) ? ", MOBIKE" : "") << "\n";
+    o << "  established " << str(sa, "established_s") << "s ago" << deadline(sa, "rekey_in_s", "rekeying")
+      << (sa.value("mobike", false) ? ", MOBIKE" : "") << "\n";
     render_moves(o, sa);
     for (const auto& c : array_of(sa, "children")) render_child_sa(o, c);
     return o.str();
@@ -156,6 +221,38 @@ std::string render_sas(const json& j) {
 std::string render_move(const json& j) {
     return "moving IKE SA " + str(j, "ike_id") + " to " + str(j, "local") + " <-> " + str(j, "remote") +
            " (UPDATE_SA_ADDRESSES sent; list-sas shows when it is confirmed)\n";
+}
+
+std::string render_rekey(const json& j) {
+    auto c = j.find("child_id");
+    std::string what = c != j.end() && c->is_number() ? "CHILD_SA " + c->dump() + " of IKE SA " + str(j, "ike_id")
+                                                       : "IKE SA " + str(j, "ike_id");
+    return "rekeying " + what + " (CREATE_CHILD_SA sent; `mobikectl monitor` shows when it completes)\n";
+}
+
+std::string render_event(const json& e) {
+    char when[32] = "-";
+    if (auto ts = e.find("ts"); ts != e.end() && ts->is_number()) {
+        double t = ts->get<double>();
+        std::time_t secs = static_cast<std::time_t>(t);
+        std::tm tm{};
+        if (localtime_r(&secs, &tm)) {
+            char hms[16];
+            std::strftime(hms, sizeof hms, "%H:%M:%S", &tm);
+            std::snprintf(when, sizeof when, "%s.%03d", hms, static_cast<int>((t - static_cast<double>(secs)) * 1000));
+        }
+    }
+    std::ostringstream o;
+    o << when << " " << (e.value("error", false) ? "ERROR " : "") << str(e, "event") << " " << str(e, "conn") << "[#"
+      << str(e, "ike_id") << "]";
+    if (e.contains("local") || e.contains("remote")) o << " " << str(e, "local") << " <-> " << str(e, "remote");
+    if (auto p = e.find("proposal"); p != e.end() && p->is_string()) o << " " << p->get<std::string>();
+    if (auto t = e.find("took_ms"); t != e.end() && t->is_number()) o << " (" << str(e, "origin") << ", confirmed after " << ms_text(t->get<double>()) << ")";
+    else if (auto og = e.find("origin"); og != e.end() && og->is_string()) o << " (" << og->get<std::string>() << ")";
+    if (auto d = e.find("detail"); d != e.end() && d->is_string() && !d->get<std::string>().empty())
+        o << ": " << d->get<std::string>();
+    o << "\n";
+    return o.str();
 }
 
 std::string render_terminated(const json& j) {

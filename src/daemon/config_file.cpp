@@ -9,6 +9,7 @@
 #include <libconfig.h++>
 #include <optional>
 
+#include "daemon/metrics.hpp"
 #include "ike/proposals.hpp"
 
 namespace mobiked::daemon {
@@ -264,7 +265,7 @@ void Translator::run(const Setting& root, LoadedConfig& out) {
 void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
     if (!expect_group(s)) return;
     check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold", "half_open_per_source",
-                   "max_half_open", "tun", "tun_mtu", "nat_keepalive"});
+                   "max_half_open", "tun", "tun_mtu", "nat_keepalive", "metrics"});
     with(s, "control_socket", [&](const Setting& v) {
         auto str = string_of(v);
         if (!str) return;
@@ -297,6 +298,13 @@ void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
         if (auto n = int_of(v, 1280, 9000)) d.tun_mtu = static_cast<unsigned>(*n);
     });
     with(s, "log", [&](const Setting& v) { log_section(v, d); });
+    with(s, "metrics", [&](const Setting& v) {
+        auto str = string_of(v);
+        if (!str || str->empty()) return;
+        if (auto at = parse_listen_address(*str); !at)
+            return error(v, "'metrics' must be \"ADDRESS:PORT\" (e.g. \"127.0.0.1:9464\", \"[::1]:9464\"): " + at.error());
+        d.metrics = *str;
+    });
 }
 
 void Translator::log_section(const Setting& s, DaemonSettings& d) {
@@ -306,7 +314,9 @@ void Translator::log_section(const Setting& s, DaemonSettings& d) {
         std::string name = v.getName() ? v.getName() : "";
         const auto& known = log_subsystems();
         if (std::find(known.begin(), known.end(), name) == known.end()) {
-            error(v, "unknown log subsystem '" + name + "' (known: default, ike, cfg, net, ctl, dmn)");
+            std::string list;
+            for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+            error(v, "unknown log subsystem '" + name + "' (known: " + list + ")");
             continue;
         }
         auto level = string_of(v);

@@ -44,6 +44,8 @@ struct DaemonSettings {
     // subsystem -> level name ("debug", "info", "warning", "error", "off");
     // "default" applies to subsystems not listed.
     std::map<std::string, std::string> log_levels{{"default", "info"}};
+    // Prometheus endpoint "ADDRESS:PORT" ("[v6]:PORT"), HTTP GET /metrics; empty: off.
+    std::string metrics;
 };
 
 struct LoadedConfig {

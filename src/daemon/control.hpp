@@ -17,6 +17,7 @@
 
 #include "common/result.hpp"
 #include "common/time.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/path_manager.hpp"
 #include "ike/engine.hpp"
 
@@ -26,13 +27,14 @@ inline constexpr std::size_t kMaxRequestLine = 64 * 1024;
 inline constexpr std::size_t kMaxRequestDepth = 4;
 inline constexpr double kMaxInitiateTimeout = 600;
 
-enum class ControlCommand { status, list_conns, list_sas, initiate, terminate, load, export_keys, move };
+enum class ControlCommand { status, list_conns, list_sas, initiate, terminate, load, export_keys, move, rekey, monitor };
 
 struct ControlRequest {
     ControlCommand cmd = ControlCommand::status;
     std::string conn;
     std::string child;
     std::optional<std::uint64_t> ike_id;
+    std::optional<std::uint32_t> child_id;  // rekey: this CHILD_SA instead of the IKE SA
     Duration timeout = std::chrono::seconds(10);
     std::string dir;
     std::string local;   // move: new local address
@@ -55,7 +57,21 @@ struct DaemonStatus {
     std::uint64_t esp_dropped = 0;  // ESP on port 4500 while there is no data plane
     std::string tun;                // the data plane's TUN device; empty: none
     std::map<std::string, std::uint64_t> dataplane;  // data-plane counters by name
+    MetricsSnapshot metrics;       // exchanges, retransmissions, events, moves
+    std::string metrics_endpoint;  // "127.0.0.1:9464"; empty: not served
 };
+
+// One engine event as `monitor` subscribers get it (one JSON line each).
+struct MonitorEvent {
+    ike::Event event;
+    double wall_s = 0;  // Unix time, seconds
+    std::optional<Endpoint> local, remote;  // the IKE SA's path, when it still exists
+    std::string proposal;                   // ike_established / ike_rekeyed
+    std::optional<Duration> took;           // ike_moved: start of our move to confirmation
+    std::string origin;                     // ike_moved: address_change, explicit_request, peer
+};
+// Whether the event is one of the error kinds (ike_failed, child_failed, error_received).
+bool is_error_event(ike::Event::Kind k);
 
 // One CHILD_SA's traffic as the data plane counted it (inner bytes).
 struct ChildTraffic {
@@ -75,6 +91,9 @@ std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const
 using MoveHistories = std::map<std::uint64_t, std::vector<MoveRecord>>;
 std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const TrafficBySpi& traffic,
                          const MoveHistories& moves);
+std::string response_rekey(std::uint64_t ike_id, std::optional<std::uint32_t> child_id);
+std::string response_monitoring();
+std::string monitor_event_line(const MonitorEvent& m);
 std::string response_move(std::uint64_t ike_id, const Endpoint& local, const Endpoint& remote);
 std::string response_initiated(const ike::IkeSaInfo& sa, Time now, const std::vector<std::string>& warnings);
 std::string response_terminated(const std::vector<std::uint64_t>& ids);

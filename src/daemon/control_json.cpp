@@ -39,7 +39,8 @@ const std::pair<std::string_view, ControlCommand> kCommands[] = {
     {"list-sas", ControlCommand::list_sas},   {"initiate", ControlCommand::initiate},
     {"terminate", ControlCommand::terminate}, {"load", ControlCommand::load},
     {"export-keys", ControlCommand::export_keys},
-    {"move", ControlCommand::move},
+    {"move", ControlCommand::move},           {"rekey", ControlCommand::rekey},
+    {"monitor", ControlCommand::monitor},
 };
 
 // Fields each command accepts besides "cmd"; anything else is an error so a
@@ -50,6 +51,7 @@ std::vector<std::string_view> allowed_fields(ControlCommand c) {
         case ControlCommand::terminate: return {"conn", "ike_id"};
         case ControlCommand::export_keys: return {"dir"};
         case ControlCommand::move: return {"ike_id", "local", "remote"};
+        case ControlCommand::rekey: return {"ike_id", "child_id"};
         default: return {};
     }
 }
@@ -115,6 +117,19 @@ Status fill_move(const json& j, ControlRequest& r) {
     return {};
 }
 
+// rekey: {"cmd":"rekey","ike_id":N[,"child_id":M]}
+Status fill_rekey(const json& j, ControlRequest& r) {
+    auto it = j.find("ike_id");
+    if (it == j.end() || !it->is_number_unsigned()) return Error{"rekey needs 'ike_id', a non-negative integer"};
+    r.ike_id = it->get<std::uint64_t>();
+    if (auto c = j.find("child_id"); c != j.end()) {
+        if (!c->is_number_unsigned() || c->get<std::uint64_t>() > 0xffffffffu)
+            return Error{"field 'child_id' must be a non-negative 32-bit integer"};
+        r.child_id = static_cast<std::uint32_t>(c->get<std::uint64_t>());
+    }
+    return {};
+}
+
 Result<ControlRequest> from_json(const json& j) {
     if (!j.is_object()) return Error{"request must be a JSON object"};
     auto cmd = string_field(j, "cmd", 32, true);
@@ -132,6 +147,7 @@ Result<ControlRequest> from_json(const json& j) {
     if (r.cmd == ControlCommand::initiate) st = fill_initiate(j, r);
     else if (r.cmd == ControlCommand::terminate) st = fill_terminate(j, r);
     else if (r.cmd == ControlCommand::move) st = fill_move(j, r);
+    else if (r.cmd == ControlCommand::rekey) st = fill_rekey(j, r);
     else if (r.cmd == ControlCommand::export_keys) {
         auto dir = string_field(j, "dir", 4096, true);
         if (!dir) return Error{dir.error()};
@@ -222,6 +238,13 @@ std::int64_t age_seconds(Time now, Time at) {
     return std::chrono::duration_cast<std::chrono::seconds>(now - at).count();
 }
 
+// Seconds until `at` (0 when due); null when there is no such deadline.
+json in_seconds(Time now, Time at) {
+    if (at == Time{}) return nullptr;
+    if (at <= now) return 0;
+    return std::chrono::duration_cast<std::chrono::seconds>(at - now).count();
+}
+
 json child_sa_json(const ike::ChildSaInfo& c, Time now, const TrafficBySpi& traffic) {
     json j = {{"id", c.child_id},
             {"name", c.name},
@@ -232,7 +255,9 @@ json child_sa_json(const ike::ChildSaInfo& c, Time now, const TrafficBySpi& traf
             {"local_ts", strings_json(c.local_ts)},
             {"remote_ts", strings_json(c.remote_ts)},
             {"udp_encap", c.udp_encap},
-            {"established_s", age_seconds(now, c.established_at)}};
+            {"established_s", age_seconds(now, c.established_at)},
+            {"rekey_in_s", in_seconds(now, c.rekey_at)},
+            {"expires_in_s", in_seconds(now, c.expire_at)}};
     if (auto t = traffic.find(c.spi_in); t != traffic.end()) {
         const ChildTraffic& v = t->second;
         j["packets_in"] = v.packets_in;
@@ -283,10 +308,35 @@ json ike_sa_json(const ike::IkeSaInfo& s, Time now, const TrafficBySpi& traffic 
             {"nat_remote", s.nat_remote},
             {"mobike", s.mobike},
             {"established_s", age_seconds(now, s.established_at)},
+            {"rekey_in_s", in_seconds(now, s.rekey_at)},
             {"children", children}};
 }
 
 double to_ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+json metrics_json(const MetricsSnapshot& m) {
+    json sent = json::object(), received = json::object();
+    for (std::size_t ex = 0; ex < IkeMessageCounters::kExchanges; ++ex) {
+        std::string name(IkeMessageCounters::exchange_label(ex));
+        for (auto dir : {IkeMessageCounters::kSent, IkeMessageCounters::kReceived}) {
+            std::uint64_t req = m.messages.get(dir, ex, false), resp = m.messages.get(dir, ex, true);
+            if (req + resp == 0) continue;
+            (dir == IkeMessageCounters::kSent ? sent : received)[name] = {{"request", req}, {"response", resp}};
+        }
+    }
+    json moves = {{"completed", m.moves.confirmed_by_origin()}, {"timed", m.moves.timed_count()}};
+    moves["last_confirm_ms"] = m.moves.last_seconds() ? json(*m.moves.last_seconds() * 1000) : json(nullptr);
+    moves["mean_confirm_ms"] =
+        m.moves.timed_count() ? json(m.moves.timed_sum_seconds() * 1000 / static_cast<double>(m.moves.timed_count()))
+                              : json(nullptr);
+    return {{"ike_messages", {{"sent", sent}, {"received", received}}},
+            {"retransmits", m.retransmits},
+            {"responses_retransmitted", m.responses_retransmitted},
+            {"exchanges_timed_out", m.exchanges_timed_out},
+            {"events", m.events},
+            {"moves", moves},
+            {"drops", m.drops}};
+}
 
 json moves_json(const std::vector<MoveRecord>& moves, Time now) {
     json a = json::array();
@@ -349,7 +399,37 @@ std::string response_status(const DaemonStatus& s) {
                  {"dropped", s.dropped},
                  {"esp_dropped", s.esp_dropped},
                  {"tun", s.tun},
-                 {"dataplane", s.dataplane}});
+                 {"dataplane", s.dataplane},
+                 {"metrics_endpoint", s.metrics_endpoint},
+                 {"metrics", metrics_json(s.metrics)}});
+}
+
+bool is_error_event(ike::Event::Kind k) {
+    using K = ike::Event::Kind;
+    return k == K::ike_failed || k == K::child_failed || k == K::error_received;
+}
+
+std::string response_rekey(std::uint64_t ike_id, std::optional<std::uint32_t> child_id) {
+    json j = {{"ok", true}, {"ike_id", ike_id}, {"child_id", child_id ? json(*child_id) : json(nullptr)}};
+    return dump(j);
+}
+
+std::string response_monitoring() { return dump({{"ok", true}, {"monitoring", true}}); }
+
+std::string monitor_event_line(const MonitorEvent& m) {
+    const ike::Event& e = m.event;
+    json j = {{"event", std::string(ike::event_kind_name(e.kind))},
+              {"error", is_error_event(e.kind)},
+              {"ts", m.wall_s},
+              {"ike_id", e.ike_sa_id},
+              {"conn", e.connection},
+              {"detail", e.detail}};
+    if (m.local) j["local"] = m.local->to_string();
+    if (m.remote) j["remote"] = m.remote->to_string();
+    if (!m.proposal.empty()) j["proposal"] = m.proposal;
+    if (!m.origin.empty()) j["origin"] = m.origin;
+    if (m.took) j["took_ms"] = to_ms(*m.took);
+    return dump(j);
 }
 
 std::string response_conns(const ike::Config& config) {

@@ -32,6 +32,7 @@ public:
     bool owns(int fd) const { return fd == listen_fd_ || by_fd_.count(fd) != 0; }
     void on_ready(int fd, std::uint32_t events);
     void reply(std::uint64_t client, std::string line);
+    bool connected(std::uint64_t client) const { return clients_.count(client) != 0; }
 
 private:
     struct Client {

@@ -66,6 +66,7 @@ Status Daemon::init() {
     start_address_monitor();
     control_ = std::make_unique<ControlServer>(epoll_fd_, [this](std::uint64_t c, std::string_view l) { on_request(c, l); });
     if (auto st = control_->open(config_.daemon.control_socket); !st) return st;
+    if (auto st = start_metrics(); !st) return st;
     std::vector<int> fds = udp_.fds();
     if (dataplane_)
         for (int fd : dataplane_->fds()) fds.push_back(fd);
@@ -110,6 +111,7 @@ void Daemon::dispatch(int fd, std::uint32_t events) {
     if (fd == timer_fd_) return on_timer();
     if (addresses_ && fd == addresses_->fd()) return on_address_changes();
     if (control_ && control_->owns(fd)) return control_->on_ready(fd, events);
+    if (metrics_server_ && metrics_server_->owns(fd)) return metrics_server_->on_ready(fd, events, monotonic_now());
     if (dataplane_ && dataplane_->owns(fd)) {
         dataplane_->on_readable(fd, monotonic_now());
         return on_lifetime_notices();
@@ -177,6 +179,7 @@ void Daemon::on_datagram(bool natt, std::size_t slot) {
             case NattPayload::ike: data = data.subspan(4); break;
         }
     }
+    ike_messages_.count(IkeMessageCounters::kReceived, data);
     ike::Output out;
     engine_->on_datagram(ike::Datagram{e.local, e.remote, Bytes(data.begin(), data.end())}, monotonic_now(), out);
     process(out);
@@ -237,6 +240,7 @@ void Daemon::send(const ike::Datagram& d) {
                                                                            : udp_.send(d.local, d.remote, d.data);
     if (st) {
         ++counters_.out;
+        ike_messages_.count(IkeMessageCounters::kSent, d.data);
         return;
     }
     ++counters_.dropped;
@@ -283,6 +287,7 @@ void Daemon::on_event(const ike::Event& e) {
                     e.detail);
     using K = ike::Event::Kind;
     track_path_event(e);
+    observe_event(e);
     if (e.kind == K::ike_deleted || e.kind == K::ike_failed) {
         sas_.remove_ike_sa(e.ike_sa_id);
         if (dataplane_) dataplane_->remove_ike_sa(e.ike_sa_id);
@@ -491,6 +496,7 @@ void Daemon::on_acquire(const dataplane::AcquireRequest& r) {
 }
 
 void Daemon::shutdown() {
+    metrics_server_.reset();
     ike::Output out;
     Time now = monotonic_now();
     for (const auto& sa : engine_->list_sas())

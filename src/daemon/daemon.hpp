@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "daemon/address_monitor.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/control.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/path_manager.hpp"
 #include "daemon/sa_table.hpp"
 #include "daemon/udp_io.hpp"
@@ -74,6 +76,12 @@ private:
     void cmd_terminate(std::uint64_t client, const ControlRequest& r);
     void cmd_load(std::uint64_t client);
     void cmd_export(std::uint64_t client, const ControlRequest& r);
+    // rekey, monitor, metrics (daemon_control.cpp)
+    void cmd_rekey(std::uint64_t client, const ControlRequest& r);
+    void cmd_monitor(std::uint64_t client);
+    Status start_metrics();
+    void observe_event(const ike::Event& e);  // metrics and monitor subscribers
+    MetricsSnapshot metrics_snapshot() const;
     DaemonStatus status() const;
     Result<std::uint64_t> initiate(const std::string& conn, const std::string& child,
                                    const ike::PacketTrigger* trigger = nullptr);
@@ -109,6 +117,11 @@ private:
     std::map<std::uint64_t, Pending> pending_;  // IKE SA id -> initiate request waiting for it
     std::unique_ptr<AddressMonitor> addresses_;  // null: no rtnetlink, no automatic moves
     PathManager paths_;
+    IkeMessageCounters ike_messages_;
+    MoveStats move_stats_;
+    std::map<std::string, std::uint64_t> event_counts_;
+    std::set<std::uint64_t> monitors_;  // control clients subscribed to events
+    std::unique_ptr<MetricsServer> metrics_server_;  // null: daemon.metrics not set
 };
 
 }  // namespace mobiked::daemon

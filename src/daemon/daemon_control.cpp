@@ -1,5 +1,7 @@
-// The daemon's side of the control protocol: requests to engine calls.
+// The daemon's side of the control protocol: requests to engine calls;
+// monitor subscribers and the metrics endpoint.
 #include <algorithm>
+#include <chrono>
 
 #include "daemon/control_server.hpp"
 #include "daemon/daemon.hpp"
@@ -25,6 +27,8 @@ void Daemon::on_request(std::uint64_t client, std::string_view line) {
         case ControlCommand::load: return cmd_load(client);
         case ControlCommand::export_keys: return cmd_export(client, *req);
         case ControlCommand::move: return cmd_move(client, *req);
+        case ControlCommand::rekey: return cmd_rekey(client, *req);
+        case ControlCommand::monitor: return cmd_monitor(client);
     }
 }
 
@@ -64,6 +68,9 @@ void Daemon::cmd_load(std::uint64_t client) {
     if (result.config.daemon.ike_port != config_.daemon.ike_port ||
         result.config.daemon.natt_port != config_.daemon.natt_port)
         log("cfg").warn("port changes take effect after a restart");
+    if (result.config.daemon.metrics != config_.daemon.metrics)
+        log("cfg").warn("a changed metrics endpoint takes effect after a restart");
+    result.config.daemon.metrics = config_.daemon.metrics;
     result.config.daemon.control_socket = config_.daemon.control_socket;  // keep the bound socket
     config_ = std::move(result.config);
     engine_->load_config(config_.ike);
@@ -80,6 +87,7 @@ Status Daemon::reload() {
         for (const auto& e : result.errors) log("cfg").error("{}", e);
         return Error{std::to_string(result.errors.size()) + " errors, old configuration kept"};
     }
+    result.config.daemon.metrics = config_.daemon.metrics;  // bound at start
     result.config.daemon.control_socket = config_.daemon.control_socket;
     config_ = std::move(result.config);
     engine_->load_config(config_.ike);
@@ -110,6 +118,8 @@ DaemonStatus Daemon::status() const {
     s.datagrams_out = counters_.out;
     s.dropped = counters_.dropped;
     s.esp_dropped = counters_.esp_dropped;
+    s.metrics = metrics_snapshot();
+    s.metrics_endpoint = config_.daemon.metrics;
     if (!dataplane_) return s;
     const auto& c = dataplane_->counters();
     s.tun = dataplane_->tun_name();
@@ -125,6 +135,120 @@ DaemonStatus Daemon::status() const {
     for (std::size_t i = 1; i < ipsec::kStatusCount; ++i)
         s.dataplane["drop_" + std::string(ipsec::status_name(static_cast<ipsec::Status>(i)))] += c.by_status[i];
     return s;
+}
+
+// The reply says the exchange started; its end shows in `mobikectl monitor`
+// (ike_rekeyed / child_rekeyed, or an error) and in list-sas.
+void Daemon::cmd_rekey(std::uint64_t client, const ControlRequest& r) {
+    const std::uint64_t id = r.ike_id.value_or(0);
+    auto sas = engine_->list_sas();
+    auto sa = std::find_if(sas.begin(), sas.end(), [&](const ike::IkeSaInfo& s) { return s.id == id; });
+    if (sa == sas.end())
+        return control_->reply(client, response_error("no IKE SA " + std::to_string(id) + " (see mobikectl list-sas)"));
+    if (sa->state != ike::IkeState::established)
+        return control_->reply(client, response_error("IKE SA " + std::to_string(id) + " is " +
+                                                      std::string(ike::ike_state_name(sa->state)) +
+                                                      ", only established SAs can be rekeyed"));
+    if (r.child_id && std::none_of(sa->children.begin(), sa->children.end(),
+                                   [&](const ike::ChildSaInfo& c) { return c.child_id == *r.child_id; }))
+        return control_->reply(client, response_error("IKE SA " + std::to_string(id) + " has no CHILD_SA " +
+                                                      std::to_string(*r.child_id) + " (see mobikectl list-sas)"));
+    ike::Output out;
+    Time now = monotonic_now();
+    Status st = r.child_id ? engine_->rekey_child(id, *r.child_id, now, out) : engine_->rekey_ike(id, now, out);
+    process(out);
+    if (!st) return control_->reply(client, response_error(st.error()));
+    if (r.child_id) log("ctl").info("IKE SA {}: rekeying CHILD_SA {} (mobikectl rekey)", id, *r.child_id);
+    else log("ctl").info("IKE SA {}: rekeying the IKE SA (mobikectl rekey)", id);
+    control_->reply(client, response_rekey(id, r.child_id));
+}
+
+void Daemon::cmd_monitor(std::uint64_t client) {
+    monitors_.insert(client);
+    log("ctl").debug("control client {} monitors events ({} in all)", client, monitors_.size());
+    control_->reply(client, response_monitoring());
+}
+
+// Every engine event: counted for metrics, and one JSON line to each monitor.
+void Daemon::observe_event(const ike::Event& e) {
+    using K = ike::Event::Kind;
+    ++event_counts_[std::string(ike::event_kind_name(e.kind))];
+    MonitorEvent m{e, 0, {}, {}, {}, {}, {}};
+    if (e.kind == K::ike_moved) {
+        const auto& h = paths_.history(e.ike_sa_id);
+        if (!h.empty() && h.back().confirmed) {
+            m.origin = std::string(origin_name(h.back().origin));
+            m.took = h.back().took;
+        } else {
+            m.origin = "peer";
+        }
+        move_stats_.confirmed(m.origin, m.took);
+    }
+    // Prune subscribers that went away, then skip the lookups when nobody listens.
+    for (auto it = monitors_.begin(); it != monitors_.end();)
+        it = control_ && control_->connected(*it) ? std::next(it) : monitors_.erase(it);
+    if (monitors_.empty()) return;
+    m.wall_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    if (e.kind != K::ike_deleted && e.kind != K::ike_failed) {
+        for (const auto& sa : engine_->list_sas()) {
+            if (sa.id != e.ike_sa_id) continue;
+            m.local = sa.local;
+            m.remote = sa.remote;
+            if (e.kind == K::ike_established || e.kind == K::ike_rekeyed) m.proposal = sa.proposal;
+            break;
+        }
+    }
+    std::string line = monitor_event_line(m);
+    for (auto id : monitors_) control_->reply(id, line);
+}
+
+Status Daemon::start_metrics() {
+    if (config_.daemon.metrics.empty()) return {};
+    auto at = parse_listen_address(config_.daemon.metrics);
+    if (!at) return Error{"daemon.metrics: " + at.error()};
+    auto server = std::make_unique<MetricsServer>(epoll_fd_, [this] { return render_prometheus(metrics_snapshot()); });
+    if (auto st = server->open(*at); !st) return st;
+    metrics_server_ = std::move(server);
+    log("dmn").info("metrics on http://{}/metrics", config_.daemon.metrics);
+    return {};
+}
+
+MetricsSnapshot Daemon::metrics_snapshot() const {
+    MetricsSnapshot m;
+    m.version = kVersion;
+    m.uptime_s = std::chrono::duration<double>(monotonic_now() - started_).count();
+    m.connections = engine_->config().connections.size();
+    for (auto st : {ike::IkeState::created, ike::IkeState::init_sent, ike::IkeState::auth_sent, ike::IkeState::init_replied,
+                    ike::IkeState::established, ike::IkeState::deleting, ike::IkeState::deleted})
+        m.ike_sas_by_state[std::string(ike::ike_state_name(st))] = 0;
+    for (const auto& sa : engine_->list_sas()) ++m.ike_sas_by_state[std::string(ike::ike_state_name(sa.state))];
+    m.half_open = engine_->half_open_count();
+    m.child_sas = sas_.size();
+    m.datagrams_in = counters_.in;
+    m.datagrams_out = counters_.out;
+    m.datagrams_dropped = counters_.dropped;
+    m.esp_no_dataplane = counters_.esp_dropped;
+    m.nat_keepalives = counters_.keepalives;
+    const auto& ec = engine_->counters();
+    m.retransmits = ec.retransmits;
+    m.responses_retransmitted = ec.responses_retransmitted;
+    m.exchanges_timed_out = ec.exchanges_timed_out;
+    m.events = event_counts_;
+    m.messages = ike_messages_;
+    m.moves = move_stats_;
+    if (!dataplane_) return m;
+    m.dataplane = true;
+    const auto& c = dataplane_->counters();
+    m.dataplane_counters = {{"tun_packets_in", c.tun_packets_in},   {"tun_bytes_in", c.tun_bytes_in},
+                            {"tun_packets_out", c.tun_packets_out}, {"tun_bytes_out", c.tun_bytes_out},
+                            {"esp_packets_in", c.esp_packets_in},   {"esp_bytes_in", c.esp_bytes_in},
+                            {"esp_packets_out", c.esp_packets_out}, {"esp_bytes_out", c.esp_bytes_out},
+                            {"acquires", c.acquires},               {"lifetime_events", c.lifetime_events}};
+    for (std::size_t i = 0; i < dataplane::kDropCount; ++i)
+        m.drops[std::string(dataplane::drop_name(static_cast<dataplane::Drop>(i)))] = c.drops[i];
+    for (std::size_t i = 1; i < ipsec::kStatusCount; ++i)
+        m.drops[std::string(ipsec::status_name(static_cast<ipsec::Status>(i)))] += c.by_status[i];
+    return m;
 }
 
 TrafficBySpi Daemon::child_traffic() const {
