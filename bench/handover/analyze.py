@@ -96,7 +96,8 @@ def load_events(path):
 
 
 class Trace:
-    def __init__(self, path):
+    def __init__(self, path, probe_ms=1.0):
+        self.interval_ns = probe_ms * 1e6
         rows = []
         for line in open(path):
             p = line.split()
@@ -143,6 +144,16 @@ class Trace:
                 t = self.send_est(s)
                 if t is not None and a <= t <= b:
                     missing.append(s)
+        if hi >= len(self.seqs) and self.seqs:
+            # nothing received after the window: the schedule says what was sent until b
+            s = self.seqs[-1] + 1
+            while True:
+                t = self.send_est(s)
+                if t is None or t > b or len(missing) > 10_000_000:
+                    break
+                if t >= a:
+                    missing.append(s)
+                s += 1
         return len(missing), missing
 
     def send_est(self, seq):
@@ -154,6 +165,8 @@ class Trace:
             s0, s1 = self.seqs[k - 1], self.seqs[k]
             t0, t1 = self.sends[k - 1], self.sends[k]
             return t0 + (t1 - t0) * (seq - s0) // max(1, s1 - s0)
+        if k == len(self.seqs) and self.seqs:      # after the last received: the schedule
+            return self.sends[-1] + int((seq - self.seqs[-1]) * self.interval_ns)
         return None
 
 
@@ -164,7 +177,7 @@ def analyze_case(case, out, probe_ms):
     epath = os.path.join(out, case + ".events")
     if not (os.path.exists(tpath) and os.path.exists(epath)):
         return None
-    tr = Trace(tpath)
+    tr = Trace(tpath, probe_ms)
     events = load_events(epath)
     measured, enders = KINDS[kind]
     end_of_trace = tr.recv[-1] if tr.recv else 0
