@@ -249,6 +249,7 @@ void Daemon::send(const ike::Datagram& d) {
 
 void Daemon::apply(const ike::SaCommand& c) {
     Time now = monotonic_now();
+    key_archive_.before_apply(c, sas_, now);
     bool known = sas_.apply(c, now);
     if (dataplane_) {
         std::visit(
@@ -289,6 +290,7 @@ void Daemon::on_event(const ike::Event& e) {
     track_path_event(e);
     observe_event(e);
     if (e.kind == K::ike_deleted || e.kind == K::ike_failed) {
+        key_archive_.before_remove_ike_sa(e.ike_sa_id, sas_, monotonic_now());
         sas_.remove_ike_sa(e.ike_sa_id);
         if (dataplane_) dataplane_->remove_ike_sa(e.ike_sa_id);
     }

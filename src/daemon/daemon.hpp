@@ -16,6 +16,7 @@
 #include "daemon/address_monitor.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/control.hpp"
+#include "daemon/esp_export.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/path_manager.hpp"
 #include "daemon/sa_table.hpp"
@@ -104,6 +105,7 @@ private:
     std::unique_ptr<crypto::Random> random_;
     std::unique_ptr<ike::Engine> engine_;
     SaTable sas_;
+    EspKeyArchive key_archive_;  // deleted SAs and earlier addresses, for export-keys
     UdpSockets udp_;
     std::optional<Time> keepalive_due_;  // next NAT-T keepalive round
     std::unique_ptr<RecvBatch> rx_;  // recvmmsg buffers, reused by every on_udp

@@ -98,10 +98,10 @@ Status Daemon::reload() {
 }
 
 void Daemon::cmd_export(std::uint64_t client, const ControlRequest& r) {
-    auto exp = wireshark_esp_sa(sas_.entries());
+    auto exp = key_archive_.wireshark(sas_.entries(), monotonic_now());
     auto path = write_esp_sa_file(r.dir, exp.text);
     if (!path) return control_->reply(client, response_error(path.error()));
-    log("ctl").info("exported {} ESP SA records to {}", exp.records, *path);
+    log("ctl").info("exported {} ESP SA records ({} of deleted CHILD_SAs) to {}", exp.records, exp.retired, *path);
     control_->reply(client, response_exported(*path, exp.records, exp.skipped));
 }
 

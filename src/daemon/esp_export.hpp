@@ -4,8 +4,16 @@
 // `-o uat:esp_sa:<record>`:
 //   "IPv4","src","dst","0xSPI","<encr name>","0x<key>","<auth name>","0x<key>"
 // The algorithm names must match Wireshark's value strings exactly.
+//
+// EspKeyArchive makes one export cover a whole session: besides the CHILD_SAs
+// installed now it keeps the keys of recently deleted ones (replaced by a
+// rekey, or closed) and every earlier pair of outer addresses a CHILD_SA used
+// before a MOBIKE move, bounded in count and time (docs/wireshark.md).
 #pragma once
 
+#include <chrono>
+#include <deque>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,8 +31,50 @@ struct EspSaExport {
     std::string text;                  // file contents, one record per line
     std::size_t records = 0;
     std::vector<std::string> skipped;  // SAs with algorithms Wireshark cannot decrypt
+    std::size_t retired = 0;           // deleted SAs (rekeyed or closed) included
 };
 EspSaExport wireshark_esp_sa(const std::vector<InstalledSa>& sas);
+
+class EspKeyArchive {
+public:
+    struct Limits {
+        std::size_t max_retired = 256;                // deleted CHILD_SAs kept (oldest dropped first)
+        Duration retain = std::chrono::minutes(10);   // ... and for at most this long after the delete
+        std::size_t max_paths = 8;                    // earlier address pairs kept per CHILD_SA
+    };
+    EspKeyArchive() = default;
+    explicit EspKeyArchive(Limits l) : limits_(l) {}
+    ~EspKeyArchive();  // wipes key material
+    EspKeyArchive(const EspKeyArchive&) = delete;
+    EspKeyArchive& operator=(const EspKeyArchive&) = delete;
+
+    // Call before `table.apply(cmd)` / `table.remove_ike_sa(id)`: remembers the
+    // keys of the SAs about to be deleted and the addresses about to be replaced.
+    void before_apply(const ike::SaCommand& cmd, const SaTable& table, Time now);
+    void before_remove_ike_sa(std::uint64_t ike_sa_id, const SaTable& table, Time now);
+
+    // Records for the installed SAs (current and earlier addresses) and then for
+    // the retired ones still kept. Expired entries are dropped first.
+    EspSaExport wireshark(const std::vector<InstalledSa>& installed, Time now);
+
+    std::size_t retired() const { return retired_.size(); }
+    void expire(Time now);
+
+private:
+    using Path = std::pair<Endpoint, Endpoint>;  // local, remote
+    using Key = std::pair<std::uint64_t, std::uint32_t>;  // IKE SA id, inbound SPI
+    struct Retired {
+        InstalledSa sa;            // keys and the last addresses
+        std::vector<Path> earlier; // addresses before MOBIKE moves
+        Time retired_at{};
+    };
+    void retire(const InstalledSa& e, Time now);
+    static void wipe_keys(InstalledSa& e);
+
+    Limits limits_{};
+    std::deque<Retired> retired_;
+    std::map<Key, std::vector<Path>> earlier_;  // installed SAs that moved
+};
 
 // Writes `dir`/esp_sa with mode 0600 (it holds traffic keys); creates `dir`
 // (0700) if missing. Returns the file's path.
