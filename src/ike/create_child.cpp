@@ -169,12 +169,16 @@ void Engine::Impl::finish_child_rekey(IkeSa& sa, std::uint32_t old_id, std::uint
             // Ours lost: delete what we made; the peer closes the old SA.
             log_sa(LogLevel::info, sa, "simultaneous rekey of CHILD_SA " + old->config->name + ": ours is redundant");
             old->replaced_by = old->peer_rekey_child;
+            emit(out, Event::Kind::child_rekeyed, sa,
+                 old->config->name + " " + std::to_string(old_id) + " -> " + std::to_string(old->peer_rekey_child), now);
             queue_exchange(sa, {P::delete_child, new_id, nullptr}, now, out);
             return;
         }
         log_sa(LogLevel::info, sa, "simultaneous rekey of CHILD_SA " + old->config->name + ": ours wins");
     }
     old->replaced_by = new_id;
+    emit(out, Event::Kind::child_rekeyed, sa, old->config->name + " " + std::to_string(old_id) + " -> " + std::to_string(new_id),
+         now);
     queue_exchange(sa, {P::delete_child, old_id, nullptr}, now, out);
 }
 
@@ -239,6 +243,8 @@ void Engine::Impl::on_create_child_request(IkeSa& sa, const std::vector<wire::Pa
             old->peer_rekey_nr = nr;
         } else {
             old->replaced_by = new_id;  // the peer deletes the old one
+            emit(out, Event::Kind::child_rekeyed, sa,
+                 old->config->name + " " + std::to_string(old_id) + " -> " + std::to_string(new_id), now);
         }
     }
 }
