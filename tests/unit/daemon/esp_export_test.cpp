@@ -105,3 +105,16 @@ TEST(EspKeyArchive, UnsupportedAlgorithmIsSkipped) {
     ASSERT_EQ(e.skipped.size(), 1u);
     EXPECT_NE(e.skipped[0].find("(deleted)"), std::string::npos);
 }
+
+TEST(EspKeyArchive, AhNeedsNoRecord) {
+    SaTable t;
+    EspKeyArchive a;
+    auto c = child(1, 1, 1, 2);
+    c.protocol = wire::ProtocolId::ah;
+    c.inbound = c.outbound = {0, 0, wire::integ::hmac_sha2_256_128, {}, Bytes(32, 7)};
+    apply(a, t, c, Time{});
+    auto e = a.wireshark(t.entries(), Time{1s});
+    EXPECT_EQ(e.records, 0u);
+    ASSERT_EQ(e.skipped.size(), 1u);
+    EXPECT_NE(e.skipped[0].find("AH"), std::string::npos);
+}
