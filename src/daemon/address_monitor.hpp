@@ -39,6 +39,11 @@ public:
     // `buf` (one recv()'s worth); appends what changed the usable set.
     void apply(const std::uint8_t* buf, std::size_t len, std::vector<AddressChange>& changes);
     AddressSet usable() const;
+    // The interface an address is on; 0 if unknown.
+    int ifindex_of(const IpAddress& a) const {
+        auto it = addrs_.find(a);
+        return it == addrs_.end() ? 0 : it->second.ifindex;
+    }
     void ignore(const std::string& ifname) { ignored_.insert(ifname); }
     void clear_addresses() { addrs_.clear(); }
 
@@ -71,6 +76,7 @@ public:
     // Reads every pending notification; returns what changed the usable set.
     std::vector<AddressChange> on_readable();
     AddressSet addresses() const { return table_.usable(); }
+    int ifindex_of(const IpAddress& a) const { return table_.ifindex_of(a); }
     void ignore_interface(const std::string& name) { table_.ignore(name); }
 
 private:

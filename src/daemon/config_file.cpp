@@ -333,7 +333,7 @@ void Translator::connection(const Setting& s, const DaemonSettings& d, ike::Conn
     c.name = s.getName() ? s.getName() : "";
     if (!expect_group(s)) return;
     check_keys(s, {"local_addrs", "remote_addrs", "local_port", "remote_port", "proposals", "mobike",
-                   "encap", "send_certreq", "rekey_time", "life_time", "dpd_delay", "retransmit", "local",
+                   "encap", "send_certreq", "rekey_time", "life_time", "dpd_delay", "path_timeout", "path_probe_interval", "retransmit", "local",
                    "remote", "children", "pools", "vips", "fragment_size"});
     c.local_port = d.ike_port;
     c.remote_port = d.ike_port;
@@ -393,6 +393,12 @@ void Translator::connection_options(const Setting& s, ike::ConnectionConfig& c) 
     });
     with(s, "send_certreq", [&](const Setting& v) { if (auto b = bool_of(v)) c.send_certreq = *b; });
     with(s, "dpd_delay", [&](const Setting& v) { if (auto t = duration_of(v)) c.dpd_delay = *t; });
+    with(s, "path_timeout", [&](const Setting& v) { if (auto t = duration_of(v)) c.path_timeout = *t; });
+    with(s, "path_probe_interval", [&](const Setting& v) { if (auto t = duration_of(v)) c.path_probe_interval = *t; });
+    if (c.path_probe_interval > Duration::zero() && c.path_timeout > Duration::zero() &&
+        c.path_probe_interval >= c.path_timeout)
+        error(*member(s, "path_probe_interval"), "'" + path_of(*member(s, "path_probe_interval")) +
+                                                     "' must be shorter than path_timeout");
     with(s, "retransmit", [&](const Setting& v) { retransmit(v, c.retransmit); });
     lifetimes(s, c.ike_lifetimes);
 }

@@ -192,6 +192,7 @@ void Daemon::on_timer() {
     Time now = monotonic_now();
     if (keepalive_due_ && now >= *keepalive_due_) send_keepalives(now);
     if (dataplane_) dataplane_->poll(now);
+    refresh_path_liveness(now);
     engine_->on_timer(now, out);
     process(out);
     if (auto at = paths_.recheck_at(); at && now >= *at) evaluate_paths(now);
@@ -435,6 +436,7 @@ void Daemon::start_dataplane() {
         return;
     }
     dataplane_ = std::move(*dp);
+    dataplane_->set_source_pins(&source_pins_);
     if (!udp_.set_mark(dataplane_->fwmark())) log("dp").warn("SO_MARK on the IKE sockets failed: {}", std::strerror(errno));
     udp_.set_natt_receive_buffer(4 << 20);
     log("dp").info("data plane on {} (MTU {})", dataplane_->tun_name(), o.tun.mtu);

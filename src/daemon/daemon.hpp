@@ -16,8 +16,8 @@
 #include "daemon/address_monitor.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/control.hpp"
-#include "daemon/esp_export.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/esp_export.hpp"
 #include "daemon/path_manager.hpp"
 #include "daemon/sa_table.hpp"
 #include "daemon/udp_io.hpp"
@@ -98,6 +98,13 @@ private:
     void evaluate_paths(Time now);
     void cmd_move(std::uint64_t client, const ControlRequest& r);
     void track_path_event(const ike::Event& e);
+    // Starts the engine moves a path manager decided; pins sources as needed.
+    void start_moves(const std::vector<MoveDecision>& decisions, const std::vector<ike::IkeSaInfo>& sas, Time now,
+                     ike::Output& out);
+    void failover(std::uint64_t ike_sa_id, Time now);
+    // ESP received on a path-watched SA counts as the path being alive.
+    void refresh_path_liveness(Time now);
+    void refresh_source_pins();
 
     std::string config_path_;
     LoadedConfig config_;
@@ -119,6 +126,9 @@ private:
     std::map<std::uint64_t, Pending> pending_;  // IKE SA id -> initiate request waiting for it
     std::unique_ptr<AddressMonitor> addresses_;  // null: no rtnetlink, no automatic moves
     PathManager paths_;
+    SourcePins source_pins_;                 // failover sources bound to their interface
+    std::map<std::uint64_t, IpAddress> pinned_by_sa_;  // which SA needs which pin
+    std::map<std::uint64_t, std::uint64_t> watched_;   // path-watched IKE SA -> ESP packets in at last look
     IkeMessageCounters ike_messages_;
     MoveStats move_stats_;
     std::map<std::string, std::uint64_t> event_counts_;

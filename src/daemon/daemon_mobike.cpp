@@ -22,6 +22,11 @@ void Daemon::start_address_monitor() {
     std::string list;
     for (const auto& a : addresses_->addresses()) list += (list.empty() ? "" : " ") + a.to_string();
     log("net").info("local addresses: {}", list.empty() ? "none" : list);
+    udp_.set_source_pins(&source_pins_);
+    const AddressSet usable = addresses_->addresses();
+    ike::Output out;
+    engine_->set_local_addresses(std::vector<IpAddress>(usable.begin(), usable.end()), monotonic_now(), out);
+    process(out);
 }
 
 void Daemon::on_address_changes() {
@@ -39,20 +44,78 @@ void Daemon::evaluate_paths(Time now) {
     PathManager::Pinned pinned;
     for (const auto& c : engine_->config().connections)
         if (!c.local_addrs.empty()) pinned[c.name] = c.local_addrs;
-    auto decisions = paths_.evaluate(sas, addresses_->addresses(), route, now, pinned);
+    const AddressSet usable = addresses_->addresses();
+    auto decisions = paths_.evaluate(sas, usable, route, now, pinned);
     ike::Output out;
+    start_moves(decisions, sas, now, out);
+    // After the moves: an UPDATE_SA_ADDRESSES sent first carries the new list.
+    engine_->set_local_addresses(std::vector<IpAddress>(usable.begin(), usable.end()), now, out);
+    refresh_source_pins();
+    process(out);  // also re-arms the timer for a path recheck
+}
+
+void Daemon::start_moves(const std::vector<MoveDecision>& decisions, const std::vector<ike::IkeSaInfo>& sas, Time now,
+                         ike::Output& out) {
     for (const auto& d : decisions) {
         auto sa = std::find_if(sas.begin(), sas.end(), [&](const ike::IkeSaInfo& s) { return s.id == d.ike_sa_id; });
         if (sa == sas.end()) continue;
-        log("net").info("IKE SA {}: {}: moving {} -> {}", d.ike_sa_id, d.reason, sa->local.to_string(), d.local.to_string());
+        log("net").info("IKE SA {}: {}: moving {} <-> {} to {} <-> {}{}", d.ike_sa_id, d.reason, sa->local.to_string(),
+                        sa->remote.to_string(), d.local.to_string(), d.remote.to_string(),
+                        d.pin ? " (source pinned to its interface)" : "");
+        if (d.pin) pinned_by_sa_[d.ike_sa_id] = d.local.address;
+        else pinned_by_sa_.erase(d.ike_sa_id);
+        refresh_source_pins();  // before the engine sends the update from it
         if (auto st = engine_->move(d.ike_sa_id, d.local, d.remote, now, out); !st) {
             log("net").warn("IKE SA {}: move failed: {}", d.ike_sa_id, st.error());
             continue;
         }
-        paths_.started(d.ike_sa_id, MoveRecord::Origin::address_change, d.reason, sa->local, sa->remote, d.local,
-                       d.remote, now);
+        paths_.started(d.ike_sa_id, d.origin, d.reason, sa->local, sa->remote, d.local, d.remote, now);
     }
-    process(out);  // also re-arms the timer for a path recheck
+}
+
+void Daemon::failover(std::uint64_t ike_sa_id, Time now) {
+    if (!addresses_) return;
+    const auto sas = engine_->list_sas();
+    auto sa = std::find_if(sas.begin(), sas.end(), [&](const ike::IkeSaInfo& s) { return s.id == ike_sa_id; });
+    if (sa == sas.end()) return;
+    const std::uint32_t mark = dataplane_ ? dataplane_->fwmark() : 0;
+    auto route = [mark](const IpAddress& remote) { return route_source(remote, mark); };
+    PathManager::Pinned pinned;
+    for (const auto& c : engine_->config().connections)
+        if (!c.local_addrs.empty()) pinned[c.name] = c.local_addrs;
+    auto d = paths_.failover(*sa, addresses_->addresses(), route, pinned);
+    if (!d) {
+        log("net").warn("IKE SA {}: path {} <-> {} failed and there is no other address pair to try", ike_sa_id,
+                        sa->local.to_string(), sa->remote.to_string());
+        return;
+    }
+    ike::Output out;
+    start_moves({*d}, sas, now, out);
+    process(out);
+}
+
+void Daemon::refresh_source_pins() {
+    source_pins_.clear_all();
+    if (!addresses_) return;
+    for (auto it = pinned_by_sa_.begin(); it != pinned_by_sa_.end();) {
+        const int ifindex = addresses_->ifindex_of(it->second);
+        if (ifindex == 0) {
+            it = pinned_by_sa_.erase(it);  // the address went: nothing to pin
+            continue;
+        }
+        source_pins_.set(it->second, ifindex);
+        ++it;
+    }
+}
+
+void Daemon::refresh_path_liveness(Time now) {
+    if (!dataplane_) return;
+    for (auto& [id, seen] : watched_) {
+        const std::uint64_t n = dataplane_->packets_in(id);
+        if (n == seen) continue;
+        seen = n;
+        engine_->note_peer_traffic(id, now);
+    }
 }
 
 void Daemon::track_path_event(const ike::Event& e) {
@@ -63,7 +126,11 @@ void Daemon::track_path_event(const ike::Event& e) {
             auto sas = engine_->list_sas();
             auto sa = std::find_if(sas.begin(), sas.end(), [&](const ike::IkeSaInfo& s) { return s.id == e.ike_sa_id; });
             if (sa == sas.end()) return;
-            if (e.kind == K::ike_established) return paths_.established(sa->id, sa->local, sa->remote);
+            if (e.kind == K::ike_established) {
+                const auto* c = engine_->config().find_connection(sa->connection);
+                if (sa->initiator && sa->mobike && c && c->path_timeout > Duration::zero()) watched_[sa->id] = 0;
+                return paths_.established(sa->id, sa->local, sa->remote);
+            }
             paths_.moved(sa->id, sa->local, sa->remote, monotonic_now());
             const auto& h = paths_.history(sa->id);
             if (!h.empty() && h.back().took)
@@ -75,11 +142,22 @@ void Daemon::track_path_event(const ike::Event& e) {
         case K::ike_rekeyed: {
             std::uint64_t old = 0;
             auto r = std::from_chars(e.detail.data(), e.detail.data() + e.detail.size(), old);
-            if (r.ec == std::errc{}) paths_.renamed(old, e.ike_sa_id);
+            if (r.ec != std::errc{}) return;
+            paths_.renamed(old, e.ike_sa_id);
+            if (watched_.erase(old)) watched_[e.ike_sa_id] = 0;
+            if (auto p = pinned_by_sa_.find(old); p != pinned_by_sa_.end()) {
+                pinned_by_sa_[e.ike_sa_id] = p->second;
+                pinned_by_sa_.erase(old);
+            }
             return;
         }
+        case K::path_failed: return failover(e.ike_sa_id, monotonic_now());
+        case K::peer_addresses: return evaluate_paths(monotonic_now());
         case K::ike_deleted:
-        case K::ike_failed: return paths_.forget(e.ike_sa_id);
+        case K::ike_failed:
+            watched_.erase(e.ike_sa_id);
+            if (pinned_by_sa_.erase(e.ike_sa_id)) refresh_source_pins();
+            return paths_.forget(e.ike_sa_id);
         default: return;
     }
 }
@@ -103,6 +181,7 @@ void Daemon::cmd_move(std::uint64_t client, const ControlRequest& r) {
     if (auto st = engine_->move(sa->id, local, remote, now, out); !st) return control_->reply(client, response_error(st.error()));
     log("ctl").info("IKE SA {}: moving {} <-> {} to {} <-> {} (mobikectl move)", sa->id, sa->local.to_string(),
                     sa->remote.to_string(), local.to_string(), remote.to_string());
+    if (pinned_by_sa_.erase(sa->id)) refresh_source_pins();
     if (sa->local != local || sa->remote != remote)
         paths_.started(sa->id, MoveRecord::Origin::explicit_request, "mobikectl move", sa->local, sa->remote, local, remote, now);
     process(out);

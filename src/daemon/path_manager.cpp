@@ -10,6 +10,8 @@ std::string_view origin_name(MoveRecord::Origin o) {
         case MoveRecord::Origin::address_change: return "address-change";
         case MoveRecord::Origin::explicit_request: return "explicit";
         case MoveRecord::Origin::peer: return "peer";
+        case MoveRecord::Origin::path_failure: return "path-failure";
+        case MoveRecord::Origin::peer_addresses: return "peer-addresses";
     }
     return "?";
 }
@@ -25,6 +27,25 @@ std::vector<MoveDecision> PathManager::evaluate(const std::vector<ike::IkeSaInfo
         if (sa.local.address.is_unspecified() || sa.remote.address.is_unspecified()) continue;
         const IpAddress& cur = sa.local.address;
         const bool gone = !local.contains(cur);
+        const auto& peers = sa.peer_addresses;
+        if (!peers.empty() && std::find(peers.begin(), peers.end(), sa.remote.address) == peers.end()) {
+            // The responder moved (RFC 4555 §3.6): follow it to an announced address.
+            auto usable_src = [&](const IpAddress& r) -> std::optional<IpAddress> {
+                auto s = route ? route(r) : std::nullopt;
+                if (s && local.contains(*s) && s->family() == r.family()) return s;
+                if (!gone && cur.family() == r.family()) return cur;
+                return std::nullopt;
+            };
+            for (const auto& r : peers)
+                if (auto s = usable_src(r)) {
+                    MoveDecision d{sa.id, Endpoint{*s, natt_port_}, Endpoint{r, sa.remote.port},
+                                   "peer no longer lists " + sa.remote.address.to_string() + ", moving to " + r.to_string()};
+                    d.origin = MoveRecord::Origin::peer_addresses;
+                    out.push_back(std::move(d));
+                    break;
+                }
+            continue;
+        }
         std::optional<IpAddress> src = route ? route(sa.remote.address) : std::nullopt;
         bool src_ok = src && local.contains(*src) && src->family() == sa.remote.address.family();
         if (auto p = pinned.find(sa.connection); p != pinned.end() && !p->second.empty()) {
@@ -48,6 +69,7 @@ std::vector<MoveDecision> PathManager::evaluate(const std::vector<ike::IkeSaInfo
             unsettled_since_.erase(sa.id);
             continue;
         }
+        if (!gone && failed_over_.contains(sa.id)) continue;
         if (src_ok) {
             unsettled_since_.erase(sa.id);
             std::string why = gone ? "local address " + cur.to_string() + " gone"
@@ -79,9 +101,48 @@ std::vector<MoveDecision> PathManager::evaluate(const std::vector<ike::IkeSaInfo
     return out;
 }
 
+std::optional<MoveDecision> PathManager::failover(const ike::IkeSaInfo& sa, const AddressSet& local,
+                                                  const RouteLookup& route, const Pinned& pinned) {
+    if (sa.state != ike::IkeState::established || !sa.initiator || !sa.mobike) return std::nullopt;
+    std::vector<IpAddress> remotes{sa.remote.address};
+    for (const auto& r : sa.peer_addresses)
+        if (std::find(remotes.begin(), remotes.end(), r) == remotes.end()) remotes.push_back(r);
+    const std::vector<IpAddress>* allowed = nullptr;
+    if (auto p = pinned.find(sa.connection); p != pinned.end() && !p->second.empty()) allowed = &p->second;
+    // Other local addresses first (the current link is the suspect), then
+    // other peer addresses from the current local one.
+    std::vector<std::pair<IpAddress, IpAddress>> pairs;
+    for (int round = 0; round < 2; ++round)
+        for (const auto& r : remotes)
+            for (const auto& l : local) {
+                if (l.family() != r.family() || (round == 0) == (l == sa.local.address)) continue;
+                if (allowed && std::find(allowed->begin(), allowed->end(), l) == allowed->end()) continue;
+                if (l == sa.local.address && r == sa.remote.address) continue;
+                pairs.emplace_back(l, r);
+            }
+    if (pairs.empty()) return std::nullopt;
+    auto& tried = tried_[sa.id];
+    auto next = std::find_if(pairs.begin(), pairs.end(), [&](const auto& p) { return !tried.contains(p); });
+    if (next == pairs.end()) {
+        tried.clear();  // every pair failed once: go round again, links come back
+        next = pairs.begin();
+    }
+    tried.insert(*next);
+    const auto [l, r] = *next;
+    const auto src = route ? route(r) : std::nullopt;
+    MoveDecision d{sa.id, Endpoint{l, natt_port_}, Endpoint{r, r == sa.remote.address ? sa.remote.port : natt_port_},
+                   "path " + sa.local.address.to_string() + " <-> " + sa.remote.address.to_string() +
+                       " silent: trying " + l.to_string() + " <-> " + r.to_string()};
+    d.pin = !src || *src != l;
+    d.origin = MoveRecord::Origin::path_failure;
+    return d;
+}
+
 void PathManager::started(std::uint64_t id, MoveRecord::Origin origin, const std::string& reason,
                           const Endpoint& from_local, const Endpoint& from_remote, const Endpoint& to_local,
                           const Endpoint& to_remote, Time now) {
+    if (origin == MoveRecord::Origin::path_failure) failed_over_.insert(id);
+    else failed_over_.erase(id);
     auto& h = history_[id];
     for (auto& r : h)
         if (!r.confirmed) r.superseded = true;
@@ -111,6 +172,7 @@ void PathManager::moved(std::uint64_t id, const Endpoint& local, const Endpoint&
             r->confirmed = true;
             r->took = now - r->started;
             confirmed_[id] = {local, remote};
+            tried_.erase(id);
             return;
         }
         break;
@@ -137,6 +199,8 @@ void PathManager::forget(std::uint64_t id) {
     history_.erase(id);
     confirmed_.erase(id);
     unsettled_since_.erase(id);
+    tried_.erase(id);
+    failed_over_.erase(id);
 }
 
 void PathManager::renamed(std::uint64_t old_id, std::uint64_t new_id) {
@@ -146,6 +210,7 @@ void PathManager::renamed(std::uint64_t old_id, std::uint64_t new_id) {
         auto& n = history_[new_id];
         n.insert(n.begin(), h.begin(), h.end());
     }
+    if (failed_over_.erase(old_id)) failed_over_.insert(new_id);
     if (auto it = confirmed_.find(old_id); it != confirmed_.end()) {
         confirmed_.try_emplace(new_id, it->second);
         confirmed_.erase(it);

@@ -13,6 +13,11 @@
 //    moves only to another configured one;
 //  * otherwise nothing moves - a new address alone changes nothing, the old
 //    path keeps working until it breaks (make-before-break);
+//  * the peer announced addresses (RFC 4555 §3.6) and the SA's remote is not
+//    among them (the responder moved): move to the first announced one;
+//  * on path_failed (liveness, no address event) failover() picks the next
+//    untried address pair, other local addresses first; the list of tried
+//    pairs starts over once a move is confirmed or every pair was tried;
 //  * a route lookup that is not settled yet (no route, or it names an address
 //    that is not usable) is retried after kRecheck; after kSettle without a
 //    usable route, any usable address of the peer's family is tried.
@@ -22,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,7 +39,7 @@
 namespace mobiked::daemon {
 
 struct MoveRecord {
-    enum class Origin { address_change, explicit_request, peer };
+    enum class Origin { address_change, explicit_request, peer, path_failure, peer_addresses };
     Origin origin = Origin::address_change;
     Time started{};
     std::string reason;
@@ -50,6 +56,10 @@ struct MoveDecision {
     Endpoint local;
     Endpoint remote;
     std::string reason;
+    // The local address is not the route's source towards the remote: it
+    // must be pinned to its interface (SourcePins) to leave through it.
+    bool pin = false;
+    MoveRecord::Origin origin = MoveRecord::Origin::address_change;
 };
 
 class PathManager {
@@ -68,6 +78,9 @@ public:
     // Call after every address change and when recheck_at() is due.
     std::vector<MoveDecision> evaluate(const std::vector<ike::IkeSaInfo>& sas, const AddressSet& local,
                                        const RouteLookup& route, Time now, const Pinned& pinned = {});
+    // The SA's current path failed silently: the next address pair to try.
+    std::optional<MoveDecision> failover(const ike::IkeSaInfo& sa, const AddressSet& local, const RouteLookup& route,
+                                         const Pinned& pinned = {});
     // When evaluate() wants to run again (a route not settled yet).
     std::optional<Time> recheck_at() const { return recheck_at_; }
 
@@ -91,6 +104,10 @@ private:
     std::map<std::uint64_t, std::vector<MoveRecord>> history_;
     std::map<std::uint64_t, std::pair<Endpoint, Endpoint>> confirmed_;  // last confirmed path per SA
     std::map<std::uint64_t, Time> unsettled_since_;
+    std::map<std::uint64_t, std::set<std::pair<IpAddress, IpAddress>>> tried_;  // failover pairs since the last success
+    // SAs on a path failover chose: the route's preference is known to lead
+    // into the silent link, so only a vanished address moves them again.
+    std::set<std::uint64_t> failed_over_;
     std::optional<Time> recheck_at_;
 };
 

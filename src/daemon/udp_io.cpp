@@ -228,7 +228,7 @@ struct UdpMessage {
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
     iovec iov{};
 
-    void fill(msghdr& msg, const Endpoint& local, const Endpoint& remote, ByteView data) {
+    void fill(msghdr& msg, const Endpoint& local, const Endpoint& remote, ByteView data, int ifindex) {
         msg = msghdr{};
         msg.msg_name = &to;
         msg.msg_namelen = to_sockaddr(remote, to);
@@ -241,12 +241,14 @@ struct UdpMessage {
         if (local.address.is_v4()) {
             in_pktinfo pi{};
             std::memcpy(&pi.ipi_spec_dst, local.address.bytes().data(), 4);
+            pi.ipi_ifindex = ifindex;
             *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IP, IP_PKTINFO};
             std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
             msg.msg_controllen = CMSG_SPACE(sizeof pi);
         } else {
             in6_pktinfo pi{};
             std::memcpy(pi.ipi6_addr.s6_addr, local.address.bytes().data(), 16);
+            pi.ipi6_ifindex = static_cast<unsigned>(ifindex);
             *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IPV6, IPV6_PKTINFO};
             std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
             msg.msg_controllen = CMSG_SPACE(sizeof pi);
@@ -268,7 +270,7 @@ Status UdpSockets::send(const Endpoint& local, const Endpoint& remote, ByteView 
     if (!sock) return Error{"no socket for " + local.to_string() + " -> " + remote.to_string()};
     UdpMessage m;
     msghdr msg;
-    m.fill(msg, local, remote, data);
+    m.fill(msg, local, remote, data, pin(local.address));
     if (::sendmsg(sock->fd, &msg, MSG_DONTWAIT) < 0)
         return Error{"sendmsg to " + remote.to_string() + ": " + std::strerror(errno)};
     return {};
@@ -288,7 +290,8 @@ std::size_t UdpSockets::send_batch(std::span<const dataplane::OutDatagram> batch
         }
         std::size_t n = 0;
         while (i + n < batch.size() && n < N && socket_for(batch[i + n].local, batch[i + n].remote) == sock) {
-            m[n].fill(msgs[n].msg_hdr, batch[i + n].local, batch[i + n].remote, batch[i + n].data);
+            m[n].fill(msgs[n].msg_hdr, batch[i + n].local, batch[i + n].remote, batch[i + n].data,
+                      pin(batch[i + n].local.address));
             ++n;
         }
         std::size_t done = 0;

@@ -14,6 +14,7 @@
 #include "common/bytes.hpp"
 #include "common/net.hpp"
 #include "common/result.hpp"
+#include "common/source_pins.hpp"
 #include "dataplane/esp_socket.hpp"
 #include "ike/engine.hpp"
 
@@ -87,8 +88,12 @@ public:
     // sendmmsg for runs of datagrams leaving through the same socket (ESP from
     // the data plane). Returns how many were sent; the rest were refused.
     std::size_t send_batch(std::span<const dataplane::OutDatagram> batch);
+    // Source addresses bound to an interface (MOBIKE failover); must outlive us.
+    void set_source_pins(const SourcePins* pins) { pins_ = pins; }
 
 private:
+    int pin(const IpAddress& source) const { return pins_ ? pins_->ifindex(source) : 0; }
+    const SourcePins* pins_ = nullptr;
     struct Socket {
         int fd = -1;
         bool v6 = false;

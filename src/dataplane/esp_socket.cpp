@@ -84,7 +84,7 @@ struct RawMessage {
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
     iovec iov{};
 
-    void fill(msghdr& msg, bool v6, const IpAddress& local, const IpAddress& remote, ByteView data) {
+    void fill(msghdr& msg, bool v6, const IpAddress& local, const IpAddress& remote, ByteView data, int ifindex) {
         auto* c = reinterpret_cast<cmsghdr*>(control);
         msg = msghdr{};
         if (!v6) {
@@ -94,6 +94,7 @@ struct RawMessage {
             msg.msg_namelen = sizeof sin;
             in_pktinfo pi{};
             std::memcpy(&pi.ipi_spec_dst, local.bytes().data(), 4);
+            pi.ipi_ifindex = ifindex;
             *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IP, IP_PKTINFO};
             std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
             msg.msg_controllen = CMSG_SPACE(sizeof pi);
@@ -104,6 +105,7 @@ struct RawMessage {
             msg.msg_namelen = sizeof sin6;
             in6_pktinfo pi{};
             std::memcpy(pi.ipi6_addr.s6_addr, local.bytes().data(), 16);
+            pi.ipi6_ifindex = static_cast<unsigned>(ifindex);
             *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IPV6, IPV6_PKTINFO};
             std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
             msg.msg_controllen = CMSG_SPACE(sizeof pi);
@@ -123,7 +125,7 @@ bool RawEspSocket::send(const IpAddress& local, const IpAddress& remote, ByteVie
     if (remote.is_v4() == v6_) return false;
     RawMessage m;
     msghdr msg;
-    m.fill(msg, v6_, local, remote, esp);
+    m.fill(msg, v6_, local, remote, esp, pins_ ? pins_->ifindex(local) : 0);
     return ::sendmsg(fd_, &msg, MSG_DONTWAIT) == static_cast<ssize_t>(esp.size());
 }
 
@@ -133,7 +135,8 @@ std::size_t RawEspSocket::send_batch(std::span<const OutDatagram> batch) {
     std::size_t n = 0;
     for (const OutDatagram& d : batch.first(std::min(batch.size(), kMaxBatch))) {
         if (d.remote.address.is_v4() == v6_) continue;  // wrong family: not sent
-        m[n].fill(msgs[n].msg_hdr, v6_, d.local.address, d.remote.address, d.data);
+        m[n].fill(msgs[n].msg_hdr, v6_, d.local.address, d.remote.address, d.data,
+                  pins_ ? pins_->ifindex(d.local.address) : 0);
         ++n;
     }
     std::size_t sent = 0;

@@ -11,6 +11,7 @@
 #include "common/bytes.hpp"
 #include "common/net.hpp"
 #include "common/result.hpp"
+#include "common/source_pins.hpp"
 
 namespace mobiked::dataplane {
 
@@ -50,9 +51,13 @@ public:
     std::size_t send_batch(std::span<const OutDatagram> batch);
     static constexpr std::size_t kMaxBatch = 64;
 
+    // Source addresses bound to an interface (MOBIKE failover); must outlive us.
+    void set_source_pins(const SourcePins* pins) { pins_ = pins; }
+
 private:
     int fd_ = -1;
     bool v6_ = false;
+    const SourcePins* pins_ = nullptr;
 };
 
 }  // namespace mobiked::dataplane

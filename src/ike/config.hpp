@@ -112,6 +112,15 @@ struct ConnectionConfig {
     Lifetimes ike_lifetimes;
     RetransmitConfig retransmit;
     Duration dpd_delay = Duration::zero();  // 0 = no liveness checks
+    // MOBIKE path liveness, original initiator only (RFC 4555 §3.11 lets the
+    // initiator use aggressive timers; the responder keeps long ones). With
+    // nothing received from the peer (IKE or ESP) for path_timeout the path is
+    // declared failed (Event path_failed) and the daemon fails over; before
+    // that a probe goes out after each path_probe_interval of silence, and an
+    // unanswered request is resent at that pace (it keeps its normal give-up
+    // schedule). 0 = off; probe interval 0 = path_timeout / 4.
+    Duration path_timeout = Duration::zero();
+    Duration path_probe_interval = Duration::zero();
     bool encap_force = false;  // always float to 4500 / UDP-encapsulate ESP (fake NAT)
     // Largest IP packet carrying an IKE message before it is sent as RFC 7383
     // fragments (when the peer supports them); strongSwan's default too.

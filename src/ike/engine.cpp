@@ -22,6 +22,8 @@ std::string_view event_kind_name(Event::Kind k) {
         case Event::Kind::virtual_ip: return "virtual-ip";
         case Event::Kind::child_rekeyed: return "child-rekeyed";
         case Event::Kind::error_received: return "error-received";
+        case Event::Kind::path_failed: return "path-failed";
+        case Event::Kind::peer_addresses: return "peer-addresses";
     }
     return "?";
 }
@@ -119,6 +121,7 @@ IkeSa& Engine::Impl::create_sa(ConnPtr conn, bool initiator, Time now) {
     sa->initiator = initiator;
     sa->created_at = now;
     sa->last_inbound = now;
+    sa->path_alive_at = now;
     IkeSa& ref = *sa;
     sas.emplace(ref.id, std::move(sa));
     return ref;
@@ -254,6 +257,7 @@ void Engine::Impl::send_request(IkeSa& sa, PendingRequest::Purpose purpose, wire
     req.purpose = purpose;
     req.datagrams = protect_message(sa, h, payloads);
     req.sent_at = now;
+    req.last_sent = now;
     req.next_retransmit = now + sa.conn->retransmit.timeout;
     log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.remote.to_string() +
                                     (req.datagrams.size() > 1 ? " in " + std::to_string(req.datagrams.size()) + " fragments" : ""));
@@ -291,6 +295,13 @@ void Engine::Impl::reschedule(IkeSa& sa) {
     if (sa.delete_at != Time{}) consider(sa.delete_at);
     if (sa.state == IkeState::established && sa.conn->dpd_delay > Duration::zero() && !sa.pending)
         consider(sa.last_inbound + sa.conn->dpd_delay);
+    // While a request is out the announcement waits for the window (no timer spin).
+    if (sa.announce_due && sa.state == IkeState::established && !sa.pending) consider(sa.announce_at);
+    if (path_watched(sa)) {
+        const Duration every = path_probe_interval(sa);
+        if (!sa.path_failed) consider(sa.path_alive_at + sa.conn->path_timeout);
+        consider(sa.pending ? sa.pending->last_sent + every : sa.last_inbound + every);
+    }
     if (sa.state == IkeState::established && !sa.rekeyed) {
         if (sa.rekey_at != Time{}) consider(sa.rekey_at);
         for (const auto& c : sa.children) {
@@ -325,6 +336,7 @@ void Engine::Impl::on_sa_timer(IkeSa& sa, Time now, Output& out) {
         }
         ++p.retransmits;
         ++counters.retransmits;
+        p.last_sent = now;
         p.next_retransmit = now + retransmit_delay(sa.conn->retransmit, p.retransmits);
         log_sa(LogLevel::info, sa, "retransmit " + std::to_string(p.retransmits) + " of request " +
                                        std::to_string(p.message_id));
@@ -333,6 +345,9 @@ void Engine::Impl::on_sa_timer(IkeSa& sa, Time now, Output& out) {
                now >= sa.last_inbound + sa.conn->dpd_delay) {
         queue_exchange(sa, PendingRequest::Purpose::liveness, now, out);
     }
+    if (sa.announce_due && sa.state == IkeState::established && !sa.pending && now >= sa.announce_at)
+        queue_exchange(sa, PendingRequest::Purpose::announce_addresses, now, out);
+    if (path_watched(sa)) on_path_timer(sa, now, out);
     if (sa.state == IkeState::established && !sa.rekeyed) on_lifetimes(sa, now, out);
     reschedule(sa);
 }
@@ -432,7 +447,7 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
     // response cache (a retransmission resends the same fragments).
     const Datagram& msg_in = opened->raw ? *opened->raw : in;
     auto inner_decoded = wire::decode_payload_chain(opened->first, opened->plain);
-    sa.last_inbound = now;
+    mark_alive(sa, now);
     if (!h.is_response()) {
         sa.request_local = in.local;
         sa.request_remote = in.remote;
@@ -580,6 +595,15 @@ Status Engine::move(std::uint64_t ike_sa_id, const Endpoint& local, const Endpoi
     return impl_->move(*sa, local, remote, now, out);
 }
 
+void Engine::set_local_addresses(std::vector<IpAddress> addresses, Time now, Output& out) {
+    impl_->set_local_addresses(std::move(addresses), now);
+    (void)out;  // announcements leave on the next timer, after any move made meanwhile
+}
+
+void Engine::note_peer_traffic(std::uint64_t ike_sa_id, Time now) {
+    if (IkeSa* sa = impl_->find_by_id(ike_sa_id); sa && now > sa->last_inbound) impl_->mark_alive(*sa, now);
+}
+
 Status Engine::rekey_ike(std::uint64_t ike_sa_id, Time now, Output& out) {
     IkeSa* sa = impl_->find_by_id(ike_sa_id);
     if (!sa || sa->state != IkeState::established) return Error{"no established IKE SA " + std::to_string(ike_sa_id)};
@@ -618,6 +642,8 @@ std::vector<IkeSaInfo> Engine::list_sas() const {
         i.nat_local = sa->nat_local;
         i.nat_remote = sa->nat_remote;
         i.mobike = sa->peer_mobike && sa->conn->mobike;
+        i.path_failed = sa->path_failed;
+        i.peer_addresses = sa->peer_addresses;
         i.established_at = sa->established_at;
         i.rekey_at = sa->rekey_at;
         i.virtual_ips = sa->virtual_ips;

@@ -111,6 +111,10 @@ struct Event {
         virtual_ip,   // client: the gateway assigned this inner address (detail)
         child_rekeyed,
         error_received,  // a peer's error notify, detail names it
+        // MOBIKE, original initiator: nothing came back on the current path
+        // for path_timeout; the daemon should try another address pair.
+        path_failed,
+        peer_addresses,  // the peer announced its address list (detail lists it)
     };
     Kind kind = Kind::ike_established;
     std::uint64_t ike_sa_id = 0;
@@ -168,6 +172,8 @@ struct IkeSaInfo {
     bool nat_local = false;
     bool nat_remote = false;
     bool mobike = false;
+    bool path_failed = false;               // MOBIKE path liveness gave up on the current path
+    std::vector<IpAddress> peer_addresses;  // the peer's announced addresses (RFC 4555 §3.6), if any
     Time established_at{};
     Time rekey_at{};  // soft lifetime; Time{}: none (or the rekey has started)
     std::vector<IpAddress> virtual_ips;  // inner addresses assigned by CP (either role)
@@ -228,6 +234,16 @@ public:
     // to a new address pair with UPDATE_SA_ADDRESSES. UpdateSaAddresses is
     // emitted once the peer confirmed the path (COOKIE2 echoed).
     Status move(std::uint64_t ike_sa_id, const Endpoint& local, const Endpoint& remote, Time now, Output& out);
+
+    // MOBIKE: our usable local addresses. When they change, every MOBIKE SA
+    // announces them (ADDITIONAL_*_ADDRESS, RFC 4555 §3.6) on the next timer
+    // unless an UPDATE_SA_ADDRESSES sent first carries them; IKE_AUTH carries
+    // them too. A responder whose address went sends the announcement from
+    // another one of the same family, so the initiator can move to it.
+    void set_local_addresses(std::vector<IpAddress> addresses, Time now, Output& out);
+    // Something authenticated (ESP) arrived from the peer of this IKE SA: the
+    // path is alive without an IKE probe (feeds path_timeout and dpd_delay).
+    void note_peer_traffic(std::uint64_t ike_sa_id, Time now);
 
     std::vector<IkeSaInfo> list_sas() const;
     std::size_t ike_sa_count() const;

@@ -160,7 +160,23 @@ struct Engine::Impl {
 
     // --- MOBIKE (mobike.cpp)
     bool mobike_active(const IkeSa& sa) const;
-    void record_peer_addresses(IkeSa& sa, const std::vector<wire::Payload>& p);
+    // The peer's address list from ADDITIONAL_*/NO_ADDITIONAL_ADDRESSES plus the
+    // address the message came from; emits peer_addresses when it changed.
+    void record_peer_addresses(IkeSa& sa, const std::vector<wire::Payload>& p, const IpAddress& sender, Time now,
+                               Output& out);
+    // ADDITIONAL_*_ADDRESS (or NO_ADDITIONAL_ADDRESSES) for our current list;
+    // nothing while the daemon has not told us our addresses.
+    // `say_none`: NO_ADDITIONAL_ADDRESSES when there is nothing to list (an
+    // update of the list; IKE_AUTH just leaves the notifies out).
+    void append_our_addresses(const IkeSa& sa, std::vector<wire::Payload>& p, bool say_none = true) const;
+    void set_local_addresses(std::vector<IpAddress> addresses, Time now);
+    // Path liveness (initiator, path_timeout): see ConnectionConfig.
+    bool path_watched(const IkeSa& sa) const;
+    Duration path_probe_interval(const IkeSa& sa) const;
+    void mark_alive(IkeSa& sa, Time now) const;
+    void on_path_timer(IkeSa& sa, Time now, Output& out);
+    std::vector<IpAddress> local_addresses;  // from the daemon (set_local_addresses)
+    bool local_addresses_known = false;
     void commit_move(IkeSa& sa, Time now, Output& out);
     bool on_mobike_request(IkeSa& sa, const std::vector<wire::Payload>& p, ByteView raw, std::uint32_t mid, Time now,
                            Output& out);

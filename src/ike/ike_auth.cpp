@@ -76,7 +76,10 @@ void Engine::Impl::send_auth_request(IkeSa& sa, Time now, Output& out) {
     p.push_back({wire::PayloadType::auth, false, *auth});
     append_cp_request(sa, p);
     if (sa.child_request) append_child_request(*sa.child_request, p, false);
-    if (sa.conn->mobike) p.push_back(notify_payload(wire::notify::mobike_supported));
+    if (sa.conn->mobike) {
+        p.push_back(notify_payload(wire::notify::mobike_supported));
+        append_our_addresses(sa, p, false);
+    }
     sa.state = IkeState::auth_sent;
     send_request(sa, PendingRequest::Purpose::ike_auth, wire::ExchangeType::ike_auth, p, now, out);
 }
@@ -110,6 +113,7 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
     }
     sa.peer_mobike = wire::find_notify(p, wire::notify::mobike_supported) != nullptr;
     mark_established(sa, now, out);
+    if (mobike_active(sa)) record_peer_addresses(sa, p, sa.remote.address, now, out);
     accept_cp_reply(sa, p, now, out);
     if (sa.child_request) {
         ChildRequest req = std::move(*sa.child_request);
@@ -179,7 +183,11 @@ void Engine::Impl::on_auth_request(IkeSa& sa, const Datagram& in, const std::vec
     append_certificates(sa, r);
     r.push_back({wire::PayloadType::auth, false, *auth});
     sa.peer_mobike = wire::find_notify(p, wire::notify::mobike_supported) != nullptr;
-    if (sa.peer_mobike && sa.conn->mobike) r.push_back(notify_payload(wire::notify::mobike_supported));
+    if (sa.peer_mobike && sa.conn->mobike) {
+        r.push_back(notify_payload(wire::notify::mobike_supported));
+        append_our_addresses(sa, r, false);
+        record_peer_addresses(sa, p, sa.remote.address, now, out);
+    }
 
     std::optional<ChildSa> child;
     if (!answer_cp_request(sa, p, r)) {

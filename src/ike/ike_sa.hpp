@@ -47,6 +47,7 @@ struct PendingRequest {
     std::vector<Bytes> datagrams;  // one, or the SKF fragments (RFC 7383)
     unsigned retransmits = 0;
     Time sent_at{};
+    Time last_sent{};  // any (re)send: the MOBIKE path probe pace counts from it
     Time next_retransmit{};
     // What the exchange was for, so the response is processed in context.
     enum class Purpose {
@@ -61,6 +62,7 @@ struct PendingRequest {
         delete_rekeyed_ike,  // deletes an IKE SA whose children moved to its successor
         update_addresses,    // MOBIKE UPDATE_SA_ADDRESSES (original initiator)
         return_routability,  // MOBIKE COOKIE2 check of a peer's new address
+        announce_addresses,  // MOBIKE ADDITIONAL_*_ADDRESS after our address set changed
     } purpose = Purpose::liveness;
     std::vector<std::uint32_t> child_ids;  // delete_child
 };
@@ -178,6 +180,12 @@ struct IkeSa {
     bool rekeyed = false;  // replaced by a successor IKE SA; only its Delete remains
     Time last_inbound{};
     Time delete_at{};  // half-open expiry or deleting-state cleanup
+    // MOBIKE path liveness (initiator): the current path counts as alive from
+    // the later of the last inbound message and the move onto it.
+    Time path_alive_at{};
+    Time announce_at{};          // our address list changed: announce it then
+    bool path_failed = false;    // reported; cleared by anything from the peer or a move
+    bool announce_due = false;   // peer has not been sent our current address list
 
     std::uint64_t our_spi() const { return initiator ? spi_i : spi_r; }
     ChildSa* find_child_by_spi_in(std::uint32_t spi);

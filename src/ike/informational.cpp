@@ -70,6 +70,9 @@ void Engine::Impl::build_and_send_queued(IkeSa& sa, const QueuedExchange& ex, Ti
         case P::rekey_ike:
             start_ike_rekey(sa, now, out);
             return;
+        case P::announce_addresses:
+            if (!sa.announce_due) return;  // an update carried the list meanwhile
+            [[fallthrough]];
         case P::update_addresses:
         case P::return_routability:
             start_mobike_request(sa, ex.purpose, now, out);

@@ -49,6 +49,13 @@ void Network::apply(Node& from, Output& out) {
         if (auto* ins = std::get_if<InstallChildSa>(&cmd)) from.installed.push_back(*ins);
         if (auto* del = std::get_if<DeleteChildSa>(&cmd))
             std::erase_if(from.installed, [&](const InstallChildSa& c) { return c.spi_in == del->spi_in; });
+        if (auto* up = std::get_if<UpdateSaAddresses>(&cmd))
+            for (auto& c : from.installed)
+                if (c.ike_sa_id == up->ike_sa_id) {
+                    c.local = up->local;
+                    c.remote = up->remote;
+                    c.udp_encap = up->udp_encap;
+                }
     }
     for (auto& e : out.events) from.events.push_back(e);
     std::uniform_real_distribution<double> coin(0.0, 1.0);
