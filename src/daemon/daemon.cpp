@@ -290,6 +290,11 @@ void Daemon::on_event(const ike::Event& e) {
     using K = ike::Event::Kind;
     track_path_event(e);
     observe_event(e);
+    if (e.kind == K::ike_rekeyed) {
+        std::uint64_t old_id = 0;
+        auto [p, ec] = std::from_chars(e.detail.data(), e.detail.data() + e.detail.size(), old_id);
+        if (ec == std::errc{}) sas_.move_ike_sa(old_id, e.ike_sa_id);  // the data plane's in on_virtual_ip_event
+    }
     if (e.kind == K::ike_deleted || e.kind == K::ike_failed) {
         key_archive_.before_remove_ike_sa(e.ike_sa_id, sas_, monotonic_now());
         sas_.remove_ike_sa(e.ike_sa_id);
@@ -320,7 +325,7 @@ void Daemon::on_virtual_ip_event(const ike::Event& e) {
     if (e.kind == K::ike_rekeyed) {
         std::uint64_t old_id = 0;
         auto [p, ec] = std::from_chars(e.detail.data(), e.detail.data() + e.detail.size(), old_id);
-        if (ec == std::errc{}) dataplane_->move_virtual_ips(old_id, e.ike_sa_id);
+        if (ec == std::errc{}) dataplane_->move_ike_sa(old_id, e.ike_sa_id);
         return;
     }
     if (e.kind != K::virtual_ip) return;

@@ -30,6 +30,11 @@ public:
     bool apply(const ike::SaCommand& cmd, Time now);
     // Drops every SA of an IKE SA (it vanished without per-child deletes).
     std::size_t remove_ike_sa(std::uint64_t ike_sa_id);
+    // An IKE rekey moved the CHILD_SAs to the successor IKE SA.
+    void move_ike_sa(std::uint64_t from_ike_sa_id, std::uint64_t to_ike_sa_id) {
+        for (auto& e : entries_)
+            if (e.sa.ike_sa_id == from_ike_sa_id) e.sa.ike_sa_id = to_ike_sa_id;
+    }
 
     const std::vector<InstalledSa>& entries() const { return entries_; }
     std::size_t size() const { return entries_.size(); }

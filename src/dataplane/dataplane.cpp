@@ -551,6 +551,14 @@ void DataPlane::move_virtual_ips(std::uint64_t from_ike_sa_id, std::uint64_t to_
         if (v.first == from_ike_sa_id) v.first = to_ike_sa_id;
 }
 
+void DataPlane::move_ike_sa(std::uint64_t from_ike_sa_id, std::uint64_t to_ike_sa_id) {
+    for (auto& c : children_)
+        if (c.ike_sa_id == from_ike_sa_id) c.ike_sa_id = to_ike_sa_id;
+    for (auto& d : draining_)
+        if (d.ike_sa_id == from_ike_sa_id) d.ike_sa_id = to_ike_sa_id;
+    move_virtual_ips(from_ike_sa_id, to_ike_sa_id);
+}
+
 std::vector<IpAddress> DataPlane::virtual_ips() const {
     std::vector<IpAddress> out;
     for (const auto& v : virtual_ips_)

@@ -134,6 +134,9 @@ public:
     // IKE SA (remove_ike_sa), or moves to the successor of an IKE rekey.
     Status add_virtual_ip(std::uint64_t ike_sa_id, const IpAddress& a);
     void move_virtual_ips(std::uint64_t from_ike_sa_id, std::uint64_t to_ike_sa_id);
+    // An IKE rekey: the CHILD_SAs (and inner addresses) now belong to the
+    // successor, so deleting the old IKE SA must not take them along.
+    void move_ike_sa(std::uint64_t from_ike_sa_id, std::uint64_t to_ike_sa_id);
     std::vector<IpAddress> virtual_ips() const;
     // Replaces every trap policy (config load/reload).
     void set_traps(const std::vector<Trap>& traps);
