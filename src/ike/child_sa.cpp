@@ -211,6 +211,10 @@ std::uint32_t Engine::Impl::install_child(IkeSa& sa, ChildSa child, Time now, Ou
                                    ", " + to_string(child.local_ts) + " === " + to_string(child.remote_ts));
     emit(out, Event::Kind::child_established, sa, child.config->name, now);
     set_lifetimes(sa, child, now);
+    if (child.mode == IpsecMode::transport) {  // MOBIKEv2 moves rewrite selectors naming these
+        child.host_local = sa.local.address;
+        child.host_remote = sa.remote.address;
+    }
     const std::uint32_t id = child.id;
     sa.children.push_back(std::move(child));
     return id;

@@ -108,6 +108,12 @@ struct ConnectionConfig {
     RemoteAuth remote;
     std::vector<ChildConfig> children;
     bool mobike = true;
+    // MOBIKE versions offered (initiator) and accepted (responder), draft-mglt-
+    // ipsecme-mobikev2: 1 = RFC 4555, 2 = MOBIKEv2 (transport-mode CHILD_SAs
+    // move too), 255 = NONE: answer a peer sharing no version with
+    // MOBIKE_UNSUPPORTED_VERSION(NONE) instead of our list. {1} alone is plain
+    // RFC 4555 (an empty MOBIKE_SUPPORTED). Only used when `mobike` is set.
+    std::vector<std::uint8_t> mobike_versions{1, 2};
     bool send_certreq = true;
     Lifetimes ike_lifetimes;
     RetransmitConfig retransmit;

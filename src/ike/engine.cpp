@@ -642,6 +642,7 @@ std::vector<IkeSaInfo> Engine::list_sas() const {
         i.nat_local = sa->nat_local;
         i.nat_remote = sa->nat_remote;
         i.mobike = sa->peer_mobike && sa->conn->mobike;
+        i.mobike_version = i.mobike ? sa->mobike_version : 0;
         i.path_failed = sa->path_failed;
         i.peer_addresses = sa->peer_addresses;
         i.established_at = sa->established_at;

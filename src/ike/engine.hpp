@@ -88,12 +88,27 @@ struct DeleteChildSa {
     bool rekeyed = false;
 };
 
+// MOBIKEv2: a transport-mode CHILD_SA's selectors after a move (they hold
+// the hosts' addresses). The data plane rewrites the SAD selectors of both
+// SAs and the SA's own policies / SPD-cache entries; configured policies stay.
+struct TransportSelectors {
+    std::uint32_t child_id = 0;
+    std::uint32_t spi_in = 0;
+    std::uint32_t spi_out = 0;
+    std::vector<TrafficSelectorRange> local_ts;
+    std::vector<TrafficSelectorRange> remote_ts;
+};
+
 // Every CHILD_SA of an IKE SA now uses these outer addresses (MOBIKE).
 struct UpdateSaAddresses {
     std::uint64_t ike_sa_id = 0;
     Endpoint local;
     Endpoint remote;
     bool udp_encap = false;
+    // MOBIKEv2 only: new selectors of the transport-mode CHILD_SAs whose
+    // selectors named a moved address; applied in the same call (atomic for
+    // the data path). Empty under MOBIKE version 1.
+    std::vector<TransportSelectors> transport{};
 };
 
 using SaCommand = std::variant<InstallChildSa, DeleteChildSa, UpdateSaAddresses>;
@@ -172,6 +187,7 @@ struct IkeSaInfo {
     bool nat_local = false;
     bool nat_remote = false;
     bool mobike = false;
+    std::uint8_t mobike_version = 0;        // negotiated: 1 (RFC 4555), 2 (MOBIKEv2); 0 without MOBIKE
     bool path_failed = false;               // MOBIKE path liveness gave up on the current path
     std::vector<IpAddress> peer_addresses;  // the peer's announced addresses (RFC 4555 §3.6), if any
     Time established_at{};

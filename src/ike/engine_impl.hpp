@@ -160,6 +160,22 @@ struct Engine::Impl {
 
     // --- MOBIKE (mobike.cpp)
     bool mobike_active(const IkeSa& sa) const;
+    // MOBIKEv2 version negotiation (IKE_AUTH).
+    std::vector<std::uint8_t> mobike_offer(const IkeSa& sa) const;  // versions we offer, NONE excluded
+    void append_mobike_supported(const IkeSa& sa, std::vector<wire::Payload>& p) const;
+    // Responder: the answer to the peer's MOBIKE_SUPPORTED (appended to `r`);
+    // false when it is MOBIKE_UNSUPPORTED_VERSION, which fails IKE_AUTH.
+    bool answer_mobike_supported(IkeSa& sa, const wire::NotifyPayload& n, std::vector<wire::Payload>& r);
+    // Initiator: the version the responder's MOBIKE_SUPPORTED (or its absence) gives.
+    std::uint8_t accept_mobike_answer(const IkeSa& sa, const wire::NotifyPayload* n) const;
+    // Initiator: MOBIKE_UNSUPPORTED_VERSION in IKE_AUTH: restart at IKE_SA_INIT
+    // with what the responder listed (once); false = give up the SA.
+    bool restart_for_mobike_version(IkeSa& sa, const wire::NotifyPayload& n, Time now, Output& out);
+    // MOBIKEv2 with transport-mode children: may `a` be our (local) or the
+    // peer's address? Checks the configured selectors (SPD) and local_addrs /
+    // remote_hosts (PAD); always true otherwise.
+    bool transport_moves(const IkeSa& sa) const;
+    bool address_authorized(const IkeSa& sa, const IpAddress& a, bool local) const;
     // The peer's address list from ADDITIONAL_*/NO_ADDITIONAL_ADDRESSES plus the
     // address the message came from; emits peer_addresses when it changed.
     void record_peer_addresses(IkeSa& sa, const std::vector<wire::Payload>& p, const IpAddress& sender, Time now,

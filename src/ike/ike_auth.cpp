@@ -76,8 +76,8 @@ void Engine::Impl::send_auth_request(IkeSa& sa, Time now, Output& out) {
     p.push_back({wire::PayloadType::auth, false, *auth});
     append_cp_request(sa, p);
     if (sa.child_request) append_child_request(*sa.child_request, p, false);
-    if (sa.conn->mobike) {
-        p.push_back(notify_payload(wire::notify::mobike_supported));
+    if (!mobike_offer(sa).empty()) {
+        append_mobike_supported(sa, p);  // with a Version parameter when we speak MOBIKEv2
         append_our_addresses(sa, p, false);
     }
     sa.state = IkeState::auth_sent;
@@ -88,6 +88,11 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
     const auto* idr = id_payload(p, wire::PayloadType::id_r);
     const auto* auth_pl = wire::find_payload(p, wire::PayloadType::auth);
     if (!idr || !auth_pl) {
+        if (const auto* uv = wire::find_notify(p, wire::notify::mobike_unsupported_version)) {
+            // MOBIKEv2: no common version; start over with one the responder listed.
+            emit(out, Event::Kind::error_received, sa, wire::notify_name(uv->type), now);
+            if (restart_for_mobike_version(sa, *uv, now, out)) return;
+        }
         std::string why = "IKE_AUTH response without IDr/AUTH";
         for (const auto& pl : p)
             if (const auto* n = std::get_if<wire::NotifyPayload>(&pl.body); n && wire::notify::is_error(n->type)) {
@@ -111,7 +116,8 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
         abandon_with_auth_failed(sa, "authentication of peer failed: " + st.error(), now, out);
         return;
     }
-    sa.peer_mobike = wire::find_notify(p, wire::notify::mobike_supported) != nullptr;
+    sa.mobike_version = accept_mobike_answer(sa, wire::find_notify(p, wire::notify::mobike_supported));
+    sa.peer_mobike = sa.mobike_version != 0;
     mark_established(sa, now, out);
     if (mobike_active(sa)) record_peer_addresses(sa, p, sa.remote.address, now, out);
     accept_cp_reply(sa, p, now, out);
@@ -182,11 +188,18 @@ void Engine::Impl::on_auth_request(IkeSa& sa, const Datagram& in, const std::vec
     r.push_back({wire::PayloadType::id_r, false, our_id});
     append_certificates(sa, r);
     r.push_back({wire::PayloadType::auth, false, *auth});
-    sa.peer_mobike = wire::find_notify(p, wire::notify::mobike_supported) != nullptr;
-    if (sa.peer_mobike && sa.conn->mobike) {
-        r.push_back(notify_payload(wire::notify::mobike_supported));
-        append_our_addresses(sa, r, false);
-        record_peer_addresses(sa, p, sa.remote.address, now, out);
+    sa.peer_mobike = false;
+    if (const auto* ms = wire::find_notify(p, wire::notify::mobike_supported); ms && sa.conn->mobike) {
+        if (!answer_mobike_supported(sa, *ms, r)) {
+            // MOBIKE_UNSUPPORTED_VERSION is an error notify: IKE_AUTH fails.
+            send_response(sa, wire::ExchangeType::ike_auth, 1, r, in.data, out);
+            remove_sa(sa, Event::Kind::ike_failed, "no MOBIKE version in common with the peer", now, out);
+            return;
+        }
+        if (sa.peer_mobike) {
+            append_our_addresses(sa, r, false);
+            record_peer_addresses(sa, p, sa.remote.address, now, out);
+        }
     }
 
     std::optional<ChildSa> child;

@@ -35,6 +35,7 @@ IkeSa& Engine::Impl::make_successor(IkeSa& old, bool initiator, std::uint64_t sp
     n.nat_local = old.nat_local;
     n.nat_remote = old.nat_remote;
     n.peer_mobike = old.peer_mobike;
+    n.mobike_version = old.mobike_version;
     n.peer_addresses = old.peer_addresses;
     n.peer_fragmentation = old.peer_fragmentation;
     n.virtual_ips = old.virtual_ips;

@@ -37,6 +37,10 @@ struct ChildSa {
     IpsecMode mode = IpsecMode::tunnel;
     std::vector<TrafficSelectorRange> local_ts;
     std::vector<TrafficSelectorRange> remote_ts;
+    // Transport mode: the host addresses its selectors were made with, so a
+    // MOBIKEv2 move knows which single-address selectors to rewrite.
+    IpAddress host_local;
+    IpAddress host_remote;
     Time established_at{};
 };
 
@@ -137,6 +141,11 @@ struct IkeSa {
     bool nat_local = false;   // we are behind a NAT
     bool nat_remote = false;  // the peer is behind a NAT
     bool peer_mobike = false;
+    std::uint8_t mobike_version = 0;  // negotiated (1, 2, ...); 0 = none
+    // Initiator: IKE_AUTH drew MOBIKE_UNSUPPORTED_VERSION and the SA restarted
+    // at IKE_SA_INIT offering mobike_offer (empty: no MOBIKE_SUPPORTED).
+    bool mobike_restarted = false;
+    std::vector<std::uint8_t> mobike_offer;
     std::vector<IpAddress> peer_addresses;  // ADDITIONAL_*_ADDRESS the peer announced
     bool peer_fragmentation = false;        // IKEV2_FRAGMENTATION_SUPPORTED received (RFC 7383)
     // A fragmented message being put together (RFC 7383 §2.6), bounded in

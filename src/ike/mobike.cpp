@@ -11,6 +11,8 @@
 #include "ike/engine_impl.hpp"
 #include "ike/payload_helpers.hpp"
 #include "ike/nat_detection.hpp"
+#include "ike/traffic_selectors.hpp"
+#include "wire/mobike_version.hpp"
 
 namespace mobiked::ike {
 
@@ -33,6 +35,32 @@ std::string list_text(const std::vector<IpAddress>& l) {
 }
 
 
+bool has_version(const std::vector<std::uint8_t>& l, std::uint8_t v) {
+    return std::find(l.begin(), l.end(), v) != l.end();
+}
+
+std::string versions_of(const std::vector<std::uint8_t>& l) { return wire::mobike::versions_text(l); }
+
+bool remote_host_allowed(const ConnectionConfig& c, const IpAddress& a) {
+    if (c.remote_hosts.empty()) return true;
+    return std::any_of(c.remote_hosts.begin(), c.remote_hosts.end(), [&](const std::string& h) {
+        if (h == "%any" || h == "0.0.0.0/0" || h == "::/0") return true;
+        auto ip = IpAddress::parse(h);
+        return ip && *ip == a;
+    });
+}
+
+// A single-address selector naming `from` now names `to` (MOBIKEv2 §4.2).
+bool rewrite_host(std::vector<TrafficSelectorRange>& ts, const IpAddress& from, const IpAddress& to) {
+    bool changed = false;
+    for (auto& t : ts)
+        if (from != to && t.range.first == from && t.range.last == from) {
+            t.range = AddressRange{to, to};
+            changed = true;
+        }
+    return changed;
+}
+
 void append_nat_detection(const IkeSa& sa, const Endpoint& local, const Endpoint& remote,
                           std::vector<wire::Payload>& p) {
     p.push_back(notify_payload(wire::notify::nat_detection_source_ip, nat_detection_hash(sa.spi_i, sa.spi_r, local)));
@@ -42,6 +70,179 @@ void append_nat_detection(const IkeSa& sa, const Endpoint& local, const Endpoint
 }  // namespace
 
 bool Engine::Impl::mobike_active(const IkeSa& sa) const { return sa.peer_mobike && sa.conn->mobike; }
+
+// ------------------------------------------------ MOBIKEv2 version negotiation
+
+std::vector<std::uint8_t> Engine::Impl::mobike_offer(const IkeSa& sa) const {
+    if (!sa.conn->mobike) return {};
+    if (sa.mobike_restarted) return sa.mobike_offer;
+    std::vector<std::uint8_t> v;
+    for (auto x : sa.conn->mobike_versions)
+        if (x != 0 && x != wire::mobike::kVersionNone && !has_version(v, x)) v.push_back(x);
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+void Engine::Impl::append_mobike_supported(const IkeSa& sa, std::vector<wire::Payload>& p) const {
+    const auto offer = mobike_offer(sa);
+    if (offer.empty()) return;
+    // Version 1 alone is plain RFC 4555: empty notification data.
+    if (offer.size() == 1 && offer[0] == wire::mobike::kVersion1)
+        p.push_back(notify_payload(wire::notify::mobike_supported));
+    else
+        p.push_back(notify_payload(wire::notify::mobike_supported, wire::mobike::encode_version_parameter(offer)));
+}
+
+bool Engine::Impl::answer_mobike_supported(IkeSa& sa, const wire::NotifyPayload& n, std::vector<wire::Payload>& r) {
+    using namespace wire::mobike;
+    const auto ours = mobike_offer(sa);
+    if (ours.empty()) {
+        log_sa(LogLevel::info, sa, "peer supports MOBIKE, but no version is configured: ignored");
+        return true;
+    }
+    const auto peer = decode_version_parameter(n.data);
+    if (peer.status == VersionParameter::Status::malformed)
+        log_sa(LogLevel::warning, sa, "malformed Version parameter in MOBIKE_SUPPORTED (" + peer.problem +
+                                          "): ignored, version 1 assumed");
+    std::uint8_t chosen = 0;
+    if (ours.size() == 1 && ours[0] == kVersion1) {
+        chosen = kVersion1;  // RFC 4555 only: answer empty whatever was offered (draft §5.1)
+    } else {
+        for (auto v : peer.versions)
+            if (v != kVersionNone && has_version(ours, v) && v > chosen) chosen = v;
+    }
+    if (chosen == 0) {
+        if (!peer.present()) {
+            log_sa(LogLevel::info, sa, "peer speaks MOBIKE version 1 only, which we do not accept (we: " +
+                                           versions_of(ours) + "): MOBIKE off");
+            return true;
+        }
+        // A Version parameter and nothing in common: MOBIKE_UNSUPPORTED_VERSION
+        // (an error notify: IKE_AUTH fails, the initiator restarts).
+        const bool give_up = has_version(sa.conn->mobike_versions, kVersionNone);
+        const std::vector<std::uint8_t> listed = give_up ? std::vector<std::uint8_t>{kVersionNone} : ours;
+        log_sa(LogLevel::warning, sa, "peer offers MOBIKE versions " + versions_of(peer.versions) + ", we " +
+                                          versions_of(ours) + ": MOBIKE_UNSUPPORTED_VERSION(" + versions_of(listed) + ")");
+        r.clear();
+        r.push_back(notify_payload(wire::notify::mobike_unsupported_version, encode_version_parameter(listed)));
+        return false;
+    }
+    // Name exactly the chosen version; a peer that sent none (RFC 4555) gets empty data.
+    if (peer.present())
+        r.push_back(notify_payload(wire::notify::mobike_supported, encode_version_parameter(std::vector<std::uint8_t>{chosen})));
+    else
+        r.push_back(notify_payload(wire::notify::mobike_supported));
+    sa.peer_mobike = true;
+    sa.mobike_version = chosen;
+    log_sa(LogLevel::info, sa, "MOBIKE version " + std::to_string(chosen) + " (peer offered " + versions_of(peer.versions) +
+                                   ", we " + versions_of(ours) + ")");
+    return true;
+}
+
+std::uint8_t Engine::Impl::accept_mobike_answer(const IkeSa& sa, const wire::NotifyPayload* n) const {
+    using namespace wire::mobike;
+    const auto ours = mobike_offer(sa);
+    if (!n || ours.empty()) return 0;
+    const auto d = decode_version_parameter(n->data);
+    std::uint8_t v = kVersion1;
+    if (d.status == VersionParameter::Status::malformed) {
+        log_sa(LogLevel::warning, sa, "malformed Version parameter in MOBIKE_SUPPORTED (" + d.problem +
+                                          "): ignored, version 1 assumed");
+    } else if (d.present()) {
+        if (d.versions.size() == 1 && d.versions[0] != kVersionNone && has_version(ours, d.versions[0]))
+            v = d.versions[0];
+        else
+            log_sa(LogLevel::warning, sa, "peer answered MOBIKE versions " + versions_of(d.versions) + ", we offered " +
+                                              versions_of(ours) + ": version 1 assumed");
+    }
+    if (!has_version(ours, v)) {
+        log_sa(LogLevel::warning, sa, "peer answered MOBIKE version " + std::to_string(v) + ", which we did not offer (" +
+                                          versions_of(ours) + "): MOBIKE off");
+        return 0;
+    }
+    log_sa(LogLevel::info, sa, "MOBIKE version " + std::to_string(v) + " (we offered " + versions_of(ours) + ")");
+    return v;
+}
+
+bool Engine::Impl::restart_for_mobike_version(IkeSa& sa, const wire::NotifyPayload& n, Time now, Output& out) {
+    using namespace wire::mobike;
+    if (sa.mobike_restarted) {
+        log_sa(LogLevel::warning, sa, "MOBIKE_UNSUPPORTED_VERSION again after a restart: giving up");
+        return false;
+    }
+    const auto ours = mobike_offer(sa);
+    const auto listed = decode_version_parameter(n.data);
+    if (listed.status == VersionParameter::Status::malformed)
+        log_sa(LogLevel::warning, sa, "malformed Version parameter in MOBIKE_UNSUPPORTED_VERSION (" + listed.problem + ")");
+    std::vector<std::uint8_t> next;
+    const bool none = listed.present() && has_version(listed.versions, kVersionNone);
+    if (listed.present() && !none)
+        for (auto v : listed.versions)
+            if (has_version(ours, v) && !has_version(next, v)) next.push_back(v);
+    // Nothing usable listed (or NONE: the responder gives up MOBIKEv2): plain
+    // RFC 4555 if we speak it, else no MOBIKE at all.
+    if (next.empty() && has_version(ours, kVersion1)) next.push_back(kVersion1);
+    std::sort(next.begin(), next.end());
+    log_sa(LogLevel::info, sa, "peer answered MOBIKE_UNSUPPORTED_VERSION(" +
+                                   (listed.present() ? versions_of(listed.versions) : std::string("-")) +
+                                   "): restarting at IKE_SA_INIT " +
+                                   (next.empty() ? std::string("without MOBIKE") : "offering MOBIKE " + versions_of(next)));
+    // Back to a fresh IKE_SA_INIT, same engine id, child request and addresses.
+    by_our_spi.erase(sa.spi_i);
+    sa.spi_i = allocate_ike_spi();
+    by_our_spi[sa.spi_i] = sa.id;
+    sa.spi_r = 0;
+    if (sa.local.port == wire::kNatTPort && sa.conn->local_port == wire::kIkePort) sa.local.port = wire::kIkePort;
+    if (sa.remote.port == wire::kNatTPort && sa.conn->remote_port == wire::kIkePort) sa.remote.port = wire::kIkePort;
+    sa.pending.reset();
+    sa.queued.clear();
+    sa.last_response_id.reset();
+    sa.last_response.clear();
+    sa.reassembly.reset();
+    sa.codec.reset();
+    sa.prf.reset();
+    sa.keys = {};
+    sa.cookie.clear();
+    sa.nonce_r.clear();
+    sa.init_response.clear();
+    sa.nonce_i = env.random->bytes(sa.nonce_i.empty() ? 32 : sa.nonce_i.size());
+    sa.nat_local = sa.nat_remote = false;
+    sa.peer_fragmentation = false;
+    sa.peer_mobike = false;
+    sa.mobike_version = 0;
+    sa.mobike_restarted = true;
+    sa.mobike_offer = std::move(next);
+    send_init_request(sa, now, out);
+    return true;
+}
+
+// ------------------------------------------------ MOBIKEv2 address checks
+
+bool Engine::Impl::transport_moves(const IkeSa& sa) const {
+    if (!mobike_active(sa) || sa.mobike_version < wire::mobike::kVersion2 || sa.mobike_version == wire::mobike::kVersionNone)
+        return false;
+    return std::any_of(sa.children.begin(), sa.children.end(),
+                       [](const ChildSa& c) { return c.mode == IpsecMode::transport; });
+}
+
+bool Engine::Impl::address_authorized(const IkeSa& sa, const IpAddress& a, bool local) const {
+    if (!transport_moves(sa)) return true;
+    const ConnectionConfig& c = *sa.conn;
+    // PAD: the addresses the connection may use / the peer may come from.
+    if (local ? !c.local_addrs.empty() && std::find(c.local_addrs.begin(), c.local_addrs.end(), a) == c.local_addrs.end()
+              : !remote_host_allowed(c, a))
+        return false;
+    // SPD: the configured selectors of every transport-mode child must admit it.
+    for (const auto& ch : sa.children) {
+        if (ch.mode != IpsecMode::transport) continue;
+        const auto& specs = local ? ch.config->local_ts : ch.config->remote_ts;
+        const bool ok = specs.empty() || std::any_of(specs.begin(), specs.end(), [&](const TsSpec& s) {
+            return s.dynamic || s.range.contains(a);
+        });
+        if (!ok) return false;
+    }
+    return true;
+}
 
 void Engine::Impl::record_peer_addresses(IkeSa& sa, const std::vector<wire::Payload>& p, const IpAddress& sender,
                                          Time now, Output& out) {
@@ -70,6 +271,7 @@ void Engine::Impl::append_our_addresses(const IkeSa& sa, std::vector<wire::Paylo
         if (a == sa.local.address || is_link_local(a) || n == kMaxAnnounced) continue;
         const auto& pinned = sa.conn->local_addrs;
         if (!pinned.empty() && std::find(pinned.begin(), pinned.end(), a) == pinned.end()) continue;
+        if (!address_authorized(sa, a, true)) continue;  // MOBIKEv2: never announce a forbidden address
         const auto b = a.bytes();
         p.push_back(notify_payload(a.is_v4() ? wire::notify::additional_ip4_address : wire::notify::additional_ip6_address,
                                    Bytes(b.begin(), b.end())));
@@ -95,7 +297,8 @@ void Engine::Impl::set_local_addresses(std::vector<IpAddress> addresses, Time no
             const auto& pinned = sa.conn->local_addrs;
             auto alt = std::find_if(local_addresses.begin(), local_addresses.end(), [&](const IpAddress& a) {
                 return a.family() == sa.local.address.family() && !is_link_local(a) &&
-                       (pinned.empty() || std::find(pinned.begin(), pinned.end(), a) != pinned.end());
+                       (pinned.empty() || std::find(pinned.begin(), pinned.end(), a) != pinned.end()) &&
+                       address_authorized(sa, a, true);
             });
             if (alt != local_addresses.end()) {
                 log_sa(LogLevel::info, sa, "local address " + sa.local.address.to_string() + " gone; announcing from " +
@@ -148,7 +351,22 @@ void Engine::Impl::on_path_timer(IkeSa& sa, Time now, Output& out) {
 
 void Engine::Impl::commit_move(IkeSa& sa, Time now, Output& out) {
     const bool encap = sa.nat_local || sa.nat_remote || sa.conn->encap_force;
-    out.commands.push_back(UpdateSaAddresses{sa.id, sa.local, sa.remote, encap});
+    UpdateSaAddresses u{sa.id, sa.local, sa.remote, encap};
+    if (transport_moves(sa)) {
+        // MOBIKEv2: transport-mode selectors name the hosts; they move with the SA.
+        for (auto& c : sa.children) {
+            if (c.mode != IpsecMode::transport) continue;
+            const bool changed = rewrite_host(c.local_ts, c.host_local, sa.local.address) |
+                                 rewrite_host(c.remote_ts, c.host_remote, sa.remote.address);
+            c.host_local = sa.local.address;
+            c.host_remote = sa.remote.address;
+            if (!changed) continue;
+            u.transport.push_back(TransportSelectors{c.id, c.spi_in, c.spi_out, c.local_ts, c.remote_ts});
+            log_sa(LogLevel::info, sa, "CHILD_SA " + c.config->name + " (transport) selectors now " +
+                                           to_string(c.local_ts) + " === " + to_string(c.remote_ts));
+        }
+    }
+    out.commands.push_back(std::move(u));
     emit(out, Event::Kind::ike_moved, sa, sa.local.to_string() + " <-> " + sa.remote.to_string(), now);
     log_sa(LogLevel::info, sa, "moved to " + sa.local.to_string() + " <-> " + sa.remote.to_string() +
                                    (sa.nat_local || sa.nat_remote ? " (NAT)" : ""));
@@ -175,6 +393,16 @@ bool Engine::Impl::on_mobike_request(IkeSa& sa, const std::vector<wire::Payload>
     if (natd) append_nat_detection(sa, local, remote, r);
     if (cookie2 && !cookie2->data.empty() && cookie2->data.size() <= 64)
         r.push_back(notify_payload(wire::notify::cookie2, cookie2->data));
+    if (update && !sa.initiator &&
+        (!address_authorized(sa, local.address, true) || !address_authorized(sa, remote.address, false))) {
+        // MOBIKEv2 §5.3: the SPD / PAD of the transport-mode children does not
+        // allow the new addresses: refuse, keep the old state.
+        log_sa(LogLevel::warning, sa, "update to " + local.to_string() + " <-> " + remote.to_string() +
+                                          " refused: not allowed for the transport-mode CHILD_SAs");
+        r.insert(r.begin(), notify_payload(wire::notify::unacceptable_addresses));
+        send_response(sa, wire::ExchangeType::informational, mid, r, raw, out);
+        return true;
+    }
     send_response(sa, wire::ExchangeType::informational, mid, r, raw, out);
     // Only the original initiator moves the SA (RFC 4555 §3.5).
     if (!update || sa.initiator) return true;
@@ -243,6 +471,9 @@ Status Engine::Impl::move(IkeSa& sa, const Endpoint& local, const Endpoint& remo
     if (!mobike_active(sa)) return Error{"MOBIKE was not negotiated on IKE SA " + std::to_string(sa.id)};
     if (!sa.initiator) return Error{"only the original initiator moves an IKE SA (RFC 4555 §3.5)"};
     if (sa.local == local && sa.remote == remote) return {};
+    if (!address_authorized(sa, local.address, true) || !address_authorized(sa, remote.address, false))
+        return Error{"MOBIKEv2: " + local.address.to_string() + " <-> " + remote.address.to_string() +
+                     " is not allowed by the SPD/PAD of the transport-mode CHILD_SAs"};
     // Whatever is in flight goes out on the new path at once (RFC 4555 §3.7)
     // and again with its retransmissions: the window cannot move before it is answered.
     sa.local = local;

@@ -55,6 +55,11 @@ void Network::apply(Node& from, Output& out) {
                     c.local = up->local;
                     c.remote = up->remote;
                     c.udp_encap = up->udp_encap;
+                    for (const auto& t : up->transport)  // MOBIKEv2: transport selectors move too
+                        if (t.spi_in == c.spi_in) {
+                            c.local_ts = t.local_ts;
+                            c.remote_ts = t.remote_ts;
+                        }
                 }
     }
     for (auto& e : out.events) from.events.push_back(e);
