@@ -483,7 +483,39 @@ bool DataPlane::update(const ike::UpdateSaAddresses& u) {
             if (ipsec::Sa* sa = sad_.find(dir, ipsec::Protocol::esp, spi)) sa->update_endpoints(u.local, u.remote, u.udp_encap);
         any = true;
     }
+    // MOBIKEv2: in the same call, so no packet sees new endpoints with old selectors.
+    for (const auto& t : u.transport) move_transport(u.ike_sa_id, t, u.local.address);
     return any;
+}
+
+void DataPlane::move_transport(std::uint64_t ike_sa_id, const ike::TransportSelectors& t, const IpAddress& local) {
+    auto it = std::find_if(children_.begin(), children_.end(),
+                           [&](const Child& c) { return c.ike_sa_id == ike_sa_id && c.spi_in == t.spi_in; });
+    if (it == children_.end()) return;
+    Child& c = *it;
+    // SAD: the SA selectors of both directions.
+    for (auto [dir, spi] : {std::pair{ipsec::Direction::inbound, c.spi_in}, std::pair{ipsec::Direction::outbound, c.spi_out}})
+        if (ipsec::Sa* sa = sad_.find(dir, ipsec::Protocol::esp, spi)) sa->update_selectors(to_ipsec(t.local_ts), to_ipsec(t.remote_ts));
+    // The SA's own PROTECT policies (made from its selectors at install) and
+    // every SPD-cache entry pointing at it; traps and other policies stay.
+    policy_.unbind(c.spi_out);
+    for (ipsec::Policy::Id id : c.policies) spd_.remove(id);
+    c.policies = add_policies(t.local_ts, t.remote_ts, ike::IpsecMode::transport, c.name, true);
+    for (ipsec::Policy::Id id : c.policies) {
+        const ipsec::Policy* p = spd_.get(id);
+        ipsec::SaSelector sel;
+        sel.local = ipsec::TrafficSelector{p->local.range, p->protocol.value, p->local_port.first, p->local_port.last};
+        sel.remote = ipsec::TrafficSelector{p->remote.range, p->protocol.value, p->remote_port.first, p->remote_port.last};
+        policy_.bind(id, sel, c.spi_out);
+    }
+    // Routes into the TUN for the peer's (new) address, new ones before the old go.
+    if (const ipsec::Sa* out_sa = sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out)) {
+        const unsigned mtu = std::min(opts_.tun.mtu, inner_mtu(*out_sa, opts_.path_mtu));
+        auto routes = add_routes(t.local_ts, t.remote_ts, ike::IpsecMode::transport, local, mtu);
+        release_routes(c.routes);
+        c.routes = std::move(routes);
+    }
+    log(LogLevel::info, "CHILD_SA " + c.name + " (transport) moved: " + std::to_string(c.policies.size()) + " policies");
 }
 
 std::optional<Time> DataPlane::next_deadline() const {

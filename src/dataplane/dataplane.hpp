@@ -211,6 +211,9 @@ private:
                                      ike::IpsecMode mode, const IpAddress& transport_src, unsigned mtu);
     void release_routes(const std::vector<RouteRef>& routes);
     void erase_child(std::size_t index, bool keep_inbound = false);
+    // MOBIKEv2: new selectors for a transport-mode child (SAD, its policies
+    // and their SPD-cache entries, routes); configured policies stay.
+    void move_transport(std::uint64_t ike_sa_id, const ike::TransportSelectors& t, const IpAddress& local);
     void note_events(const ipsec::Sa& sa, ipsec::EventSet events);
     void log(LogLevel l, const std::string& msg) const {
         if (hooks_.log) hooks_.log(l, msg);

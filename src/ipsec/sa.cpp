@@ -104,6 +104,11 @@ void Sa::update_endpoints(const Endpoint& local, const Endpoint& remote, bool ud
     p_.udp_encap = udp_encap;
 }
 
+void Sa::update_selectors(std::vector<TrafficSelector> local_ts, std::vector<TrafficSelector> remote_ts) {
+    p_.local_ts = std::move(local_ts);
+    p_.remote_ts = std::move(remote_ts);
+}
+
 std::string_view status_name(Status s) {
     switch (s) {
         case Status::ok: return "ok";

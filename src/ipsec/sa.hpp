@@ -104,6 +104,9 @@ public:
     void set_replay_top_for_test(std::uint64_t top);
     // MOBIKE: new outer addresses for the SA (UpdateSaAddresses).
     void update_endpoints(const Endpoint& local, const Endpoint& remote, bool udp_encap);
+    // MOBIKEv2: a transport-mode SA's selectors hold the hosts' addresses and
+    // move with them (inbound packets are checked against the new ones).
+    void update_selectors(std::vector<TrafficSelector> local_ts, std::vector<TrafficSelector> remote_ts);
 
     // Transform geometry.
     bool aead() const { return aead_ != nullptr; }
