@@ -206,7 +206,10 @@ std::string render_ike_sa(const json& sa) {
       << (sa.value("nat_remote", false) ? " (behind NAT)" : "") << vips(sa, "remote_vips") << "\n";
     o << "  " << str(sa, "proposal") << "\n";
     o << "  established " << str(sa, "established_s") << "s ago" << deadline(sa, "rekey_in_s", "rekeying")
-      << (sa.value("mobike", false) ? ", MOBIKE" : "") << "\n";
+      << (sa.value("mobike", false) ? ", MOBIKE" : "")
+      << (sa.value("mobike", false) && sa.value("mobike_version", 0) > 0 ? " v" + std::to_string(sa.value("mobike_version", 0))
+                                                                           : std::string())
+      << "\n";
     render_moves(o, sa);
     for (const auto& c : array_of(sa, "children")) render_child_sa(o, c);
     return o.str();

@@ -332,7 +332,7 @@ void Translator::log_section(const Setting& s, DaemonSettings& d) {
 void Translator::connection(const Setting& s, const DaemonSettings& d, ike::ConnectionConfig& c) {
     c.name = s.getName() ? s.getName() : "";
     if (!expect_group(s)) return;
-    check_keys(s, {"local_addrs", "remote_addrs", "local_port", "remote_port", "proposals", "mobike",
+    check_keys(s, {"local_addrs", "remote_addrs", "local_port", "remote_port", "proposals", "mobike", "mobike_versions",
                    "encap", "send_certreq", "rekey_time", "life_time", "dpd_delay", "path_timeout", "path_probe_interval", "retransmit", "local",
                    "remote", "children", "pools", "vips", "fragment_size"});
     c.local_port = d.ike_port;
@@ -387,6 +387,31 @@ void Translator::addresses(const Setting& s, ike::ConnectionConfig& c) {
 
 void Translator::connection_options(const Setting& s, ike::ConnectionConfig& c) {
     with(s, "mobike", [&](const Setting& v) { if (auto b = bool_of(v)) c.mobike = *b; });
+    with(s, "mobike_versions", [&](const Setting& v) {
+        // MOBIKEv2 (draft-mglt-ipsecme-mobikev2): 1 = RFC 4555, 2 = MOBIKEv2, 255 = NONE.
+        if (!v.isArray() && !v.isList()) return error(v, "'" + path_of(v) + "' must be a list of versions, e.g. [1, 2]");
+        std::vector<std::uint8_t> list;
+        bool ok = true;
+        for (int i = 0; i < v.getLength() && i < 16; ++i) {
+            auto n = int_of(v[i], 1, 255);
+            if (!n) {
+                ok = false;
+                continue;
+            }
+            if (*n != 1 && *n != 2 && *n != 255) {
+                error(v[i], "'" + path_of(v) + "': unknown MOBIKE version " + std::to_string(*n) +
+                                " (1 = RFC 4555, 2 = MOBIKEv2, 255 = NONE)");
+                ok = false;
+                continue;
+            }
+            list.push_back(static_cast<std::uint8_t>(*n));
+        }
+        if (!ok) return;
+        if (v.getLength() > 16) return error(v, "'" + path_of(v) + "': more than 16 versions");
+        if (std::none_of(list.begin(), list.end(), [](std::uint8_t x) { return x == 1 || x == 2; }))
+            return error(v, "'" + path_of(v) + "' needs version 1 or 2 (to turn MOBIKE off: mobike = false)");
+        c.mobike_versions = std::move(list);
+    });
     with(s, "encap", [&](const Setting& v) { if (auto b = bool_of(v)) c.encap_force = *b; });
     with(s, "fragment_size", [&](const Setting& v) {
         if (auto n = int_of(v, 576, 65535)) c.fragment_size = static_cast<std::size_t>(*n);

@@ -226,6 +226,7 @@ json conn_json(const ike::ConnectionConfig& c) {
             {"remote_auth", std::string(ike::auth_method_name(c.remote.method))},
             {"proposals", proposals_json(c.ike_proposals)},
             {"mobike", c.mobike},
+            {"mobike_versions", c.mobike_versions},
             {"encap", c.encap_force},
             {"pools", c.pools},
             {"vips", vips_json(c.request_virtual_ips)},
@@ -307,6 +308,7 @@ json ike_sa_json(const ike::IkeSaInfo& s, Time now, const TrafficBySpi& traffic 
             {"nat_local", s.nat_local},
             {"nat_remote", s.nat_remote},
             {"mobike", s.mobike},
+            {"mobike_version", s.mobike_version},  // 1 = RFC 4555, 2 = MOBIKEv2, 0 = no MOBIKE
             {"established_s", age_seconds(now, s.established_at)},
             {"rekey_in_s", in_seconds(now, s.rekey_at)},
             {"children", children}};
