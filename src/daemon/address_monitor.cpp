@@ -41,6 +41,7 @@ std::string to_string(const AddressChange& c) {
         case AddressChange::Kind::removed: return "address " + c.address.to_string() + " gone from " + c.ifname;
         case AddressChange::Kind::link_up: return "link " + c.ifname + " up";
         case AddressChange::Kind::link_down: return "link " + c.ifname + " down";
+        case AddressChange::Kind::route_changed: return "routes changed (" + c.ifname + ")";
     }
     return "?";
 }
@@ -73,6 +74,8 @@ void AddressTable::apply(const std::uint8_t* buf, std::size_t len, std::vector<A
     std::map<IpAddress, int> where;  // for the change report of removed addresses
     for (const auto& [a, x] : addrs_) where[a] = x.ifindex;
 
+    bool route_changed = false;
+    int route_oif = 0;
     int left = static_cast<int>(std::min<std::size_t>(len, 1 << 30));
     for (auto* nh = reinterpret_cast<const nlmsghdr*>(buf); NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
         if (nh->nlmsg_type == RTM_NEWADDR || nh->nlmsg_type == RTM_DELADDR) {
@@ -115,8 +118,26 @@ void AddressTable::apply(const std::uint8_t* buf, std::size_t len, std::vector<A
                     l.name.assign(static_cast<const char*>(RTA_DATA(rta)), strnlen(static_cast<const char*>(RTA_DATA(rta)), RTA_PAYLOAD(rta)));
             l.up = (ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & IFF_RUNNING);
             l.loopback = ifi->ifi_flags & IFF_LOOPBACK;
+        } else if (nh->nlmsg_type == RTM_NEWROUTE || nh->nlmsg_type == RTM_DELROUTE) {
+            // Only the main table: the data plane's own table (and policy
+            // tables of others) say nothing about the path to a peer.
+            if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) continue;
+            const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(nh));
+            if (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6) continue;
+            std::uint32_t table = rt->rtm_table;
+            int oif = 0;
+            int alen = static_cast<int>(RTM_PAYLOAD(nh));
+            for (auto* rta = RTM_RTA(rt); RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen)) {
+                if (rta->rta_type == RTA_TABLE && RTA_PAYLOAD(rta) >= 4) std::memcpy(&table, RTA_DATA(rta), 4);
+                if (rta->rta_type == RTA_OIF && RTA_PAYLOAD(rta) >= 4) std::memcpy(&oif, RTA_DATA(rta), 4);
+            }
+            if (table != RT_TABLE_MAIN || rt->rtm_type != RTN_UNICAST) continue;
+            if (auto l = links_.find(oif); l != links_.end() && ignored_.contains(l->second.name)) continue;
+            route_changed = true;
+            route_oif = oif;
         }
     }
+    if (route_changed) changes.push_back({AddressChange::Kind::route_changed, {}, route_oif, name_of(route_oif)});
 
     for (const auto& [i, l] : links_) {
         auto b = link_before.find(i);
@@ -140,7 +161,7 @@ Status AddressMonitor::open() {
     if (fd_ < 0) return Error{std::string("rtnetlink socket: ") + std::strerror(errno)};
     sockaddr_nl sa{};
     sa.nl_family = AF_NETLINK;
-    sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_LINK;
+    sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
     if (::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0)
         return Error{std::string("rtnetlink bind: ") + std::strerror(errno)};
     int rcvbuf = 1 << 20;

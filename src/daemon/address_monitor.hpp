@@ -1,5 +1,6 @@
 // The host's usable local addresses, kept current from rtnetlink
-// (RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK) inside the epoll loop.
+// (RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, and the main table's
+// routes: RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE) inside the epoll loop.
 //
 // Usable: on a link that is up (IFF_UP and IFF_RUNNING), not a loopback
 // address (127/8, ::1, host scope; global addresses on lo count), not IPv6
@@ -23,7 +24,9 @@ using AddressSet = std::set<IpAddress>;
 
 // One netlink message's meaning, for the log and the unit tests.
 struct AddressChange {
-    enum class Kind { added, removed, link_up, link_down };
+    // route_changed: a main-table route came or went (the preferred source
+    // towards a peer may differ now); at most one per netlink read.
+    enum class Kind { added, removed, link_up, link_down, route_changed };
     Kind kind = Kind::added;
     IpAddress address;  // unset for link changes
     int ifindex = 0;
@@ -43,6 +46,11 @@ public:
     int ifindex_of(const IpAddress& a) const {
         auto it = addrs_.find(a);
         return it == addrs_.end() ? 0 : it->second.ifindex;
+    }
+    // On a loopback device (a service address, not an uplink).
+    bool on_loopback(const IpAddress& a) const {
+        auto l = links_.find(ifindex_of(a));
+        return l != links_.end() && l->second.loopback;
     }
     void ignore(const std::string& ifname) { ignored_.insert(ifname); }
     void clear_addresses() { addrs_.clear(); }
@@ -77,6 +85,7 @@ public:
     std::vector<AddressChange> on_readable();
     AddressSet addresses() const { return table_.usable(); }
     int ifindex_of(const IpAddress& a) const { return table_.ifindex_of(a); }
+    bool on_loopback(const IpAddress& a) const { return table_.on_loopback(a); }
     void ignore_interface(const std::string& name) { table_.ignore(name); }
 
 private:

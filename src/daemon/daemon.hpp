@@ -102,6 +102,8 @@ private:
     void start_moves(const std::vector<MoveDecision>& decisions, const std::vector<ike::IkeSaInfo>& sas, Time now,
                      ike::Output& out);
     void failover(std::uint64_t ike_sa_id, Time now);
+    void reestablish_stranded(const std::vector<ike::IkeSaInfo>& sas, const AddressSet& usable, Time now,
+                              ike::Output& out);
     // ESP received on a path-watched SA counts as the path being alive.
     void refresh_path_liveness(Time now);
     void refresh_source_pins();
@@ -128,7 +130,7 @@ private:
     PathManager paths_;
     SourcePins source_pins_;                 // failover sources bound to their interface
     std::map<std::uint64_t, IpAddress> pinned_by_sa_;  // which SA needs which pin
-    std::map<std::uint64_t, std::uint64_t> watched_;   // path-watched IKE SA -> ESP packets in at last look
+    std::set<std::uint64_t> watched_;  // IKE SAs with MOBIKE path liveness (path_timeout)
     IkeMessageCounters ike_messages_;
     MoveStats move_stats_;
     std::map<std::string, std::uint64_t> event_counts_;

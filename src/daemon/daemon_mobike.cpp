@@ -48,6 +48,7 @@ void Daemon::evaluate_paths(Time now) {
     auto decisions = paths_.evaluate(sas, usable, route, now, pinned);
     ike::Output out;
     start_moves(decisions, sas, now, out);
+    reestablish_stranded(sas, usable, now, out);
     // After the moves: an UPDATE_SA_ADDRESSES sent first carries the new list.
     engine_->set_local_addresses(std::vector<IpAddress>(usable.begin(), usable.end()), now, out);
     refresh_source_pins();
@@ -73,6 +74,29 @@ void Daemon::start_moves(const std::vector<MoveDecision>& decisions, const std::
     }
 }
 
+// Without MOBIKE an SA whose local address vanished cannot follow it: it is
+// replaced by a fresh one from the address the route now takes (the old one
+// is deleted first, so the new one carries INITIAL_CONTACT and the peer drops
+// the stale state at once, RFC 7296 §2.4).
+void Daemon::reestablish_stranded(const std::vector<ike::IkeSaInfo>& sas, const AddressSet& usable, Time now,
+                                  ike::Output& out) {
+    const std::uint32_t mark = dataplane_ ? dataplane_->fwmark() : 0;
+    for (const auto& sa : sas) {
+        if (sa.state != ike::IkeState::established || !sa.initiator || sa.mobike) continue;
+        if (sa.local.address.is_unspecified() || usable.contains(sa.local.address)) continue;
+        const auto src = route_source(sa.remote.address, mark);
+        if (!src || !usable.contains(*src)) continue;  // no way out yet: the next address event retries
+        log("net").info("IKE SA {}: local address {} gone and no MOBIKE: re-establishing {} from {}", sa.id,
+                        sa.local.address.to_string(), sa.connection, src->to_string());
+        if (auto st = engine_->terminate_ike(sa.id, now, out); !st)
+            log("net").warn("IKE SA {}: {}", sa.id, st.error());
+        process(out);
+        out = ike::Output{};
+        if (auto id = initiate(sa.connection, ""); !id)
+            log("net").warn("re-establishing {}: {}", sa.connection, id.error());
+    }
+}
+
 void Daemon::failover(std::uint64_t ike_sa_id, Time now) {
     if (!addresses_) return;
     const auto sas = engine_->list_sas();
@@ -83,7 +107,19 @@ void Daemon::failover(std::uint64_t ike_sa_id, Time now) {
     PathManager::Pinned pinned;
     for (const auto& c : engine_->config().connections)
         if (!c.local_addrs.empty()) pinned[c.name] = c.local_addrs;
-    auto d = paths_.failover(*sa, addresses_->addresses(), route, pinned);
+    // Uplinks only: not a service address on lo, not an inner address the SA
+    // itself carries (sending IKE from it would go into the tunnel).
+    AddressSet candidates;
+    for (const auto& a : addresses_->addresses()) {
+        if (addresses_->on_loopback(a) && a != sa->local.address) continue;
+        if (std::find(sa->virtual_ips.begin(), sa->virtual_ips.end(), a) != sa->virtual_ips.end()) continue;
+        bool inner = false;
+        for (const auto& c : sa->children)
+            for (const auto& ts : c.local_ts)
+                if (ts.range != AddressRange::any(ts.range.first.family()) && ts.range.contains(a)) inner = true;
+        if (!inner) candidates.insert(a);
+    }
+    auto d = paths_.failover(*sa, candidates, route, pinned);
     if (!d) {
         log("net").warn("IKE SA {}: path {} <-> {} failed and there is no other address pair to try", ike_sa_id,
                         sa->local.to_string(), sa->remote.to_string());
@@ -110,12 +146,11 @@ void Daemon::refresh_source_pins() {
 
 void Daemon::refresh_path_liveness(Time now) {
     if (!dataplane_) return;
-    for (auto& [id, seen] : watched_) {
-        const std::uint64_t n = dataplane_->packets_in(id);
-        if (n == seen) continue;
-        seen = n;
-        engine_->note_peer_traffic(id, now);
-    }
+    // The arrival time itself, not now: a cut right after a packet must be
+    // detected path_timeout after that packet, not after this look.
+    (void)now;
+    for (const auto& id : watched_)
+        if (const Time t = dataplane_->last_inbound(id); t != Time{}) engine_->note_peer_traffic(id, t);
 }
 
 void Daemon::track_path_event(const ike::Event& e) {
@@ -128,7 +163,7 @@ void Daemon::track_path_event(const ike::Event& e) {
             if (sa == sas.end()) return;
             if (e.kind == K::ike_established) {
                 const auto* c = engine_->config().find_connection(sa->connection);
-                if (sa->initiator && sa->mobike && c && c->path_timeout > Duration::zero()) watched_[sa->id] = 0;
+                if (sa->initiator && sa->mobike && c && c->path_timeout > Duration::zero()) watched_.insert(sa->id);
                 return paths_.established(sa->id, sa->local, sa->remote);
             }
             paths_.moved(sa->id, sa->local, sa->remote, monotonic_now());
@@ -144,7 +179,7 @@ void Daemon::track_path_event(const ike::Event& e) {
             auto r = std::from_chars(e.detail.data(), e.detail.data() + e.detail.size(), old);
             if (r.ec != std::errc{}) return;
             paths_.renamed(old, e.ike_sa_id);
-            if (watched_.erase(old)) watched_[e.ike_sa_id] = 0;
+            if (watched_.erase(old)) watched_.insert(e.ike_sa_id);
             if (auto p = pinned_by_sa_.find(old); p != pinned_by_sa_.end()) {
                 pinned_by_sa_[e.ike_sa_id] = p->second;
                 pinned_by_sa_.erase(old);

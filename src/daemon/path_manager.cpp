@@ -122,9 +122,11 @@ std::optional<MoveDecision> PathManager::failover(const ike::IkeSaInfo& sa, cons
             }
     if (pairs.empty()) return std::nullopt;
     auto& tried = tried_[sa.id];
+    tried.emplace(sa.local.address, sa.remote.address);  // it just failed
     auto next = std::find_if(pairs.begin(), pairs.end(), [&](const auto& p) { return !tried.contains(p); });
     if (next == pairs.end()) {
         tried.clear();  // every pair failed once: go round again, links come back
+        tried.emplace(sa.local.address, sa.remote.address);
         next = pairs.begin();
     }
     tried.insert(*next);

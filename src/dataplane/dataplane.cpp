@@ -627,13 +627,13 @@ unsigned DataPlane::inner_mtu(const ipsec::Sa& sa, unsigned path_mtu) {
     return static_cast<unsigned>(body - 2 + (transport ? ip_hdr : 0));
 }
 
-std::uint64_t DataPlane::packets_in(std::uint64_t ike_sa_id) const {
-    std::uint64_t n = 0;
+Time DataPlane::last_inbound(std::uint64_t ike_sa_id) const {
+    Time last{};
     for (const Child& c : children_)
         if (c.ike_sa_id == ike_sa_id)
             if (const ipsec::Sa* in = sad_.find(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in))
-                n += in->counters().packets;
-    return n;
+                last = std::max(last, in->counters().last_packet);
+    return last;
 }
 
 std::optional<ChildTraffic> DataPlane::traffic(std::uint32_t spi_in) const {

@@ -150,9 +150,9 @@ public:
     const Counters& counters() const { return counters_; }
     std::optional<ChildTraffic> traffic(std::uint32_t spi_in) const;
     std::size_t child_sa_count() const { return children_.size(); }
-    // ESP packets received and accepted so far on the IKE SA's CHILD_SAs
-    // (MOBIKE path liveness: growth means the peer reaches us).
-    std::uint64_t packets_in(std::uint64_t ike_sa_id) const;
+    // When the last ESP packet was received and accepted on the IKE SA's
+    // CHILD_SAs (MOBIKE path liveness: the peer reaches us); Time{} if none.
+    Time last_inbound(std::uint64_t ike_sa_id) const;
     void set_source_pins(const SourcePins* pins) {
         raw4_.set_source_pins(pins);
         raw6_.set_source_pins(pins);

@@ -409,6 +409,13 @@ bool Engine::Impl::on_mobike_request(IkeSa& sa, const std::vector<wire::Payload>
     const bool peer_address_changed = remote.address != sa.remote.address;
     sa.local = local;
     sa.remote = remote;
+    // A request of ours still out (e.g. an announcement that went to the
+    // peer's old address) blocks the window: send it on the new path now
+    // rather than at its next retransmission, seconds away.
+    if (sa.pending) {
+        sa.pending->last_sent = now;
+        for (const auto& d : sa.pending->datagrams) send(sa, d, out);
+    }
     if (natd) {
         sa.nat_remote = peer_behind_nat(p, sa.spi_i, sa.spi_r, remote);
         sa.nat_local = we_are_behind_nat(p, sa.spi_i, sa.spi_r, local);

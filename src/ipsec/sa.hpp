@@ -63,6 +63,7 @@ struct SaParams {
 struct SaCounters {
     std::uint64_t packets = 0;
     std::uint64_t bytes = 0;  // inner (cleartext) bytes
+    Time last_packet{};       // of the last one accounted (MOBIKE path liveness reads it)
     std::array<std::uint64_t, kStatusCount> drops{};
     std::uint64_t drop(Status s) const { return drops[static_cast<std::size_t>(s)]; }
 };
@@ -130,6 +131,7 @@ private:
     void account(std::size_t bytes, Time now, EventSet& events) {
         ++counters_.packets;
         counters_.bytes += bytes;
+        counters_.last_packet = now;
         events.add(lifetime_.account(bytes, now));
     }
     // Selector check of a decapsulated packet (RFC 4301 §5.2 step 4).

@@ -10,6 +10,9 @@
 #      then the first one removed (the second is promoted) -> the SA moves to it
 #   c. explicit: `mobikectl move --ike-id N --local ADDR` (back to link 1)
 #   d. link 1 goes down (its address stays): the SA moves to link 2 again
+#   e. link 1 up and its route back: the route event alone moves the SA to it
+#   f. link 1 silently drops everything: path liveness (path_timeout 300 ms)
+#      fails the SA over to link 2
 # Each case: lost probes and the longest gap, the SA's move history
 # (list-sas --json), SPIs and IKE SA unchanged, b's view of the path.
 # Prints "N passed, N failed" last. Needs root and a build (MOBIKED_BIN,
@@ -52,7 +55,7 @@ write_conf() {
 daemon = {
   control_socket = "$D/$1.sock";
   tun = "mk$1";
-  log = { default = "info"; };
+  log = { default = "${MK_LOG_LEVEL:-info}"; };
 };
 connections = {
   c = {
@@ -60,6 +63,7 @@ connections = {
     remote_addrs = ["$3"];
     proposals = ["aes128gcm16-prfsha256-x25519"];
     mobike = true;
+    ${8:-}
     local = { auth = "psk"; id = "$4"; };
     remote = { auth = "psk"; id = "$5"; };
     children = { net = { local_ts = ["$6"]; remote_ts = ["$7"]; esp_proposals = ["aes128gcm16"]; }; };
@@ -68,7 +72,8 @@ connections = {
 secrets = { p = { ids = ["$4", "$5"]; secret = "0x$psk"; }; };
 CONF
 }
-write_conf a "" 203.0.113.2 a.example b.example 10.1.0.0/16 10.2.0.0/16
+# a watches its path (RFC 4555 §3.11): 300 ms without anything from b = failed.
+write_conf a "" 203.0.113.2 a.example b.example 10.1.0.0/16 10.2.0.0/16 "path_timeout = 0.3;"
 write_conf b '"203.0.113.2"' "%any" b.example a.example 10.2.0.0/16 10.1.0.0/16
 
 ctl() { local who=$1; shift; "$BIN/mobikectl" --socket "$D/$who.sock" "$@"; }
@@ -184,12 +189,47 @@ RESULT_D="a->b lost $LOST of 600 probes (longest gap $GAP ms), b->a lost $RLOST 
 if [ "${LOST:-999}" -le 40 ] && [ "${RLOST:-999}" -le 40 ]; then pass "$WHAT: probe continued, $RESULT_D"
 else failed "$WHAT: $RESULT_D"; fi
 
+# ------------------------------------------------------------- e. route change
+# Link 1 is back and its route preferred again: a route event alone (no
+# address changed) moves the SA back to the preferred path.
+WHAT="route preference"
+log_step "$WHAT"
+ns_link_set "$A" va1 up
+sleep 0.5
+probe_around "$WHAT" "ip -n $A route add 203.0.113.2/32 via 192.0.2.2 dev va1 metric 10"
+check_moved "$WHAT" 192.0.2.1 address-change
+RESULT_E="a->b lost $LOST of 600 probes (longest gap $GAP ms), b->a lost $RLOST (longest gap $RGAP ms)"
+if [ "${LOST:-999}" -le 10 ] && [ "${RLOST:-999}" -le 10 ]; then pass "$WHAT: probe continued, $RESULT_E"
+else failed "$WHAT: $RESULT_E"; fi
+
+# ------------------------------------------------------------- f. silent cut
+# Link 1 stops carrying anything (b drops all on vb1), with no address, link
+# or route event: a's liveness check declares the path failed after 300 ms
+# and fails over to link 2's address, pinned to va2 since the route still
+# points into the dead link.
+WHAT="silent cut"
+log_step "$WHAT"
+silent_cut() {
+    printf 'table inet mkcut {\n chain in { type filter hook input priority -10; iifname "vb1" drop; }\n chain out { type filter hook output priority -10; oifname "vb1" drop; }\n}\n' \
+        | ip netns exec "$B" nft -f -
+}
+probe_around "$WHAT" "silent_cut"
+check_moved "$WHAT" 198.51.100.11 path-failure
+RESULT_F="a->b lost $LOST of 600 probes (longest gap $GAP ms), b->a lost $RLOST (longest gap $RGAP ms)"
+# 300 ms of silence at most, plus the failover exchange: <= 80 probes of 5 ms.
+if [ "${LOST:-999}" -le 80 ] && [ "${RLOST:-999}" -le 80 ]; then pass "$WHAT: probe recovered, $RESULT_F"
+else failed "$WHAT: $RESULT_F"; fi
+grep -q "silent for" "$D/a.log" && pass "$WHAT: a logged the path failure" || failed "$WHAT: no path failure in a's log"
+ip netns exec "$B" nft delete table inet mkcut 2>/dev/null
+
 ctl a list-sas >"$D/list-sas.txt" 2>&1
 log_info "mobikectl list-sas on a:"; sed 's/^/    /' "$D/list-sas.txt" >&2
-grep -q "moves: 4" "$D/list-sas.txt" && pass "list-sas shows the 4 moves" || failed "list-sas: $(grep -A1 moves "$D/list-sas.txt")"
+grep -q "moves: 6" "$D/list-sas.txt" && pass "list-sas shows the 6 moves" || failed "list-sas: $(grep -A1 moves "$D/list-sas.txt")"
 
 log_info "interruption: break: $RESULT_A"
 log_info "interruption: make-before-break: $RESULT_B"
 log_info "interruption: explicit: $RESULT_C"
 log_info "interruption: link down: $RESULT_D"
+log_info "interruption: route preference: $RESULT_E"
+log_info "interruption: silent cut: $RESULT_F"
 finish

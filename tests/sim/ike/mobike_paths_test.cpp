@@ -236,3 +236,29 @@ TEST(MobikePaths, WithoutPathTimeoutNothingIsProbed) {
 
 }  // namespace
 }  // namespace mobiked::sim
+
+namespace mobiked::sim {
+namespace {
+
+TEST(MobikePaths, ResponderRequestLostOnTheOldPathIsResentWhenTheInitiatorMoves) {
+    Pair p;
+    ASSERT_TRUE(p.move(kI, {kRAddr, 4500}).ok());
+    ASSERT_TRUE(p.net.run_until([&] { return p.r->has_event(Event::Kind::ike_moved); }, 2s));
+    // The initiator's first uplink dies; the responder, whose own address set
+    // changed too, announces it to the initiator's old address: lost.
+    std::erase(p.i->addresses, kIAddr);
+    p.set_addresses(p.r, {kRAddr});
+    p.net.run_for(20ms);
+    ASSERT_TRUE(p.r->logged("[ N(NO_ADD_ADDR) ] to 192.0.2.1:500"));
+    // The update from the new address moves the responder, which resends its
+    // announcement there at once: the return-routability check behind it
+    // runs without waiting for the 2 s retransmission.
+    const Time t = p.net.now();
+    ASSERT_TRUE(p.move(kI2, {kRAddr, 4500}).ok());
+    ASSERT_TRUE(p.net.run_until([&] { return p.r->count_events(Event::Kind::ike_moved) == 2; }, 5s));
+    EXPECT_LT(p.net.now() - t, 100ms);
+    EXPECT_EQ(p.sa(p.r).remote, kI2);
+}
+
+}  // namespace
+}  // namespace mobiked::sim

@@ -264,3 +264,121 @@ TEST(AddressTable, TracksUsableAddresses) {
     EXPECT_EQ(c[0].address, ip("192.0.2.1"));
     EXPECT_EQ(t.usable(), (AddressSet{ip("2001:db8::5")}));
 }
+
+namespace {
+
+std::vector<std::uint8_t> route_msg(bool add, int oif, std::uint8_t table = RT_TABLE_MAIN) {
+    Msg m;
+    m.buf.resize(NLMSG_LENGTH(sizeof(rtmsg)));
+    auto* nh = reinterpret_cast<nlmsghdr*>(m.buf.data());
+    nh->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
+    auto* rt = static_cast<rtmsg*>(NLMSG_DATA(nh));
+    rt->rtm_family = AF_INET;
+    rt->rtm_table = table;
+    rt->rtm_type = RTN_UNICAST;
+    m.buf.resize(NLMSG_ALIGN(m.buf.size()));
+    std::uint32_t o = static_cast<std::uint32_t>(oif);
+    m.attr(RTA_OIF, &o, 4);
+    m.finish();
+    return m.buf;
+}
+
+ike::IkeSaInfo sa_with_peers(std::uint64_t id, const char* local, const char* remote, std::vector<const char*> peers) {
+    auto s = sa(id, local, remote);
+    for (auto* p : peers) s.peer_addresses.push_back(ip(p));
+    return s;
+}
+
+}  // namespace
+
+TEST(AddressTable, MainTableRouteChangesAreReportedOthersNot) {
+    AddressTable t({"mktun"});
+    feed(t, link_msg(2, "eth0", IFF_UP | IFF_RUNNING));
+    feed(t, link_msg(3, "mktun", IFF_UP | IFF_RUNNING));
+    auto c = feed(t, route_msg(true, 2));
+    ASSERT_EQ(c.size(), 1u);
+    EXPECT_EQ(c[0].kind, AddressChange::Kind::route_changed);
+    EXPECT_EQ(c[0].ifname, "eth0");
+    EXPECT_EQ(feed(t, route_msg(false, 2)).size(), 1u);
+    EXPECT_TRUE(feed(t, route_msg(true, 2, 200)).empty());  // another table (ours is policy-routed)
+    EXPECT_TRUE(feed(t, route_msg(true, 3)).empty());       // through our TUN
+    EXPECT_TRUE(t.usable().empty());                        // routes change no address
+}
+
+TEST(PathManager, FailoverTriesOtherLocalAddressesFirstThenOtherPeerAddresses) {
+    PathManager pm;
+    const AddressSet local{ip("192.0.2.1"), ip("198.51.100.1")};
+    auto s = sa_with_peers(1, "192.0.2.1", "203.0.113.2", {"203.0.113.2", "203.0.113.9"});
+    // The route still prefers the silent link's address: the pick is pinned.
+    auto d = pm.failover(s, local, fixed("192.0.2.1"));
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->local, ep("198.51.100.1"));
+    EXPECT_EQ(d->remote, ep("203.0.113.2"));
+    EXPECT_TRUE(d->pin);
+    EXPECT_EQ(d->origin, MoveRecord::Origin::path_failure);
+    pm.started(1, d->origin, d->reason, s.local, s.remote, d->local, d->remote, t0);
+    // That pair fails too: the other peer address (the first pair failed
+    // already), from the other local address first.
+    s.local = d->local;
+    auto d2 = pm.failover(s, local, fixed("192.0.2.1"));
+    ASSERT_TRUE(d2);
+    EXPECT_EQ(d2->local, ep("192.0.2.1"));
+    EXPECT_EQ(d2->remote, ep("203.0.113.9"));
+    s.local = d2->local;
+    s.remote = d2->remote;
+    auto d3 = pm.failover(s, local, fixed("192.0.2.1"));
+    ASSERT_TRUE(d3);
+    EXPECT_EQ(d3->local, ep("198.51.100.1"));
+    EXPECT_EQ(d3->remote.address, ip("203.0.113.9"));
+    // Every pair failed once: round again (links come back), other local address first.
+    s.local = d3->local;
+    auto d3b = pm.failover(s, local, fixed("192.0.2.1"));
+    ASSERT_TRUE(d3b);
+    EXPECT_EQ(d3b->local, ep("192.0.2.1"));
+    EXPECT_EQ(d3b->remote.address, ip("203.0.113.9"));
+    // A confirmed move starts the list over.
+    pm.moved(1, d3->local, d3->remote, t0 + 1s);
+    s.local = d3->local;
+    s.remote = d3->remote;
+    auto d4 = pm.failover(s, local, fixed("192.0.2.1"));
+    ASSERT_TRUE(d4);
+    EXPECT_NE(d4->local.address, s.local.address);
+}
+
+TEST(PathManager, FailoverWithNothingElseToTry) {
+    PathManager pm;
+    auto s = sa(1, "192.0.2.1", "203.0.113.2");
+    EXPECT_FALSE(pm.failover(s, {ip("192.0.2.1")}, fixed("192.0.2.1")));
+    EXPECT_FALSE(pm.failover(sa(2, "192.0.2.1", "203.0.113.2", false), {ip("192.0.2.1"), ip("198.51.100.1")},
+                             fixed("192.0.2.1")));  // responders never fail over
+}
+
+TEST(PathManager, AfterFailoverTheRoutePreferenceDoesNotPullTheSaBack) {
+    PathManager pm;
+    const AddressSet local{ip("192.0.2.1"), ip("198.51.100.1")};
+    auto s = sa(1, "192.0.2.1", "203.0.113.2");
+    auto d = pm.failover(s, local, fixed("192.0.2.1"));
+    ASSERT_TRUE(d);
+    pm.started(1, d->origin, d->reason, s.local, s.remote, d->local, d->remote, t0);
+    s.local = d->local;
+    // The route keeps preferring the silent link: no move back.
+    EXPECT_TRUE(pm.evaluate({s}, local, fixed("192.0.2.1"), t0 + 1s).empty());
+    // The failover address itself goes: that does move.
+    auto back = pm.evaluate({s}, {ip("192.0.2.1")}, fixed("192.0.2.1"), t0 + 2s);
+    ASSERT_EQ(back.size(), 1u);
+    EXPECT_EQ(back[0].local, ep("192.0.2.1"));
+}
+
+TEST(PathManager, ResponderLeavingItsAnnouncedAddressesIsFollowed) {
+    PathManager pm;
+    auto s = sa_with_peers(1, "192.0.2.1", "203.0.113.2", {"203.0.113.9"});
+    auto d = pm.evaluate({s}, {ip("192.0.2.1")}, fixed("192.0.2.1"), t0);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].remote.address, ip("203.0.113.9"));
+    EXPECT_EQ(d[0].local, ep("192.0.2.1"));
+    EXPECT_EQ(d[0].origin, MoveRecord::Origin::peer_addresses);
+    // Still listed: nothing to do.
+    EXPECT_TRUE(pm.evaluate({sa_with_peers(1, "192.0.2.1", "203.0.113.2", {"203.0.113.2", "203.0.113.9"})},
+                            {ip("192.0.2.1")}, fixed("192.0.2.1"), t0)
+                    .empty());
+}
