@@ -218,15 +218,18 @@ bool Engine::Impl::restart_for_mobike_version(IkeSa& sa, const wire::NotifyPaylo
 
 // ------------------------------------------------ MOBIKEv2 address checks
 
+// Transport-mode selectors name the hosts, so they follow every move, under
+// RFC 4555 (version 1) too: left alone they would refuse the SA's own
+// packets (specs §4: rewritten locally, never left stale). Only version 2
+// adds the SPD/PAD checks of the new address.
 bool Engine::Impl::transport_moves(const IkeSa& sa) const {
-    if (!mobike_active(sa) || sa.mobike_version < wire::mobike::kVersion2 || sa.mobike_version == wire::mobike::kVersionNone)
-        return false;
+    if (!mobike_active(sa) || sa.mobike_version == wire::mobike::kVersionNone) return false;
     return std::any_of(sa.children.begin(), sa.children.end(),
                        [](const ChildSa& c) { return c.mode == IpsecMode::transport; });
 }
 
 bool Engine::Impl::address_authorized(const IkeSa& sa, const IpAddress& a, bool local) const {
-    if (!transport_moves(sa)) return true;
+    if (!transport_moves(sa) || sa.mobike_version < wire::mobike::kVersion2) return true;
     const ConnectionConfig& c = *sa.conn;
     // PAD: the addresses the connection may use / the peer may come from.
     if (local ? !c.local_addrs.empty() && std::find(c.local_addrs.begin(), c.local_addrs.end(), a) == c.local_addrs.end()

@@ -284,15 +284,17 @@ TEST(MobikeV2Transport, MixedIkeSaMovesTunnelAndTransportChildren) {
     }
 }
 
-TEST(MobikeV2Transport, Version1KeepsTransportSelectors) {
-    // RFC 4555 has no transport mode: the outer addresses move, selectors stay.
+TEST(MobikeV2Transport, Version1RewritesTransportSelectorsLocally) {
+    // RFC 4555 says nothing of transport mode, but selectors left on the old
+    // address would refuse the SA's own packets: both ends rewrite them
+    // locally, as strongSwan does (specs §4), without the version 2 checks.
     Pair p({.r_versions = {1}, .transport = true});
     ASSERT_EQ(p.sa(p.i).mobike_version, 1);
     ASSERT_TRUE(p.move(kI2, kR4500).ok());
     ASSERT_TRUE(p.moved());
     EXPECT_EQ(p.i->installed[0].local, kI2);
-    EXPECT_EQ(p.i->installed[0].local_ts, Ts{host("192.0.2.1")});
-    EXPECT_EQ(p.r->installed[0].remote_ts, Ts{host("192.0.2.1")});
+    EXPECT_EQ(p.i->installed[0].local_ts, Ts{host("198.51.100.7")});
+    EXPECT_EQ(p.r->installed[0].remote_ts, Ts{host("198.51.100.7")});
 }
 
 }  // namespace
