@@ -484,6 +484,7 @@ void Translator::local_auth(const Setting& s, ike::LocalAuth& a) {
         auto id = ike::Identity::parse(*str);
         if (!id) return error(v, "'" + path_of(v) + "': " + id.error());
         if (id->any) return error(v, "'" + path_of(v) + "': our own identity cannot be %any");
+        if (id->is_pattern()) return error(v, "'" + path_of(v) + "': our own identity cannot be a pattern");
         a.id = *id;
         have_id = true;
     });

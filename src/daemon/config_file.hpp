@@ -41,6 +41,13 @@ struct DaemonSettings {
     // NAT-T keepalive period (RFC 3948 §4) for IKE SAs behind a NAT; 0 = off.
     Duration nat_keepalive = std::chrono::seconds(20);
     unsigned tun_mtu = 1500;  // routes get less: the path MTU minus their SA's overhead
+    // RFC 4301 §5.2 outside the TUN: the daemon's nftables table (docs/dataplane.md).
+    bool enforce = true;
+    // DISCARD policies (remote selectors, any local address), after every PROTECT one.
+    std::vector<ike::TsSpec> discard;
+    // Inner IPv4 packets too big for their SA's path: "copy" (ICMP when DF is set),
+    // "set" (always ICMP), "clear" (never: the outer packet is fragmented).
+    std::string df_bit = "copy";
     // subsystem -> level name ("debug", "info", "warning", "error", "off");
     // "default" applies to subsystems not listed.
     std::map<std::string, std::string> log_levels{{"default", "info"}};

@@ -264,6 +264,7 @@ void Daemon::apply(const ike::SaCommand& c) {
                     dataplane_->remove(cmd, now);
                 } else {
                     dataplane_->update(cmd);
+                    dataplane_->sync_enforcement();  // MOBIKEv2 transport moves change selectors
                 }
             },
             c);
@@ -420,6 +421,12 @@ void Daemon::start_dataplane() {
     dataplane::DataPlaneOptions o;
     o.tun.name = config_.daemon.tun_name;
     o.tun.mtu = config_.daemon.tun_mtu;
+    o.enforce = config_.daemon.enforce;
+    o.ike_port = config_.daemon.ike_port;
+    o.natt_port = config_.daemon.natt_port;
+    o.df = config_.daemon.df_bit == "set"     ? dataplane::DfPolicy::set
+           : config_.daemon.df_bit == "clear" ? dataplane::DfPolicy::clear
+                                              : dataplane::DfPolicy::copy;
     dataplane::DataPlaneHooks hooks;
     hooks.send_udp = [this](const Endpoint& local, const Endpoint& remote, ByteView data) {
         return static_cast<bool>(udp_.send(local, remote, data));
@@ -484,6 +491,29 @@ void Daemon::load_traps() {
     }
     dataplane_->set_traps(traps);
     if (!traps.empty()) log("dp").info("{} trap policies installed", traps.size());
+    // Enforced while no SA stands for them (RFC 4301 §5.2): every configured
+    // child's concrete PROTECT selectors (children with "dynamic" ones are
+    // covered once their SA is installed), then the DISCARD entries.
+    std::vector<dataplane::EnforcedPolicy> enforced;
+    for (const auto& c : config_.ike.connections)
+        for (const auto& ch : c.children)
+            for (const auto& l : ch.local_ts)
+                for (const auto& r : ch.remote_ts) {
+                    if (l.dynamic || r.dynamic || l.range.first.family() != r.range.first.family()) continue;
+                    if (l.protocol != 0 && r.protocol != 0 && l.protocol != r.protocol) continue;
+                    dataplane::EnforcedPolicy e{dataplane::EnforcedPolicy::Action::protect, l.range, r.range,
+                                                l.protocol != 0 ? l.protocol : r.protocol, l.port_first, l.port_last,
+                                                r.port_first, r.port_last, c.name + "/" + ch.name};
+                    enforced.push_back(std::move(e));
+                }
+    for (const auto& t : config_.daemon.discard)
+        enforced.push_back(dataplane::EnforcedPolicy{dataplane::EnforcedPolicy::Action::discard,
+                                                     AddressRange::any(t.range.first.family()), t.range, t.protocol, 0,
+                                                     65535, t.port_first, t.port_last, "discard " + t.to_string()});
+    dataplane_->set_configured_policies(std::move(enforced));
+    if (dataplane_->enforcing()) log("dp").info("nftables table {} enforces the SPD outside {}",
+                                                dataplane::enforcement_table_name(dataplane_->tun_name()),
+                                                dataplane_->tun_name());
 }
 
 void Daemon::on_acquire(const dataplane::AcquireRequest& r) {

@@ -24,6 +24,7 @@ enum class Drop : std::uint8_t {
     transform,          // seal/open failed: see by_status
     send_failed,        // UDP/raw socket refused the packet
     tun_write_failed,   // the kernel refused the decapsulated packet
+    path_mtu,           // too big for its SA's path: ICMP Fragmentation Needed / Packet Too Big sent back
     keepalive,          // NAT-T keepalives (not a failure; counted for visibility)
 };
 inline constexpr std::size_t kDropCount = static_cast<std::size_t>(Drop::keepalive) + 1;

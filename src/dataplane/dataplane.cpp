@@ -18,6 +18,7 @@ constexpr int kMaxPacketsPerWake = 64;  // fairness between the loop's sources
 constexpr std::size_t kTxSlots = 32;     // TUN packets sealed per sendmmsg
 constexpr std::size_t kTxSlotData = 16384;  // > the largest TUN MTU we set (9000)
 constexpr std::size_t kTxSlotSize = kHeadroom + kTxSlotData + kTailroom;
+constexpr std::size_t kMinInnerMtu = 576;  // inner_mtu() never reports less: smaller packets always fit
 
 ipsec::TrafficSelector to_ipsec(const ike::TrafficSelectorRange& t) {
     return ipsec::TrafficSelector{t.range, t.protocol, t.port_first, t.port_last};
@@ -91,6 +92,7 @@ std::string_view drop_name(Drop d) {
         case Drop::transform: return "transform";
         case Drop::send_failed: return "send_failed";
         case Drop::tun_write_failed: return "tun_write_failed";
+        case Drop::path_mtu: return "path_mtu";
         case Drop::keepalive: return "keepalive";
     }
     return "?";
@@ -106,6 +108,7 @@ DataPlane::DataPlane(const DataPlaneOptions& options, DataPlaneHooks hooks, cryp
 }
 
 DataPlane::~DataPlane() {
+    enforcer_.reset();  // the nftables table goes first: nothing is left to leak after it either
     routes_.reset();  // routes go before the rule and the device
     if (netlink_)
         for (const IpAddress& a : virtual_ips()) (void)netlink_->address(false, tun_->ifindex(), a);
@@ -127,6 +130,12 @@ Result<std::unique_ptr<DataPlane>> DataPlane::create(const DataPlaneOptions& opt
         auto st = dp->netlink_->rule(true, f, options.fwmark, options.route_table, options.rule_priority);
         if (!st && f == IpAddress::Family::v4) return Error{"policy routing rule: " + st.error()};
         if (st) dp->rules_installed_ = true;
+    }
+    if (options.enforce) {
+        EnforcementConfig ec{enforcement_table_name(dp->tun_->name()), dp->tun_->name(), options.fwmark,
+                             options.ike_port, options.natt_port};
+        dp->enforcer_ = std::make_unique<Enforcer>(std::move(ec));
+        dp->sync_enforcement();
     }
     if (options.raw_esp) {
         if (auto st = dp->raw4_.open(IpAddress::Family::v4, options.fwmark); !st)
@@ -245,6 +254,7 @@ void DataPlane::outbound(ipsec::PacketBuffer& pkt, Time now) {
     }
     ipsec::Sa* sa = sad_.find(ipsec::Direction::outbound, d.protocol, d.spi);
     if (sa == nullptr || d.protocol != ipsec::Protocol::esp) return counters_.drop(Drop::no_sa);
+    if (pkt.size() > kMinInnerMtu && too_big(*sa, pkt.view(), now)) return counters_.drop(Drop::path_mtu);
     const ipsec::PacketResult r = ipsec::esp::seal(*sa, pkt, now);
     if (!r.events.empty()) note_events(*sa, r.events);
     if (!r.ok()) return counters_.drop(r.status);
@@ -438,6 +448,7 @@ Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
     child.routes = add_routes(c.local_ts, c.remote_ts, c.mode, c.local.address, mtu);
     children_.push_back(std::move(child));
     flush_pending(now);
+    sync_enforcement();
     return {};
 }
 
@@ -470,6 +481,7 @@ bool DataPlane::remove(const ike::DeleteChildSa& d, Time now) {
         if (d.rekeyed && opts_.rekey_grace > Duration::zero())
             draining_.push_back(Draining{c.ike_sa_id, c.spi_in, now + opts_.rekey_grace});
         erase_child(i, d.rekeyed && opts_.rekey_grace > Duration::zero());
+        sync_enforcement();
         return true;
     }
     return false;
@@ -566,6 +578,7 @@ std::size_t DataPlane::remove_ike_sa(std::uint64_t ike_sa_id) {
         else
             log(LogLevel::info, "virtual IP " + a.to_string() + " removed from " + tun_->name());
     }
+    if (n > 0) sync_enforcement();
     return n;
 }
 
@@ -613,6 +626,93 @@ void DataPlane::set_traps(const std::vector<Trap>& traps) {
         e.routes = add_routes(t.local_ts, t.remote_ts, t.mode, src, 0);
         traps_.push_back(std::move(e));
     }
+    if (!discard_ids_.empty()) readd_discards();
+    sync_enforcement();
+}
+
+bool DataPlane::too_big(const ipsec::Sa& sa, ByteView packet, Time now) {
+    const unsigned mtu = std::min(opts_.tun.mtu, inner_mtu(sa, opts_.path_mtu));
+    if (mtu_verdict(packet, mtu, opts_.df) != MtuVerdict::icmp) return false;
+    if (now - icmp_window_ >= std::chrono::seconds(1)) {
+        icmp_window_ = now;
+        icmp_sent_ = 0;
+    }
+    if (icmp_sent_ >= opts_.icmp_rate) return true;
+    const std::size_t n = build_too_big(packet, mtu, icmp_buf_);
+    if (n == 0) return true;  // too big, but no ICMP may be sent about it (e.g. an ICMP error)
+    ++icmp_sent_;
+    if (tun_->write({icmp_buf_.data(), n})) {
+        ++counters_.tun_packets_out;
+        counters_.tun_bytes_out += n;
+    } else {
+        counters_.drop(Drop::tun_write_failed);
+    }
+    return true;
+}
+
+namespace {
+
+// One SPD entry as nftables matches (ANY addresses: both families).
+void to_enforced(const ipsec::Policy& p, std::vector<EnforcedPolicy>& out) {
+    EnforcedPolicy e;
+    e.action = p.action == ipsec::Action::protect ? EnforcedPolicy::Action::protect : EnforcedPolicy::Action::discard;
+    e.protocol = p.protocol.kind == ipsec::ProtocolSelector::Kind::value ? p.protocol.value : 0;
+    if (p.local_port.kind == ipsec::PortSelector::Kind::range)
+        e.local_port_first = p.local_port.first, e.local_port_last = p.local_port.last;
+    if (p.remote_port.kind == ipsec::PortSelector::Kind::range)
+        e.remote_port_first = p.remote_port.first, e.remote_port_last = p.remote_port.last;
+    e.label = p.label;
+    for (auto f : {IpAddress::Family::v4, IpAddress::Family::v6}) {
+        if (!p.local.any && p.local.range.first.family() != f) continue;
+        if (!p.remote.any && p.remote.range.first.family() != f) continue;
+        e.local = p.local.any ? AddressRange::any(f) : p.local.range;
+        e.remote = p.remote.any ? AddressRange::any(f) : p.remote.range;
+        out.push_back(e);
+    }
+}
+
+}  // namespace
+
+void DataPlane::set_configured_policies(std::vector<EnforcedPolicy> policies) {
+    configured_ = std::move(policies);
+    readd_discards();
+    sync_enforcement();
+}
+
+// The configured DISCARD entries go (back) to the end of the SPD, behind traps.
+void DataPlane::readd_discards() {
+    for (ipsec::Policy::Id id : discard_ids_) spd_.remove(id);
+    discard_ids_.clear();
+    for (const auto& e : configured_) {
+        if (e.action != EnforcedPolicy::Action::discard) continue;
+        ipsec::Policy p;
+        p.local = ipsec::AddressSelector::range_of(e.local.first, e.local.last);
+        p.remote = ipsec::AddressSelector::range_of(e.remote.first, e.remote.last);
+        if (e.protocol != 0) p.protocol = ipsec::ProtocolSelector::of(e.protocol);
+        p.local_port = port_selector(e.local_port_first, e.local_port_last);
+        p.remote_port = port_selector(e.remote_port_first, e.remote_port_last);
+        p.action = ipsec::Action::discard;
+        p.label = e.label;
+        discard_ids_.push_back(spd_.add(std::move(p)));
+    }
+}
+
+void DataPlane::sync_enforcement() {
+    if (!enforcer_) return;
+    std::vector<EnforcedPolicy> v;
+    for (const ipsec::Policy& p : spd_.policies())
+        if (p.action != ipsec::Action::bypass) to_enforced(p, v);
+    // Configured PROTECT selectors not standing in the SPD (no SA, no trap): last,
+    // so every SPD entry keeps its order.
+    for (const auto& e : configured_)
+        if (e.action == EnforcedPolicy::Action::protect && std::find(v.begin(), v.end(), e) == v.end()) v.push_back(e);
+    auto st = enforcer_->apply(v);
+    if (st) {
+        enforce_error_.clear();
+        return;
+    }
+    if (st.error() != enforce_error_) log(LogLevel::error, "nftables enforcement table: " + st.error());
+    enforce_error_ = st.error();
 }
 
 // Sealing adds the outer header (tunnel), UDP (encapsulation), SPI + sequence,

@@ -15,6 +15,7 @@
 // are untrusted; parsing is bounded by the ipsec/ functions and the buffer.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,7 +30,9 @@
 #include "common/time.hpp"
 #include "crypto/random.hpp"
 #include "dataplane/counters.hpp"
+#include "dataplane/enforcement.hpp"
 #include "dataplane/esp_socket.hpp"
+#include "dataplane/icmp_too_big.hpp"
 #include "dataplane/routes.hpp"
 #include "dataplane/tun_device.hpp"
 #include "ike/engine.hpp"
@@ -53,6 +56,12 @@ struct DataPlaneOptions {
     Duration acquire_retry = std::chrono::seconds(10);  // ask IKE again after this
     Duration acquire_expiry = std::chrono::seconds(30); // drop the queue after this
     Duration rekey_grace = std::chrono::seconds(5);     // a rekeyed SA's inbound half lives on this long
+    // RFC 4301 §5.2 for traffic outside the TUN: an nftables table (see enforcement.hpp).
+    bool enforce = true;
+    std::uint16_t ike_port = 500, natt_port = 4500;  // arriving IKE/ESP-in-UDP is never dropped by it
+    // Inner packets larger than their SA's path allows (RFC 4301 §8): see DfPolicy.
+    DfPolicy df = DfPolicy::copy;
+    unsigned icmp_rate = 100;  // ICMP Fragmentation Needed / Packet Too Big per second at most
 };
 
 // A trap policy: PROTECT without an SA; the first packet triggers IKE.
@@ -140,6 +149,14 @@ public:
     std::vector<IpAddress> virtual_ips() const;
     // Replaces every trap policy (config load/reload).
     void set_traps(const std::vector<Trap>& traps);
+    // Configured policies enforced even while no SA or trap stands for them:
+    // PROTECT selectors of every configured child (a PROTECT flow whose SA is
+    // down never leaks), DISCARD entries (also added to the end of the SPD).
+    void set_configured_policies(std::vector<EnforcedPolicy> policies);
+    // Brings the nftables table up to date with the SPD (cheap when nothing
+    // changed); the daemon calls it after applying the engine's SA commands.
+    void sync_enforcement();
+    bool enforcing() const { return enforcer_ && enforcer_->installed(); }
 
     // Timers: the rekey grace periods. poll() at next_deadline() (or later).
     std::optional<Time> next_deadline() const;
@@ -215,6 +232,10 @@ private:
     // and their SPD-cache entries, routes); configured policies stay.
     void move_transport(std::uint64_t ike_sa_id, const ike::TransportSelectors& t, const IpAddress& local);
     void note_events(const ipsec::Sa& sa, ipsec::EventSet events);
+    // An inner packet too big for `sa`'s path: true when it was answered
+    // (ICMP back into the TUN, or dropped by the rate limit) and must not be sent.
+    bool too_big(const ipsec::Sa& sa, ByteView packet, Time now);
+    void readd_discards();
     void log(LogLevel l, const std::string& msg) const {
         if (hooks_.log) hooks_.log(l, msg);
     }
@@ -225,6 +246,13 @@ private:
     std::unique_ptr<TunDevice> tun_;
     std::unique_ptr<Rtnetlink> netlink_;  // null in tests: no routes
     std::unique_ptr<RouteSet> routes_;
+    std::unique_ptr<Enforcer> enforcer_;  // null in tests and with enforce = false
+    std::vector<EnforcedPolicy> configured_;
+    std::vector<ipsec::Policy::Id> discard_ids_;  // configured DISCARD entries in the SPD
+    std::string enforce_error_;                   // last error logged (each logged once)
+    std::array<std::uint8_t, kIcmpTooBigMax> icmp_buf_{};
+    Time icmp_window_{};
+    unsigned icmp_sent_ = 0;
     RawEspSocket raw4_, raw6_;
     bool rules_installed_ = false;
 

@@ -25,8 +25,27 @@ Result<Identity> Identity::parse(const std::string& text) {
     return Identity{wire::IdType::fqdn, to_bytes(text), false};
 }
 
+bool Identity::is_pattern() const {
+    if (any || data.size() < 3 || data[0] != '*') return false;
+    return (type == wire::IdType::rfc822_addr && data[1] == '@') || (type == wire::IdType::fqdn && data[1] == '.');
+}
+
 bool Identity::matches(const Identity& other) const {
     if (any || other.any) return true;
+    if (is_pattern()) {
+        // "*@domain" / "*.domain": the suffix after '*', with something before it.
+        if (type != other.type || other.data.size() <= data.size() - 1) return false;
+        const std::size_t n = data.size() - 1;
+        const auto prefix_end = other.data.end() - static_cast<std::ptrdiff_t>(n);
+        // user@domain: the user part is one label, no second '@'.
+        if (type == wire::IdType::rfc822_addr && std::find(other.data.begin(), prefix_end, '@') != prefix_end)
+            return false;
+        return std::equal(data.begin() + 1, data.end(), other.data.end() - static_cast<std::ptrdiff_t>(n),
+                          [](std::uint8_t a, std::uint8_t b) {
+                              auto lower = [](std::uint8_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+                              return lower(a) == lower(b);
+                          });
+    }
     return type == other.type && data == other.data;
 }
 

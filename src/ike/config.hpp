@@ -27,7 +27,13 @@ struct Identity {
     static Result<Identity> parse(const std::string& text);
     static Identity from_payload(const wire::IdPayload& p) { return {p.type, p.data, false}; }
     wire::IdPayload to_payload() const { return {type, data}; }
-    bool matches(const Identity& other) const;  // `any` matches everything
+    // `any` matches everything. A pattern (remote ids from the configuration:
+    // the PAD's identity patterns, RFC 4301 §4.4.3.1) matches a family of
+    // identities: "*@company.com" any user FQDN at that domain, "*.company.com"
+    // any FQDN below it (case-insensitive). Only `this` is read as a pattern,
+    // never an identity received from the network.
+    bool matches(const Identity& other) const;
+    bool is_pattern() const;
     std::string to_string() const;
     bool operator==(const Identity& o) const { return type == o.type && data == o.data && any == o.any; }
 };

@@ -66,7 +66,7 @@ void Engine::Impl::send_auth_request(IkeSa& sa, Time now, Output& out) {
     // for our first IKE SA of this connection to this peer.
     if (!has_other_sa(sa)) p.push_back(notify_payload(wire::notify::initial_contact));
     append_certreq(sa, p);
-    if (!sa.conn->remote.id.any && !sa.conn->remote.id.data.empty())
+    if (!sa.conn->remote.id.any && !sa.conn->remote.id.data.empty() && !sa.conn->remote.id.is_pattern())
         p.push_back({wire::PayloadType::id_r, false, sa.conn->remote.id.to_payload()});
     auto auth = make_auth(sa, config, idi);
     if (!auth) {
