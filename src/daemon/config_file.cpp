@@ -265,7 +265,19 @@ void Translator::run(const Setting& root, LoadedConfig& out) {
 void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
     if (!expect_group(s)) return;
     check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold", "half_open_per_source",
-                   "max_half_open", "tun", "tun_mtu", "nat_keepalive", "metrics"});
+                   "max_half_open", "tun", "tun_mtu", "nat_keepalive", "metrics", "enforce", "discard", "df_bit"});
+    with(s, "enforce", [&](const Setting& v) { if (auto b = bool_of(v)) d.enforce = *b; });
+    with(s, "discard", [&](const Setting& v) {
+        d.discard = selectors(v);
+        for (const auto& t : d.discard)
+            if (t.dynamic) return error(v, "'discard' selectors must be concrete (no \"dynamic\")");
+    });
+    with(s, "df_bit", [&](const Setting& v) {
+        auto str = string_of(v);
+        if (!str) return;
+        if (*str != "copy" && *str != "set" && *str != "clear") return error(v, "'df_bit' must be copy, set or clear");
+        d.df_bit = *str;
+    });
     with(s, "control_socket", [&](const Setting& v) {
         auto str = string_of(v);
         if (!str) return;
