@@ -53,6 +53,7 @@ TITLES = {
     "strongswan": "strongSwan 5.9.8 (kernel-libipsec), MOBIKE: address removed",
     "mbb": "mobiked, make-before-break (new address preferred, then old removed)",
     "silent": "mobiked, silent link cut (nftables drop, no address event)",
+    "transport": "mobiked, MOBIKEv2 transport-mode SA: address removed",
 }
 
 
@@ -371,6 +372,7 @@ STEPS = {
     ],
 }
 STEPS["mbb"] = STEPS["mobike"][1:]
+STEPS["transport"] = STEPS["mobike"]
 STEPS["silent"] = [
     ("m", "path declared dead / move", re.compile(r"(dead|timeout|timed out|no answer|liveness|probe).*|moving .* -> ", re.I)),
 ] + STEPS["mobike"][1:]
@@ -503,7 +505,8 @@ def main():
         pr(f"   {name:<12} {s['n']:>6} {fmt(s['interruption_median']):>10} {fmt(s['interruption_p90']):>7} "
            f"{fmt(s['interruption_max']):>7} {fmt(s['lost_median'], 0):>5} {fmt(s['lost_p90'], 0):>8} {fmt(s['recovery_median']):>11}")
     ratios = {}
-    for num, den in (("strongswan", "mobike"), ("reestablish", "mobike"), ("strongswan", "reestablish")):
+    for num, den in (("strongswan", "mobike"), ("reestablish", "mobike"), ("strongswan", "reestablish"),
+                     ("transport", "mobike")):
         x, y = sm(num, "interruption_median"), sm(den, "interruption_median")
         if x is not None and y:
             ratios[f"{num}_over_{den}"] = round(x / y, 1)
@@ -533,6 +536,7 @@ def main():
         "strongswan_interruption_ms_median": r1(sm("strongswan", "interruption_median")),
         "make_before_break_lost": sm("mbb", "lost_total"),
         "silent_cut_recovery_ms": r1(sm("silent", "recovery_median")),
+        "transport_interruption_ms_median": r1(sm("transport", "interruption_median")),
     }
     for name in cases:
         s = cases[name]["summary"]

@@ -27,6 +27,10 @@
 #                (target 0). MBB_ORDER=addr-first adds the address first and the route
 #                after it (a route change alone is no event for mobiked's address monitor,
 #                which listens to addresses and links only: the SA then moves at the break).
+#   transport    MOBIKEv2 (mobike_versions [1, 2]): the same address-loss moves as mobike, with
+#                a transport-mode SA between the hosts' own addresses (dynamic selectors);
+#                the probe runs from the mover's current address (chosen by the route) to
+#                r's address 203.0.113.2, so after a move it leaves from the new one.
 #   silent       silent link cut (mobiked, mover's connection `path_timeout = PATH_TIMEOUT;`
 #                when the daemon knows the key): nftables in r drops everything on the
 #                current link (no address or link event); recovery = cut -> first probe
@@ -54,7 +58,7 @@ netns_time_limit "${TIME_LIMIT:-420}" "$0" "$@"
 
 OUT=/tmp/mobiked-bench-handover
 QUICK=0
-CASES=${CASES:-"mobike reestablish strongswan mbb silent"}
+CASES=${CASES:-"mobike reestablish strongswan mbb silent transport"}
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) QUICK=1 ;;
@@ -174,7 +178,7 @@ connections = {
 $9
     local = { auth = "psk"; id = "$4"; };
     remote = { auth = "psk"; id = "$5"; };
-    children = { net = { local_ts = ["$6"]; remote_ts = ["$7"]; esp_proposals = ["aes128gcm16"]; }; };
+    children = { net = { local_ts = ["$6"]; remote_ts = ["$7"]; esp_proposals = ["aes128gcm16"]; ${10:-} }; };
   };
 };
 secrets = { p = { ids = ["$4", "$5"]; secret = "0x$PSK"; }; };
@@ -209,8 +213,13 @@ MK_LOGS=()
 # start_mk EXTRA_M MOBIKE — both mobiked daemons, mover initiates; SA up over link 1
 start_mk() {
     local extra=$1 mob=$2
-    write_mk m "" "$RIKE" m.example r.example 10.1.0.0/16 10.2.0.0/16 "$mob" "$extra"
-    write_mk r "\"$RIKE\"" "%any" r.example m.example 10.2.0.0/16 10.1.0.0/16 "$mob" ""
+    if [ "$CASE" = transport ]; then
+        write_mk m "" "$RIKE" m.example r.example dynamic dynamic "$mob" "$extra    mobike_versions = [1, 2];" 'mode = "transport";'
+        write_mk r "\"$RIKE\"" "%any" r.example m.example dynamic dynamic "$mob" "    mobike_versions = [1, 2];" 'mode = "transport";'
+    else
+        write_mk m "" "$RIKE" m.example r.example 10.1.0.0/16 10.2.0.0/16 "$mob" "$extra"
+        write_mk r "\"$RIKE\"" "%any" r.example m.example 10.2.0.0/16 10.1.0.0/16 "$mob" ""
+    fi
     MK_LOGS=("$W/$CASE-m.log" "$W/$CASE-r.log")
     ns_spawn "$M" "$W/$CASE-m.log" "$BIN/mobiked" --config "$W/$CASE-m.conf" --foreground
     ns_spawn "$R" "$W/$CASE-r.log" "$BIN/mobiked" --config "$W/$CASE-r.conf" --foreground
@@ -232,16 +241,19 @@ probe_start() {
     count=$(awk -v s="$maxs" -v i="$PROBE_MS" 'BEGIN { printf "%d", s * 1000 / i }')
     EVENTS=$OUT/$CASE.events; : >"$EVENTS"
     PROBE_PORT=$((PROBE_PORT + 1))
+    # transport mode: host to host, the source whatever the route gives now
+    local dst=$R_IN src=(--src "$M_IN")
+    [ "$CASE" = transport ] && { dst=$RIKE; src=(); }
     # shellcheck disable=SC2153
-    ip netns exec "$M" ping -c 2 -i 0.2 -W 2 -I "$M_IN" "$R_IN" >/dev/null 2>&1 || log_warn "$CASE: warm-up ping failed"
+    ip netns exec "$M" ping -c 2 -i 0.2 -W 2 "$dst" >/dev/null 2>&1 || log_warn "$CASE: warm-up ping failed"
     rm -f "$OUT/$CASE.summary.ready"
-    ns_spawn "$R" "$OUT/$CASE.recv.log" "${RT[@]}" python3 "$LIB/udp_probe.py" recv --bind "$R_IN" --port "$PROBE_PORT" \
+    ns_spawn "$R" "$OUT/$CASE.recv.log" "${RT[@]}" python3 "$LIB/udp_probe.py" recv --bind "$dst" --port "$PROBE_PORT" \
         --duration "$((maxs + 5))" --out "$OUT/$CASE.summary" --trace "$OUT/$CASE.trace" --ready "$OUT/$CASE.summary.ready"
     RPID=$NS_LAST_PID
     wait_for "[ -e '$OUT/$CASE.summary.ready' ] || ! kill -0 $RPID" 5 0.05 && [ -e "$OUT/$CASE.summary.ready" ] \
         || fail "$CASE: probe receiver did not start" "$OUT/$CASE.recv.log"
     rm -f "$OUT/$CASE.summary.ready"
-    ns_spawn "$M" "$OUT/$CASE.send" "${RT[@]}" python3 "$LIB/udp_probe.py" send --src "$M_IN" --dst "$R_IN" \
+    ns_spawn "$M" "$OUT/$CASE.send" "${RT[@]}" python3 "$LIB/udp_probe.py" send "${src[@]}" --dst "$dst" \
         --port "$PROBE_PORT" --count "$count" --interval-ms "$PROBE_MS"
     SPID=$NS_LAST_PID
     sleep 1
@@ -459,7 +471,7 @@ log_info "mobiked: $BIN/mobiked ($(cd "$ROOT" && git log -1 --format='%h %s' 2>/
 log_info "moves: mobike/reestablish $MOVES, strongswan $SS_MOVES, make-before-break $MBB_REPS, silent cuts $CUT_REPS; probe every $PROBE_MS ms"
 for c in $CASES; do
     case $c in
-        mobike|reestablish) run_mk_moves "$c" ;;
+        mobike|reestablish|transport) run_mk_moves "$c" ;;
         strongswan) run_strongswan ;;
         mbb) run_mbb ;;
         silent) run_silent ;;
