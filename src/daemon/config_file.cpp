@@ -345,7 +345,7 @@ void Translator::connection(const Setting& s, const DaemonSettings& d, ike::Conn
     c.name = s.getName() ? s.getName() : "";
     if (!expect_group(s)) return;
     check_keys(s, {"local_addrs", "remote_addrs", "local_port", "remote_port", "proposals", "mobike", "mobike_versions",
-                   "encap", "send_certreq", "rekey_time", "life_time", "dpd_delay", "path_timeout", "path_probe_interval", "retransmit", "local",
+                   "encap", "send_certreq", "rekey_time", "life_time", "dpd_delay", "dpd_action", "path_timeout", "path_probe_interval", "retransmit", "local",
                    "remote", "children", "pools", "vips", "fragment_size"});
     c.local_port = d.ike_port;
     c.remote_port = d.ike_port;
@@ -430,6 +430,14 @@ void Translator::connection_options(const Setting& s, ike::ConnectionConfig& c) 
     });
     with(s, "send_certreq", [&](const Setting& v) { if (auto b = bool_of(v)) c.send_certreq = *b; });
     with(s, "dpd_delay", [&](const Setting& v) { if (auto t = duration_of(v)) c.dpd_delay = *t; });
+    with(s, "dpd_action", [&](const Setting& v) {
+        auto m = string_of(v);
+        if (!m) return;
+        if (*m == "clear") c.dpd_action = ike::DpdAction::clear;
+        else if (*m == "restart") c.dpd_action = ike::DpdAction::restart;
+        else if (*m == "trap") c.dpd_action = ike::DpdAction::trap;
+        else error(v, "'" + path_of(v) + "' must be clear, restart or trap");
+    });
     with(s, "path_timeout", [&](const Setting& v) { if (auto t = duration_of(v)) c.path_timeout = *t; });
     with(s, "path_probe_interval", [&](const Setting& v) { if (auto t = duration_of(v)) c.path_probe_interval = *t; });
     if (c.path_probe_interval > Duration::zero() && c.path_timeout > Duration::zero() &&
@@ -731,6 +739,8 @@ void Translator::cross_checks(const Setting& conn, const ike::ConnectionConfig& 
                               [](const ike::ChildConfig& ch) { return ch.start_action == ike::StartAction::start; });
     if (starts && c.remote_hosts.empty())
         error(conn, "connection '" + c.name + "': start_action = start needs a concrete remote_addrs");
+    if (c.dpd_action != ike::DpdAction::clear && c.remote_hosts.empty())
+        error(conn, "connection '" + c.name + "': dpd_action = restart or trap needs a concrete remote_addrs");
 }
 
 std::string dir_of(const std::string& path) {

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "daemon/control_server.hpp"
+#include "daemon/dpd.hpp"
 #include "daemon/esp_export.hpp"
 #include "daemon/log.hpp"
 
@@ -191,6 +192,10 @@ void Daemon::on_timer() {
     ike::Output out;
     Time now = monotonic_now();
     if (keepalive_due_ && now >= *keepalive_due_) send_keepalives(now);
+    if (enforcement_due_ && now >= *enforcement_due_) {
+        enforcement_due_.reset();
+        if (dataplane_) dataplane_->sync_enforcement();
+    }
     if (dataplane_) dataplane_->poll(now);
     refresh_path_liveness(now);
     engine_->on_timer(now, out);
@@ -264,7 +269,10 @@ void Daemon::apply(const ike::SaCommand& c) {
                     dataplane_->remove(cmd, now);
                 } else {
                     dataplane_->update(cmd);
-                    dataplane_->sync_enforcement();  // MOBIKEv2 transport moves change selectors
+                    // MOBIKEv2 transport moves change selectors; rewriting the
+                    // nftables table runs nft (~10-20 ms): not inside the move,
+                    // whose traffic flows meanwhile through the SA's routes.
+                    if (!cmd.transport.empty() && !enforcement_due_) enforcement_due_ = now + kEnforcementDelay;
                 }
             },
             c);
@@ -300,6 +308,7 @@ void Daemon::on_event(const ike::Event& e) {
         key_archive_.before_remove_ike_sa(e.ike_sa_id, sas_, monotonic_now());
         sas_.remove_ike_sa(e.ike_sa_id);
         if (dataplane_) dataplane_->remove_ike_sa(e.ike_sa_id);
+        on_dead_peer(e);
     }
     auto it = pending_.find(e.ike_sa_id);
     if (it == pending_.end()) return;
@@ -346,6 +355,7 @@ void Daemon::arm_timer() {
     if (auto dp = dataplane_ ? dataplane_->next_deadline() : std::nullopt; dp && (!deadline || *dp < *deadline))
         deadline = dp;
     if (auto pm = paths_.recheck_at(); pm && (!deadline || *pm < *deadline)) deadline = pm;
+    if (enforcement_due_ && (!deadline || *enforcement_due_ < *deadline)) deadline = enforcement_due_;
     if (deadline) {
         // 0 would disarm; a past deadline fires at once, as on_timer() expects.
         auto ns = std::max<std::int64_t>(deadline->count(), 1);
@@ -479,7 +489,8 @@ void Daemon::load_traps() {
         if (!c.local_addrs.empty()) local = c.local_addrs.front();
         else if (remote) local = route_source(*remote, dataplane_->fwmark());
         for (const auto& ch : c.children) {
-            if (ch.start_action != ike::StartAction::trap) continue;
+            const bool dpd_trap = c.dpd_action == ike::DpdAction::trap && dpd_trapped_.contains(c.name);
+            if (ch.start_action != ike::StartAction::trap && !dpd_trap) continue;
             dataplane::Trap t{c.name, ch.name, ch.mode, {}, {}};
             if (!remote || !resolve(ch.local_ts, local, t.local_ts) || !resolve(ch.remote_ts, remote, t.remote_ts)) {
                 log("cfg").error("trap {}/{}: needs a concrete remote address (and local for dynamic selectors)", c.name,
@@ -514,6 +525,23 @@ void Daemon::load_traps() {
     if (dataplane_->enforcing()) log("dp").info("nftables table {} enforces the SPD outside {}",
                                                 dataplane::enforcement_table_name(dataplane_->tun_name()),
                                                 dataplane_->tun_name());
+}
+
+// dpd_action: the engine has deleted the dead peer's IKE SA; restart
+// initiates the connection again, trap leaves its children's trap policies
+// in place (from now until the configuration no longer has the connection).
+void Daemon::on_dead_peer(const ike::Event& e) {
+    auto action = dead_peer_action(e, config_.ike);
+    if (!action) return;
+    if (*action == ike::DpdAction::restart) {
+        auto id = initiate(e.connection, "");
+        if (!id) log("dmn").error("dpd_action restart {}: {}", e.connection, id.error());
+        else log("dmn").info("dpd_action restart {}: initiating IKE SA {}", e.connection, *id);
+        return;
+    }
+    log("dmn").info("dpd_action trap {}: installing trap policies", e.connection);
+    dpd_trapped_.insert(e.connection);
+    load_traps();
 }
 
 void Daemon::on_acquire(const dataplane::AcquireRequest& r) {

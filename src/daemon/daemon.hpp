@@ -90,6 +90,7 @@ private:
     void start_dataplane();
     void load_traps();
     void on_acquire(const dataplane::AcquireRequest& r);
+    void on_dead_peer(const ike::Event& e);  // dpd_action restart / trap
     void on_lifetime_notices();
     TrafficBySpi child_traffic() const;
     // MOBIKE (address_monitor.cpp, path_manager.cpp)
@@ -107,6 +108,7 @@ private:
     // ESP received on a path-watched SA counts as the path being alive.
     void refresh_path_liveness(Time now);
     void refresh_source_pins();
+    AddressSet uplink_addresses(const ike::IkeSaInfo& sa) const;
 
     std::string config_path_;
     LoadedConfig config_;
@@ -117,6 +119,8 @@ private:
     EspKeyArchive key_archive_;  // deleted SAs and earlier addresses, for export-keys
     UdpSockets udp_;
     std::optional<Time> keepalive_due_;  // next NAT-T keepalive round
+    static constexpr Duration kEnforcementDelay = std::chrono::milliseconds(50);
+    std::optional<Time> enforcement_due_;  // nftables table rewrite after a transport move
     std::unique_ptr<RecvBatch> rx_;  // recvmmsg buffers, reused by every on_udp
     std::unique_ptr<dataplane::DataPlane> dataplane_;  // null: ESP is counted and dropped
     std::unique_ptr<ControlServer> control_;
@@ -131,6 +135,7 @@ private:
     SourcePins source_pins_;                 // failover sources bound to their interface
     std::map<std::uint64_t, IpAddress> pinned_by_sa_;  // which SA needs which pin
     std::set<std::uint64_t> watched_;  // IKE SAs with MOBIKE path liveness (path_timeout)
+    std::set<std::string> dpd_trapped_;  // connections trapped by dpd_action = trap
     IkeMessageCounters ike_messages_;
     MoveStats move_stats_;
     std::map<std::string, std::uint64_t> event_counts_;

@@ -70,6 +70,11 @@ struct TsSpec {
 
 enum class IpsecMode : std::uint8_t { tunnel, transport };
 enum class StartAction : std::uint8_t { none, start, trap };
+// What the daemon does when the peer is found dead (an exchange on an
+// established IKE SA gave up after its retransmissions, RFC 7296 §2.4):
+// clear = delete locally only, restart = initiate the connection again,
+// trap = install its children's trap policies (the next packet negotiates).
+enum class DpdAction : std::uint8_t { clear, restart, trap };
 
 struct Lifetimes {
     Duration rekey_time = std::chrono::hours(1);  // soft; 0 disables
@@ -124,6 +129,7 @@ struct ConnectionConfig {
     Lifetimes ike_lifetimes;
     RetransmitConfig retransmit;
     Duration dpd_delay = Duration::zero();  // 0 = no liveness checks
+    DpdAction dpd_action = DpdAction::clear;
     // MOBIKE path liveness, original initiator only (RFC 4555 §3.11 lets the
     // initiator use aggressive timers; the responder keeps long ones). With
     // nothing received from the peer (IKE or ESP) for path_timeout the path is

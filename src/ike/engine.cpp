@@ -330,8 +330,12 @@ void Engine::Impl::on_sa_timer(IkeSa& sa, Time now, Output& out) {
         auto& p = *sa.pending;
         if (p.retransmits >= sa.conn->retransmit.tries) {
             ++counters.exchanges_timed_out;
+            // On an established SA this means the peer is dead (DPD): the
+            // daemon applies the connection's dpd_action (see kPeerDead).
             remove_sa(sa, Event::Kind::ike_failed,
-                      "giving up after " + std::to_string(p.retransmits) + " retransmits", now, out);
+                      "giving up after " + std::to_string(p.retransmits) + " retransmits" +
+                          (sa.state == IkeState::established ? std::string(kPeerDead) : std::string()),
+                      now, out);
             return;
         }
         ++p.retransmits;

@@ -138,6 +138,9 @@ struct Event {
     Time at{};
 };
 std::string_view event_kind_name(Event::Kind k);
+// Ends the detail of the ike_failed event of an established IKE SA whose
+// exchange gave up after its retransmissions: the peer is dead.
+inline constexpr std::string_view kPeerDead = ": peer dead";
 
 struct Output {
     std::vector<Datagram> datagrams;
