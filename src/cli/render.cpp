@@ -210,6 +210,17 @@ std::string render_ike_sa(const json& sa) {
       << (sa.value("mobike", false) && sa.value("mobike_version", 0) > 0 ? " v" + std::to_string(sa.value("mobike_version", 0))
                                                                            : std::string())
       << "\n";
+    if (const json& peers = array_of(sa, "peer_addresses"); !peers.empty()) {
+        o << "  peer addresses:";
+        for (const auto& a : peers) o << " " << (a.is_string() ? a.get<std::string>() : std::string("?"));
+        o << "\n";
+    }
+    if (const json& paths = array_of(sa, "paths"); !paths.empty()) {
+        o << "  paths:";
+        for (const auto& p : paths)
+            o << " " << str(p, "local") << "->" << str(p, "remote") << " (" << str(p, "state") << ")";
+        o << "\n";
+    }
     render_moves(o, sa);
     for (const auto& c : array_of(sa, "children")) render_child_sa(o, c);
     return o.str();

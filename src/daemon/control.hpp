@@ -89,8 +89,10 @@ std::string response_conns(const ike::Config& config);
 std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const TrafficBySpi& traffic = {});
 // The same with each IKE SA's MOBIKE move history (PathManager, by IKE SA id).
 using MoveHistories = std::map<std::uint64_t, std::vector<MoveRecord>>;
+// ...and, with `paths`, its candidate address pairs and their state.
+using PathCandidates = std::map<std::uint64_t, std::vector<PathCandidate>>;
 std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const TrafficBySpi& traffic,
-                         const MoveHistories& moves);
+                         const MoveHistories& moves, const PathCandidates& paths = {});
 std::string response_rekey(std::uint64_t ike_id, std::optional<std::uint32_t> child_id);
 std::string response_monitoring();
 std::string monitor_event_line(const MonitorEvent& m);

@@ -292,6 +292,8 @@ json ike_sa_json(const ike::IkeSaInfo& s, Time now, const TrafficBySpi& traffic 
     for (const auto& c : s.children) children.push_back(child_sa_json(c, now, traffic));
     json local_vips = json::array(), remote_vips = json::array();
     for (const auto& a : s.virtual_ips) (virtual_ip_is_local(s, a) ? local_vips : remote_vips).push_back(a.to_string());
+    json peer_addresses = json::array();  // MOBIKE: the peer's announced list (RFC 4555 §3.6), empty if none
+    for (const auto& a : s.peer_addresses) peer_addresses.push_back(a.to_string());
     return {{"id", s.id},
             {"conn", s.connection},
             {"state", std::string(ike::ike_state_name(s.state))},
@@ -309,6 +311,7 @@ json ike_sa_json(const ike::IkeSaInfo& s, Time now, const TrafficBySpi& traffic 
             {"nat_remote", s.nat_remote},
             {"mobike", s.mobike},
             {"mobike_version", s.mobike_version},  // 1 = RFC 4555, 2 = MOBIKEv2, 0 = no MOBIKE
+            {"peer_addresses", peer_addresses},
             {"established_s", age_seconds(now, s.established_at)},
             {"rekey_in_s", in_seconds(now, s.rekey_at)},
             {"children", children}};
@@ -447,12 +450,19 @@ std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const
 }
 
 std::string response_sas(const std::vector<ike::IkeSaInfo>& sas, Time now, const TrafficBySpi& traffic,
-                         const MoveHistories& moves) {
+                         const MoveHistories& moves, const PathCandidates& paths) {
     json list = json::array();
     for (const auto& s : sas) {
         json j = ike_sa_json(s, now, traffic);
         auto m = moves.find(s.id);
         j["moves"] = moves_json(m == moves.end() ? std::vector<MoveRecord>{} : m->second, now);
+        json p = json::array();
+        if (auto c = paths.find(s.id); c != paths.end())
+            for (const auto& pc : c->second)
+                p.push_back({{"local", pc.local.to_string()},
+                             {"remote", pc.remote.to_string()},
+                             {"state", std::string(candidate_state_name(pc.state))}});
+        j["paths"] = std::move(p);
         list.push_back(std::move(j));
     }
     return dump({{"ok", true}, {"ike_sas", list}});

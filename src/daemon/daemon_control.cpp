@@ -21,7 +21,14 @@ void Daemon::on_request(std::uint64_t client, std::string_view line) {
         case ControlCommand::status: return control_->reply(client, response_status(status()));
         case ControlCommand::list_conns: return control_->reply(client, response_conns(engine_->config()));
         case ControlCommand::list_sas:
-            return control_->reply(client, response_sas(engine_->list_sas(), now, child_traffic(), paths_.all()));
+        {
+            auto sas = engine_->list_sas();
+            PathCandidates paths;
+            for (const auto& s : sas)
+                if (addresses_ && s.mobike && s.state == ike::IkeState::established)
+                    paths[s.id] = paths_.candidates(s, uplink_addresses(s));
+            return control_->reply(client, response_sas(sas, now, child_traffic(), paths_.all(), paths));
+        }
         case ControlCommand::initiate: return cmd_initiate(client, *req);
         case ControlCommand::terminate: return cmd_terminate(client, *req);
         case ControlCommand::load: return cmd_load(client);

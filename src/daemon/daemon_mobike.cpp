@@ -107,19 +107,7 @@ void Daemon::failover(std::uint64_t ike_sa_id, Time now) {
     PathManager::Pinned pinned;
     for (const auto& c : engine_->config().connections)
         if (!c.local_addrs.empty()) pinned[c.name] = c.local_addrs;
-    // Uplinks only: not a service address on lo, not an inner address the SA
-    // itself carries (sending IKE from it would go into the tunnel).
-    AddressSet candidates;
-    for (const auto& a : addresses_->addresses()) {
-        if (addresses_->on_loopback(a) && a != sa->local.address) continue;
-        if (std::find(sa->virtual_ips.begin(), sa->virtual_ips.end(), a) != sa->virtual_ips.end()) continue;
-        bool inner = false;
-        for (const auto& c : sa->children)
-            for (const auto& ts : c.local_ts)
-                if (ts.range != AddressRange::any(ts.range.first.family()) && ts.range.contains(a)) inner = true;
-        if (!inner) candidates.insert(a);
-    }
-    auto d = paths_.failover(*sa, candidates, route, pinned);
+    auto d = paths_.failover(*sa, uplink_addresses(*sa), route, pinned);
     if (!d) {
         log("net").warn("IKE SA {}: path {} <-> {} failed and there is no other address pair to try", ike_sa_id,
                         sa->local.to_string(), sa->remote.to_string());
@@ -128,6 +116,23 @@ void Daemon::failover(std::uint64_t ike_sa_id, Time now) {
     ike::Output out;
     start_moves({*d}, sas, now, out);
     process(out);
+}
+
+// Uplinks only: not a service address on lo, not an inner address the SA
+// itself carries (sending IKE from it would go into the tunnel).
+AddressSet Daemon::uplink_addresses(const ike::IkeSaInfo& sa) const {
+    AddressSet out;
+    if (!addresses_) return out;
+    for (const auto& a : addresses_->addresses()) {
+        if (addresses_->on_loopback(a) && a != sa.local.address) continue;
+        if (std::find(sa.virtual_ips.begin(), sa.virtual_ips.end(), a) != sa.virtual_ips.end()) continue;
+        bool inner = false;
+        for (const auto& c : sa.children)
+            for (const auto& ts : c.local_ts)
+                if (ts.range != AddressRange::any(ts.range.first.family()) && ts.range.contains(a)) inner = true;
+        if (!inner) out.insert(a);
+    }
+    return out;
 }
 
 void Daemon::refresh_source_pins() {

@@ -16,6 +16,35 @@ std::string_view origin_name(MoveRecord::Origin o) {
     return "?";
 }
 
+std::string_view candidate_state_name(PathCandidate::State s) {
+    switch (s) {
+        case PathCandidate::State::current: return "current";
+        case PathCandidate::State::failed: return "failed";
+        case PathCandidate::State::available: return "available";
+    }
+    return "?";
+}
+
+std::vector<PathCandidate> PathManager::candidates(const ike::IkeSaInfo& sa, const AddressSet& local) const {
+    std::vector<IpAddress> remotes{sa.remote.address};
+    for (const auto& r : sa.peer_addresses)
+        if (std::find(remotes.begin(), remotes.end(), r) == remotes.end()) remotes.push_back(r);
+    const auto tried = tried_.find(sa.id);
+    std::vector<PathCandidate> out;
+    for (const auto& r : remotes)
+        for (const auto& l : local) {
+            if (l.family() != r.family()) continue;
+            PathCandidate c{l, r, PathCandidate::State::available};
+            if (l == sa.local.address && r == sa.remote.address)
+                c.state = sa.path_failed ? PathCandidate::State::failed : PathCandidate::State::current;
+            else if (tried != tried_.end() && tried->second.contains({l, r}))
+                c.state = PathCandidate::State::failed;
+            out.push_back(c);
+            if (out.size() >= 32) return out;
+        }
+    return out;
+}
+
 std::vector<MoveDecision> PathManager::evaluate(const std::vector<ike::IkeSaInfo>& sas, const AddressSet& local,
                                                 const RouteLookup& route, Time now, const Pinned& pinned) {
     std::vector<MoveDecision> out;

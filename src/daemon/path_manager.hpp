@@ -51,6 +51,15 @@ struct MoveRecord {
 };
 std::string_view origin_name(MoveRecord::Origin o);
 
+// An address pair an IKE SA could use, for `mobikectl list-sas`.
+struct PathCandidate {
+    enum class State { current, failed, available };
+    IpAddress local;
+    IpAddress remote;
+    State state = State::available;
+};
+std::string_view candidate_state_name(PathCandidate::State s);
+
 struct MoveDecision {
     std::uint64_t ike_sa_id = 0;
     Endpoint local;
@@ -81,6 +90,9 @@ public:
     // The SA's current path failed silently: the next address pair to try.
     std::optional<MoveDecision> failover(const ike::IkeSaInfo& sa, const AddressSet& local, const RouteLookup& route,
                                          const Pinned& pinned = {});
+    // Every (local, remote) pair of the SA's family: ours x the peer's
+    // announced addresses (or its current one), with what we know of each.
+    std::vector<PathCandidate> candidates(const ike::IkeSaInfo& sa, const AddressSet& local) const;
     // When evaluate() wants to run again (a route not settled yet).
     std::optional<Time> recheck_at() const { return recheck_at_; }
 
