@@ -194,6 +194,7 @@ void PathManager::established(std::uint64_t id, const Endpoint& local, const End
 }
 
 void PathManager::moved(std::uint64_t id, const Endpoint& local, const Endpoint& remote, Time now) {
+    tried_.erase(id);  // a confirmed path: the failover round starts over
     auto& h = history_[id];
     // The engine commits the newest path it was given: that completes the
     // newest pending record (and any superseded one is left unconfirmed).

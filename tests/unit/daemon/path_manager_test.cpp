@@ -4,6 +4,7 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "daemon/address_monitor.hpp"
@@ -381,4 +382,30 @@ TEST(PathManager, ResponderLeavingItsAnnouncedAddressesIsFollowed) {
     EXPECT_TRUE(pm.evaluate({sa_with_peers(1, "192.0.2.1", "203.0.113.2", {"203.0.113.2", "203.0.113.9"})},
                             {ip("192.0.2.1")}, fixed("192.0.2.1"), t0)
                     .empty());
+}
+
+TEST(PathManager, CandidatePathsAndTheirState) {
+    PathManager pm;
+    const AddressSet local{ip("192.0.2.1"), ip("198.51.100.1"), ip("2001:db8::1")};
+    auto s = sa_with_peers(1, "192.0.2.1", "203.0.113.2", {"203.0.113.2", "203.0.113.9"});
+    auto c = pm.candidates(s, local);
+    ASSERT_EQ(c.size(), 4u);  // 2 v4 locals x 2 peers; the v6 address pairs with nothing
+    EXPECT_EQ(c[0].local, ip("192.0.2.1"));
+    EXPECT_EQ(c[0].remote, ip("203.0.113.2"));
+    EXPECT_EQ(c[0].state, PathCandidate::State::current);
+    EXPECT_EQ(c[1].state, PathCandidate::State::available);
+    // The current path goes silent and failover tries another: both show it.
+    s.path_failed = true;
+    auto d = pm.failover(s, local, fixed("192.0.2.1"));
+    ASSERT_TRUE(d);
+    c = pm.candidates(s, local);
+    EXPECT_EQ(c[0].state, PathCandidate::State::failed);
+    EXPECT_EQ(candidate_state_name(c[0].state), "failed");
+    // A confirmed move forgets the failures.
+    pm.moved(1, d->local, d->remote, t0);
+    s.local = d->local;
+    s.path_failed = false;
+    c = pm.candidates(s, local);
+    EXPECT_EQ(std::count_if(c.begin(), c.end(), [](const PathCandidate& p) { return p.state == PathCandidate::State::failed; }), 0);
+    EXPECT_EQ(std::count_if(c.begin(), c.end(), [](const PathCandidate& p) { return p.state == PathCandidate::State::current; }), 1);
 }
