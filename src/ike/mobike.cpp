@@ -28,6 +28,23 @@ bool is_link_local(const IpAddress& a) {
     return !a.is_v4() && b.size() == 16 && b[0] == 0xfe && (b[1] & 0xc0) == 0x80;
 }
 
+// An inner address of this SA: a virtual IP, or inside a tunnel-mode child's
+// configured local selectors that leave the SA's own IKE address outside
+// (e.g. a service address on lo). The peer could only reach it through this
+// very SA, so it is no address for IKE: never announced, never moved to.
+// Configured, not negotiated, selectors: IKE_AUTH announces before any child.
+bool inner_address(const IkeSa& sa, const IpAddress& a) {
+    if (std::find(sa.virtual_ips.begin(), sa.virtual_ips.end(), a) != sa.virtual_ips.end()) return true;
+    for (const auto& c : sa.conn->children) {
+        if (c.mode != IpsecMode::tunnel) continue;
+        for (const auto& ts : c.local_ts)
+            if (!ts.dynamic && ts.range != AddressRange::any(ts.range.first.family()) && ts.range.contains(a) &&
+                !ts.range.contains(sa.local.address))
+                return true;
+    }
+    return false;
+}
+
 std::string list_text(const std::vector<IpAddress>& l) {
     std::string s;
     for (const auto& a : l) s += (s.empty() ? "" : " ") + a.to_string();
@@ -271,7 +288,7 @@ void Engine::Impl::append_our_addresses(const IkeSa& sa, std::vector<wire::Paylo
     if (!local_addresses_known) return;
     std::size_t n = 0;
     for (const auto& a : local_addresses) {
-        if (a == sa.local.address || is_link_local(a) || n == kMaxAnnounced) continue;
+        if (a == sa.local.address || is_link_local(a) || inner_address(sa, a) || n == kMaxAnnounced) continue;
         const auto& pinned = sa.conn->local_addrs;
         if (!pinned.empty() && std::find(pinned.begin(), pinned.end(), a) == pinned.end()) continue;
         if (!address_authorized(sa, a, true)) continue;  // MOBIKEv2: never announce a forbidden address
@@ -299,7 +316,7 @@ void Engine::Impl::set_local_addresses(std::vector<IpAddress> addresses, Time no
             // reach the initiator: announce from another address of the family.
             const auto& pinned = sa.conn->local_addrs;
             auto alt = std::find_if(local_addresses.begin(), local_addresses.end(), [&](const IpAddress& a) {
-                return a.family() == sa.local.address.family() && !is_link_local(a) &&
+                return a.family() == sa.local.address.family() && !is_link_local(a) && !inner_address(sa, a) &&
                        (pinned.empty() || std::find(pinned.begin(), pinned.end(), a) != pinned.end()) &&
                        address_authorized(sa, a, true);
             });

@@ -260,5 +260,39 @@ TEST(MobikePaths, ResponderRequestLostOnTheOldPathIsResentWhenTheInitiatorMoves)
     EXPECT_EQ(p.sa(p.r).remote, kI2);
 }
 
+// Found with strongSwan (tests/interop, scenario mr): an address inside our own
+// tunnel selectors (a service address on lo) was announced as an IKE address,
+// and a responder that lost its uplink could pick it to announce from.
+TEST(MobikePaths, InnerAddressesAreNotAnnouncedNorAnnouncedFrom) {
+    const IpAddress inner = *IpAddress::parse("10.2.0.1");  // inside the responder's 10.2.0.0/16
+    Network net{57};
+    Config ic = initiator_config({}), rc = responder_config({});
+    for (auto& c : ic.connections) c.local_addrs.clear();
+    for (auto& c : rc.connections) c.local_addrs.clear();
+    Node& i = net.add_node("moon", {"192.0.2.1"}, ic, 42);
+    Node& r = net.add_node("sun", {"192.0.2.2", "192.0.2.20"}, rc, 43);
+    Output out;
+    r.engine->set_local_addresses({kRAddr, inner, kR2Addr}, net.now(), out);
+    net.apply(r, out);
+    out = Output{};
+    ASSERT_TRUE(i.engine->initiate("s2s", "", kI, kR, net.now(), out).ok());
+    net.apply(i, out);
+    ASSERT_TRUE(net.run_until([&] { return r.has_event(Event::Kind::child_established) &&
+                                           i.has_event(Event::Kind::child_established); },
+                              5s));
+    // IKE_AUTH lists the other uplink only.
+    EXPECT_EQ(i.engine->list_sas().at(0).peer_addresses, (std::vector<IpAddress>{kRAddr, kR2Addr}));
+    // 192.0.2.2 goes: the responder announces from its other uplink, not from
+    // the inner address (which sorts first), and lists nothing else.
+    std::erase(r.addresses, kRAddr);
+    out = Output{};
+    r.engine->set_local_addresses({inner, kR2Addr}, net.now(), out);
+    net.apply(r, out);
+    ASSERT_TRUE(net.run_until([&] { return i.count_events(Event::Kind::peer_addresses) == 2; }, 2s));
+    EXPECT_EQ(r.engine->list_sas().at(0).local.address, kR2Addr);
+    EXPECT_EQ(i.engine->list_sas().at(0).peer_addresses, (std::vector<IpAddress>{kR2Addr}));
+    EXPECT_TRUE(r.logged("[ N(NO_ADD_ADDR) ] to 192.0.2.1:4500"));
+}
+
 }  // namespace
 }  // namespace mobiked::sim
