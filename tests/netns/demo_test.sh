@@ -20,18 +20,7 @@ source tests/lib/netns.sh
 netns_time_limit 170 "$0" "$@"
 netns_init
 
-PASSED=0
-FAILED=0
-FAILURES=()
-pass() { PASSED=$((PASSED + 1)); log_info "PASS: $*"; }
-failed() { FAILED=$((FAILED + 1)); FAILURES+=("$*"); log_err "FAIL: $*"; }
-finish() {
-    echo
-    for f in "${FAILURES[@]}"; do echo "FAILED: $f"; done
-    echo "$PASSED passed, $FAILED failed"
-    [ "$FAILED" = 0 ]
-    exit
-}
+source tests/lib/results.sh
 D=$(tmp_dir demo)
 
 # demo_field FILE PY_EXPR — PY_EXPR with d = the DEMO json of FILE's last DEMO line

@@ -24,18 +24,7 @@ source tests/lib/netns.sh
 netns_time_limit 85 "$0" "$@"
 netns_init
 
-PASSED=0
-FAILED=0
-FAILURES=()
-pass() { PASSED=$((PASSED + 1)); log_info "PASS: $*"; }
-failed() { FAILED=$((FAILED + 1)); FAILURES+=("$*"); log_err "FAIL: $*"; }
-finish() {
-    echo
-    for f in "${FAILURES[@]}"; do echo "FAILED: $f"; done
-    echo "$PASSED passed, $FAILED failed"
-    [ "$FAILED" = 0 ]
-    exit
-}
+source tests/lib/results.sh
 
 A=$(ns_add a)
 B=$(ns_add b)
