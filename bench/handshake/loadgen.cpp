@@ -24,7 +24,16 @@
 //
 // Nothing is deleted during or after the run: the SAs stay on the responder
 // until it is stopped (the generator exits without sending DELETE).
+//
+// --hold (many-tunnels run, bench/handshake/many.sh): after the establishment
+// phase and its JSON line the generator keeps its SAs and keeps answering the
+// responder until SIGTERM/SIGINT (or --hold-max seconds). On SIGUSR1 it
+// rekeys the CHILD_SA of every established IKE SA (CREATE_CHILD_SA with
+// REKEY_SA, then the DELETE of the old CHILD_SA; at most --window IKE SAs in
+// flight) and prints a second JSON line: rekeyed, rekey_failed, rekey_all_s
+// (first CREATE_CHILD_SA sent to the last old CHILD_SA's DELETE answered).
 #include <arpa/inet.h>
+#include <csignal>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -72,16 +81,26 @@ struct Options {
     std::string remote_ts = "10.2.0.0/16";
     double retransmit_s = 2.0;
     std::string label = "responder";
+    bool hold = false;
+    double hold_max = 600.0;  // seconds in the hold phase at most
 };
+
+volatile std::sig_atomic_t g_rekey_requested = 0;
+volatile std::sig_atomic_t g_stop_requested = 0;
+extern "C" void on_signal(int sig) {
+    if (sig == SIGUSR1) g_rekey_requested = 1;
+    else g_stop_requested = 1;
+}
 
 [[noreturn]] void usage(const char* argv0, int rc) {
     std::fprintf(rc ? stderr : stdout,
                  "usage: %s [--target IP] [--port P] [--count N] [--window W] [--duration S]\n"
                  "          [--sources K] [--source-base IP] [--json] [--quiet] [--label NAME]\n"
                  "          [--psk S] [--id ID] [--remote-id ID] [--ike P] [--esp P]\n"
-                 "          [--local-ts TS] [--remote-ts TS] [--retransmit S]\n"
+                 "          [--local-ts TS] [--remote-ts TS] [--retransmit S] [--hold] [--hold-max S]\n"
                  "Initiates N IKE SAs (one CHILD_SA each) from K source addresses, W in flight,\n"
-                 "within S seconds at most; prints IKE_SA/s and IKE_SA_INIT->IKE_AUTH latency.\n",
+                 "within S seconds at most; prints IKE_SA/s and IKE_SA_INIT->IKE_AUTH latency.\n"
+                 "--hold: then keep the SAs until SIGTERM; SIGUSR1 rekeys every CHILD_SA.\n",
                  argv0);
     std::exit(rc);
 }
@@ -112,6 +131,8 @@ Options parse_args(int argc, char** argv) {
         else if (a == "--local-ts") o.local_ts = val();
         else if (a == "--remote-ts") o.remote_ts = val();
         else if (a == "--retransmit") o.retransmit_s = std::stod(val());
+        else if (a == "--hold") o.hold = true;
+        else if (a == "--hold-max") o.hold_max = std::stod(val());
         else if (a == "-h" || a == "--help") usage(argv[0], 0);
         else {
             std::fprintf(stderr, "unknown option %s\n", a.c_str());
@@ -212,6 +233,17 @@ private:
     void handle_events(Output& out, Time recv_time);
     void start_more(Time t);
     void read_socket(int fd, std::uint16_t local_port, const IpAddress& local, Time& t);
+    void poll_once(int ep, std::vector<epoll_event>& evs, Time end);
+    void hold(int ep);
+    void start_rekeys(Time t);
+
+    // hold phase: CHILD_SA rekeys driven by the generator
+    bool rekeying_ = false;
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> to_rekey_;  // (IKE SA, CHILD_SA)
+    std::size_t rekey_next_ = 0;
+    std::unordered_map<std::uint64_t, int> rekey_state_;  // IKE SA -> 1 CREATE_CHILD_SA sent, 2 rekeyed (DELETE sent)
+    unsigned long rekeyed_ = 0;
+    unsigned long rekey_failed_ = 0;
 
     Options opt_;
     std::unique_ptr<crypto::Random> random_;
@@ -304,6 +336,21 @@ void LoadGen::handle_events(Output& out, Time recv_time) {
                 if (it != started_.end()) wire_ms_.push_back(to_ms(recv_time - it->second));
                 break;
             }
+            case Event::Kind::child_rekeyed: {
+                auto it = rekey_state_.find(e.ike_sa_id);
+                if (it != rekey_state_.end()) it->second = 2;
+                break;
+            }
+            case Event::Kind::child_deleted: {
+                // the old CHILD_SA's DELETE was answered: this IKE SA's rekey is complete
+                auto it = rekey_state_.find(e.ike_sa_id);
+                if (it != rekey_state_.end() && it->second == 2) {
+                    rekey_state_.erase(it);
+                    ++rekeyed_;
+                    last_done_ = recv_time;
+                }
+                break;
+            }
             case Event::Kind::child_established: {
                 if (started_.erase(e.ike_sa_id)) {
                     ++established_;
@@ -316,6 +363,11 @@ void LoadGen::handle_events(Output& out, Time recv_time) {
             case Event::Kind::ike_failed:
             case Event::Kind::ike_deleted:
             case Event::Kind::child_failed:
+                if (rekey_state_.erase(e.ike_sa_id)) {
+                    ++rekey_failed_;
+                    if (failure_samples_.size() < 10)
+                        failure_samples_.push_back("rekey: " + std::string(event_kind_name(e.kind)) + ": " + e.detail);
+                }
                 if (started_.erase(e.ike_sa_id)) {
                     ++failed_;
                     --in_flight_;
@@ -334,6 +386,10 @@ void LoadGen::handle_events(Output& out, Time recv_time) {
 void LoadGen::start_more(Time t) {
     Output out;
     while (in_flight_ < opt_.window && initiated_ < opt_.count) {
+        // The first IKE SA carries INITIAL_CONTACT (no other SA with the responder yet), which
+        // makes the responder drop every SA with the same identities: with more of them in
+        // flight they would replace one another, so the window opens once it is established.
+        if (opt_.hold && established_ == 0 && in_flight_ > 0) break;
         const Source& s = sources_[next_source_];
         next_source_ = (next_source_ + 1) % sources_.size();
         auto id = engine_->initiate("bench", "", Endpoint{s.address, 500}, target_, t, out);
@@ -405,8 +461,6 @@ int LoadGen::run() {
         }
         start_more(now_ns());
     }
-    ::close(ep);
-
     rusage ru{};
     ::getrusage(RUSAGE_SELF, &ru);
     const double cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
@@ -444,7 +498,90 @@ int LoadGen::run() {
                     opt_.label.c_str(), established_, failed_, timed_out ? "true" : "false", elapsed, rate, rate_all, retransmits, p50, p90,
                     p99, opt_.window, opt_.sources, cpu_s);
     std::fflush(stdout);
+    if (opt_.hold) hold(ep);
+    ::close(ep);
     return established_ == opt_.count ? 0 : 1;
+}
+
+// One bounded round of the event loop: datagrams, due timers.
+void LoadGen::poll_once(int ep, std::vector<epoll_event>& evs, Time end) {
+    Time t = now_ns();
+    int timeout_ms = static_cast<int>(std::clamp<std::int64_t>((end - t).count() / 1000000 + 1, 0, 100));
+    if (auto d = engine_->next_deadline()) {
+        const auto ms = (*d - t).count() / 1000000;
+        timeout_ms = static_cast<int>(std::clamp<std::int64_t>(ms, 0, timeout_ms));
+    }
+    const int n = ::epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), timeout_ms);
+    for (int i = 0; i < n; ++i) {
+        const auto& [src, port] = by_fd_[evs[static_cast<std::size_t>(i)].data.fd];
+        read_socket(evs[static_cast<std::size_t>(i)].data.fd, port, sources_[src].address, t);
+    }
+    t = now_ns();
+    if (auto d = engine_->next_deadline(); d && *d <= t) {
+        Output out;
+        engine_->on_timer(t, out);
+        flush(out, t);
+        handle_events(out, t);
+    }
+}
+
+void LoadGen::start_rekeys(Time t) {
+    Output out;
+    while (rekey_state_.size() < opt_.window && rekey_next_ < to_rekey_.size()) {
+        const auto [ike, child] = to_rekey_[rekey_next_++];
+        rekey_state_[ike] = 1;
+        if (auto st = engine_->rekey_child(ike, child, t, out); !st) {
+            rekey_state_.erase(ike);
+            ++rekey_failed_;
+            if (failure_samples_.size() < 10) failure_samples_.push_back("rekey_child: " + st.error());
+        }
+        flush(out, t);
+        handle_events(out, t);
+    }
+}
+
+// Keeps the SAs (answering the responder) until SIGTERM/SIGINT or --hold-max; SIGUSR1
+// rekeys every CHILD_SA once, at most --window IKE SAs at a time.
+void LoadGen::hold(int ep) {
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;  // no SA_RESTART: epoll_wait returns EINTR
+    ::sigaction(SIGUSR1, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    ::sigaction(SIGINT, &sa, nullptr);
+    std::printf("%s: holding %lu IKE SAs (SIGUSR1: rekey every CHILD_SA, SIGTERM: exit)\n", opt_.label.c_str(),
+                established_);
+    std::fflush(stdout);
+    std::vector<epoll_event> evs(256);
+    const Time end = now_ns() + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(opt_.hold_max));
+    Time rekey_start{};
+    bool rekey_reported = false;
+    failure_samples_.clear();
+    // Bounded by --hold-max.
+    while (!g_stop_requested && now_ns() < end) {
+        if (g_rekey_requested && !rekeying_) {
+            rekeying_ = true;
+            for (const auto& s : engine_->list_sas())
+                if (s.state == IkeState::established && !s.children.empty())
+                    to_rekey_.emplace_back(s.id, s.children.front().child_id);
+            rekey_start = now_ns();
+            last_done_ = rekey_start;
+        }
+        poll_once(ep, evs, end);
+        if (rekeying_) start_rekeys(now_ns());
+        if (rekeying_ && !rekey_reported && rekey_next_ == to_rekey_.size() && rekey_state_.empty()) {
+            rekey_reported = true;
+            const double s = std::chrono::duration<double>(last_done_ - rekey_start).count();
+            std::printf("%s: rekeyed %lu of %zu CHILD_SAs (%lu failed) in %.3f s (%.0f/s), window %u\n",
+                        opt_.label.c_str(), rekeyed_, to_rekey_.size(), rekey_failed_, s, s > 0 ? rekeyed_ / s : 0.0,
+                        opt_.window);
+            for (const auto& f : failure_samples_) std::printf("%s: failure: %s\n", opt_.label.c_str(), f.c_str());
+            if (opt_.json)
+                std::printf("{\"label\":\"%s\",\"phase\":\"rekey\",\"rekeyed\":%lu,\"rekey_failed\":%lu,"
+                            "\"rekey_all_s\":%.6f}\n",
+                            opt_.label.c_str(), rekeyed_, rekey_failed_, s);
+            std::fflush(stdout);
+        }
+    }
 }
 
 void LoadGen::read_socket(int fd, std::uint16_t local_port, const IpAddress& local, Time& t) {
