@@ -345,7 +345,7 @@ void Translator::connection(const Setting& s, const DaemonSettings& d, ike::Conn
     c.name = s.getName() ? s.getName() : "";
     if (!expect_group(s)) return;
     check_keys(s, {"local_addrs", "remote_addrs", "local_port", "remote_port", "proposals", "mobike", "mobike_versions",
-                   "encap", "send_certreq", "rekey_time", "life_time", "dpd_delay", "dpd_action", "path_timeout", "path_probe_interval", "retransmit", "local",
+                   "encap", "send_certreq", "rekey_time", "life_time", "reauth_time", "dpd_delay", "dpd_action", "path_timeout", "path_probe_interval", "retransmit", "local",
                    "remote", "children", "pools", "vips", "fragment_size"});
     c.local_port = d.ike_port;
     c.remote_port = d.ike_port;
@@ -430,6 +430,13 @@ void Translator::connection_options(const Setting& s, ike::ConnectionConfig& c) 
     });
     with(s, "send_certreq", [&](const Setting& v) { if (auto b = bool_of(v)) c.send_certreq = *b; });
     with(s, "dpd_delay", [&](const Setting& v) { if (auto t = duration_of(v)) c.dpd_delay = *t; });
+    with(s, "reauth_time", [&](const Setting& v) {
+        auto t = duration_of(v);
+        if (!t) return;
+        if (*t > Duration::zero() && *t < std::chrono::seconds(1))
+            return error(v, "'" + path_of(v) + "' must be 0 (off) or at least 1 second");
+        c.reauth_time = *t;
+    });
     with(s, "dpd_action", [&](const Setting& v) {
         auto m = string_of(v);
         if (!m) return;

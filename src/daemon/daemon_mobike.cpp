@@ -179,7 +179,8 @@ void Daemon::track_path_event(const ike::Event& e) {
                                 std::chrono::duration<double, std::milli>(*h.back().took).count());
             return;
         }
-        case K::ike_rekeyed: {
+        case K::ike_rekeyed:
+        case K::ike_reauthenticated: {  // the move history and path state follow
             std::uint64_t old = 0;
             auto r = std::from_chars(e.detail.data(), e.detail.data() + e.detail.size(), old);
             if (r.ec != std::errc{}) return;

@@ -127,6 +127,11 @@ struct ConnectionConfig {
     std::vector<std::uint8_t> mobike_versions{1, 2};
     bool send_certreq = true;
     Lifetimes ike_lifetimes;
+    // Reauthentication (RFC 7296 §2.8.3), original initiator: after this (minus
+    // up to 10 % jitter) a new IKE SA is set up with a full IKE_SA_INIT and
+    // IKE_AUTH and the same CHILD_SAs, then the old one deleted
+    // (make-before-break). 0 = never.
+    Duration reauth_time = Duration::zero();
     RetransmitConfig retransmit;
     Duration dpd_delay = Duration::zero();  // 0 = no liveness checks
     DpdAction dpd_action = DpdAction::clear;

@@ -19,6 +19,7 @@ std::string_view event_kind_name(Event::Kind k) {
         case Event::Kind::child_failed: return "child-failed";
         case Event::Kind::ike_moved: return "ike-moved";
         case Event::Kind::ike_rekeyed: return "ike-rekeyed";
+        case Event::Kind::ike_reauthenticated: return "ike-reauthenticated";
         case Event::Kind::virtual_ip: return "virtual-ip";
         case Event::Kind::child_rekeyed: return "child-rekeyed";
         case Event::Kind::error_received: return "error-received";
@@ -147,6 +148,7 @@ void Engine::Impl::mark_established(IkeSa& sa, Time now, Output& out) {
     sa.state = IkeState::established;
     sa.established_at = now;
     if (sa.conn->ike_lifetimes.rekey_time > Duration::zero()) sa.rekey_at = now + jittered(sa.conn->ike_lifetimes.rekey_time);
+    schedule_reauth(sa, now);
     sa.delete_at = Time{};
     // What only the handshake needed goes now: the DH private value, and the
     // IKE_SA_INIT messages that AUTH signed (they are most of an SA's memory).
@@ -178,6 +180,7 @@ void Engine::Impl::count_half_open(const IkeSa& sa, int delta) {
 }
 
 bool Engine::Impl::has_other_sa(const IkeSa& sa) const {
+    if (is_reauth(sa)) return true;  // reauthentication: the old SA still stands
     for (const auto& [id, other] : sas)
         if (id != sa.id && other->conn->name == sa.conn->name && other->remote == sa.remote &&
             other->state == IkeState::established)
@@ -211,6 +214,7 @@ void Engine::Impl::remove_child(IkeSa& sa, std::uint32_t child_id, Time now, Out
 }
 
 void Engine::Impl::remove_sa(IkeSa& sa, Event::Kind why, const std::string& detail, Time now, Output& out) {
+    forget_reauth(sa, now);
     while (!sa.children.empty()) remove_child(sa, sa.children.front().id, now, out);
     if (sa.child_request) release_esp_spi(sa.child_request->spi_in);
     release_leases(sa);
@@ -304,6 +308,7 @@ void Engine::Impl::reschedule(IkeSa& sa) {
     }
     if (sa.state == IkeState::established && !sa.rekeyed) {
         if (sa.rekey_at != Time{}) consider(sa.rekey_at);
+        if (auto r = reauth_at.find(sa.id); r != reauth_at.end()) consider(r->second);
         for (const auto& c : sa.children) {
             if (c.rekey_at != Time{} && !c.replaced_by && !c.rekeying) consider(c.rekey_at);
             if (c.expire_at != Time{}) consider(c.expire_at);
@@ -373,8 +378,10 @@ void Engine::Impl::on_lifetimes(IkeSa& sa, Time now, Output& out) {
     for (auto id : due) queue_exchange(sa, {P::rekey_child, id, nullptr}, now, out);
     if (sa.rekey_at != Time{} && now >= sa.rekey_at) {
         sa.rekey_at = Time{};
-        queue_exchange(sa, P::rekey_ike, now, out);
+        // Not while being reauthenticated: the new SA replaces this one anyway.
+        if (!reauth_new_of.contains(sa.id)) queue_exchange(sa, P::rekey_ike, now, out);
     }
+    if (auto r = reauth_at.find(sa.id); r != reauth_at.end() && now >= r->second) start_reauth(sa, now, out);
 }
 
 void Engine::Impl::on_timer(Time now, Output& out) {
@@ -493,6 +500,7 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
         else on_informational_response(sa, req, payloads, now, out);
         if (IkeSa* still = find_by_id(id)) {
             start_next_queued(*still, now, out);
+            if (!reauths.empty()) reauth_progress(*still, now, out);
             reschedule(*still);
         }
         return;

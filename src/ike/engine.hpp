@@ -123,6 +123,9 @@ struct Event {
         child_failed,
         ike_moved,
         ike_rekeyed,  // the event's SA replaces the one named in detail
+        // Reauthentication: the event's (new, established) SA replaces the one
+        // named in detail, which is deleted once the CHILD_SAs are made again.
+        ike_reauthenticated,
         virtual_ip,   // client: the gateway assigned this inner address (detail)
         child_rekeyed,
         error_received,  // a peer's error notify, detail names it

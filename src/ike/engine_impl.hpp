@@ -218,6 +218,24 @@ struct Engine::Impl {
                           Time now);
     void set_lifetimes(IkeSa& sa, ChildSa& child, Time now);
     Duration jittered(Duration d);
+
+    // --- reauthentication, make-before-break (ike_reauth.cpp, RFC 7296 §2.8.3)
+    struct Reauth {
+        std::uint64_t old_id = 0;       // the SA being replaced (0: it went meanwhile)
+        std::vector<ChildPtr> more;     // children after the first (CREATE_CHILD_SA)
+        bool established = false;
+    };
+    std::unordered_map<std::uint64_t, Time> reauth_at;          // SA id -> when (reauth_time)
+    std::unordered_map<std::uint64_t, Reauth> reauths;          // new SA id -> what it replaces
+    std::unordered_map<std::uint64_t, std::uint64_t> reauth_new_of;  // old SA id -> new SA id
+    void schedule_reauth(IkeSa& sa, Time now);
+    void start_reauth(IkeSa& old, Time now, Output& out);
+    // After each response on `n`: once a reauthentication SA is established and
+    // has made every CHILD_SA again, the old SA is deleted.
+    void reauth_progress(IkeSa& n, Time now, Output& out);
+    void forget_reauth(const IkeSa& sa, Time now);                    // remove_sa
+    void rename_reauth(std::uint64_t old_id, std::uint64_t new_id);  // IKE rekey successor
+    bool is_reauth(const IkeSa& sa) const { return reauths.contains(sa.id); }
 };
 
 }  // namespace mobiked::ike

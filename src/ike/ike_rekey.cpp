@@ -46,6 +46,7 @@ IkeSa& Engine::Impl::make_successor(IkeSa& old, bool initiator, std::uint64_t sp
     old.children.clear();
     old.rekeyed = true;
     if (n.conn->ike_lifetimes.rekey_time > Duration::zero()) n.rekey_at = now + jittered(n.conn->ike_lifetimes.rekey_time);
+    rename_reauth(old.id, n.id);  // reauth_time counts from the authentication, not the rekey
     return n;
 }
 
