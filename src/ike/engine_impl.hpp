@@ -191,6 +191,11 @@ struct Engine::Impl {
     Duration path_probe_interval(const IkeSa& sa) const;
     void mark_alive(IkeSa& sa, Time now) const;
     void on_path_timer(IkeSa& sa, Time now, Output& out);
+    // A liveness request of a MOBIKE initiator is a path probe with NAT_DETECTION_*;
+    // its answer tells whether a NAT between us changed its mapping.
+    std::vector<wire::Payload> liveness_payloads(const IkeSa& sa) const;
+    void on_path_probe_response(IkeSa& sa, const std::vector<wire::Payload>& p, Time now, Output& out);
+    void seed_natd_seen(IkeSa& sa) const;
     std::vector<IpAddress> local_addresses;  // from the daemon (set_local_addresses)
     bool local_addresses_known = false;
     void commit_move(IkeSa& sa, Time now, Output& out);

@@ -119,7 +119,10 @@ void Engine::Impl::on_auth_response(IkeSa& sa, const std::vector<wire::Payload>&
     sa.mobike_version = accept_mobike_answer(sa, wire::find_notify(p, wire::notify::mobike_supported));
     sa.peer_mobike = sa.mobike_version != 0;
     mark_established(sa, now, out);
-    if (mobike_active(sa)) record_peer_addresses(sa, p, sa.remote.address, now, out);
+    if (mobike_active(sa)) {
+        record_peer_addresses(sa, p, sa.remote.address, now, out);
+        seed_natd_seen(sa);
+    }
     accept_cp_reply(sa, p, now, out);
     if (sa.child_request) {
         ChildRequest req = std::move(*sa.child_request);

@@ -195,6 +195,10 @@ struct IkeSa {
     Time announce_at{};          // our address list changed: announce it then
     bool path_failed = false;    // reported; cleared by anything from the peer or a move
     bool announce_due = false;   // peer has not been sent our current address list
+    // MOBIKE initiator: the peer's last NAT_DETECTION_DESTINATION_IP (first 8
+    // bytes), i.e. our address as it sees it; a change on a path probe is a
+    // NAT mapping change (RFC 4555 §3.10) and calls for an update.
+    std::uint64_t natd_seen = 0;
 
     std::uint64_t our_spi() const { return initiator ? spi_i : spi_r; }
     ChildSa* find_child_by_spi_in(std::uint32_t spi);

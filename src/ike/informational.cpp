@@ -78,7 +78,7 @@ void Engine::Impl::build_and_send_queued(IkeSa& sa, const QueuedExchange& ex, Ti
             start_mobike_request(sa, ex.purpose, now, out);
             return;
         default:
-            send_request(sa, P::liveness, wire::ExchangeType::informational, {}, now, out);
+            send_request(sa, P::liveness, wire::ExchangeType::informational, liveness_payloads(sa), now, out);
             return;
     }
 }
@@ -98,6 +98,7 @@ void Engine::Impl::on_informational_response(IkeSa& sa, const PendingRequest& re
         on_mobike_response(sa, req, p, now, out);
         return;
     }
+    if (req.purpose == P::liveness) on_path_probe_response(sa, p, now, out);
     for (const auto& pl : p) {
         const auto* n = std::get_if<wire::NotifyPayload>(&pl.body);
         if (!n || !wire::notify::is_error(n->type)) continue;

@@ -369,6 +369,49 @@ void Engine::Impl::on_path_timer(IkeSa& sa, Time now, Output& out) {
     }
 }
 
+namespace {
+
+std::uint64_t natd_key(ByteView hash) {
+    if (hash.size() < 8) return 0;
+    std::uint64_t k = 0;
+    for (std::size_t i = 0; i < 8; ++i) k = (k << 8) | hash[i];
+    return k;
+}
+
+std::uint64_t natd_key(const std::vector<wire::Payload>& p) {
+    const auto* d = wire::find_notify(p, wire::notify::nat_detection_destination_ip);
+    return d ? natd_key(d->data) : 0;
+}
+
+}  // namespace
+
+void Engine::Impl::seed_natd_seen(IkeSa& sa) const {
+    // Not behind a NAT: the peer sees our own address, so the first path probe
+    // already tells whether a NAT appeared since. Behind one, the first answer
+    // sets the reference.
+    sa.natd_seen = sa.nat_local ? 0 : natd_key(nat_detection_hash(sa.spi_i, sa.spi_r, sa.local));
+}
+
+std::vector<wire::Payload> Engine::Impl::liveness_payloads(const IkeSa& sa) const {
+    std::vector<wire::Payload> p;
+    if (sa.initiator && mobike_active(sa)) append_nat_detection(sa, sa.local, sa.remote, p);
+    return p;
+}
+
+void Engine::Impl::on_path_probe_response(IkeSa& sa, const std::vector<wire::Payload>& p, Time now, Output& out) {
+    if (!sa.initiator || !mobike_active(sa)) return;
+    const std::uint64_t seen = natd_key(p);
+    if (seen == 0) return;
+    const bool changed = sa.natd_seen != 0 && seen != sa.natd_seen;
+    sa.natd_seen = seen;
+    if (!changed) return;
+    // Same local address, another public one: the NAT between us rebound.
+    // The update, from where we are, makes the peer follow the new mapping
+    // (after its return-routability check).
+    log_sa(LogLevel::info, sa, "our address as the peer sees it changed (NAT mapping): updating");
+    queue_exchange(sa, PendingRequest::Purpose::update_addresses, now, out);
+}
+
 void Engine::Impl::commit_move(IkeSa& sa, Time now, Output& out) {
     const bool encap = sa.nat_local || sa.nat_remote || sa.conn->encap_force;
     UpdateSaAddresses u{sa.id, sa.local, sa.remote, encap};
@@ -486,7 +529,10 @@ void Engine::Impl::on_mobike_response(IkeSa& sa, const PendingRequest& req, cons
     if (req.purpose == PendingRequest::Purpose::update_addresses && wire::find_notify(p, wire::notify::nat_detection_source_ip)) {
         sa.nat_local = we_are_behind_nat(p, sa.spi_i, sa.spi_r, sa.local);
         sa.nat_remote = peer_behind_nat(p, sa.spi_i, sa.spi_r, sa.remote);
+        sa.natd_seen = natd_key(p);
     }
+    if (req.purpose == PendingRequest::Purpose::update_addresses && !wire::find_notify(p, wire::notify::nat_detection_source_ip))
+        seed_natd_seen(sa);
     commit_move(sa, now, out);
     if (sa.update_again) {
         sa.update_again = false;

@@ -296,3 +296,40 @@ TEST(MobikePaths, InnerAddressesAreNotAnnouncedNorAnnouncedFrom) {
 
 }  // namespace
 }  // namespace mobiked::sim
+
+namespace mobiked::sim {
+namespace {
+
+TEST(MobikePaths, NatAppearingAndRebindingSeenOnPathProbesTriggerUpdates) {
+    Pair p([](Config& c) { for (auto& conn : c.connections) conn.path_timeout = 300ms; });
+    const Endpoint inside = p.sa(p.i).local;  // 192.0.2.1:4500 since IKE_AUTH
+    ASSERT_EQ(inside, (Endpoint{kIAddr, 4500}));
+    EXPECT_FALSE(p.sa(p.i).nat_local);
+    p.net.run_for(500ms);  // path probes carry NAT-D; nothing changes
+    EXPECT_TRUE(p.i->logged("[ N(NATD_S_IP) N(NATD_D_IP) ]"));
+    EXPECT_FALSE(p.i->has_event(Event::Kind::ike_moved));
+    // A NAT appears in front of the initiator without any address change on it:
+    // 192.0.2.1:4500 now shows as 203.0.113.9:31000.
+    Endpoint outside{*IpAddress::parse("203.0.113.9"), 31000};
+    p.i->addresses.push_back(outside.address);
+    p.net.set_filter([&](Datagram& dg) {
+        if (dg.local == inside) dg.local = outside;
+        else if (dg.remote == outside) dg.remote = inside;
+        else if (dg.remote.address == outside.address) return Verdict::drop;  // an expired mapping
+        return Verdict::deliver;
+    });
+    ASSERT_TRUE(p.net.run_until([&] { return p.r->has_event(Event::Kind::ike_moved) && p.i->has_event(Event::Kind::ike_moved); }, 2s));
+    EXPECT_TRUE(p.i->logged("NAT mapping"));
+    EXPECT_EQ(p.sa(p.r).remote, outside);
+    EXPECT_TRUE(p.sa(p.i).nat_local);
+    EXPECT_TRUE(p.r->installed.at(0).udp_encap);
+    // The NAT rebinds to another port: the next probe's answer shows it.
+    outside.port = 31001;
+    ASSERT_TRUE(p.net.run_until([&] { return p.r->count_events(Event::Kind::ike_moved) == 2; }, 2s));
+    EXPECT_EQ(p.sa(p.r).remote, outside);
+    EXPECT_EQ(p.r->installed.at(0).remote, outside);
+    EXPECT_FALSE(p.i->has_event(Event::Kind::path_failed));
+}
+
+}  // namespace
+}  // namespace mobiked::sim
