@@ -277,6 +277,8 @@ std::string render_loaded(const json& j) { return "loaded " + str(j, "connection
 
 std::string render_exported(const json& j) {
     std::string out = "wrote " + str(j, "records") + " ESP SA records to " + str(j, "file") + "\n";
+    if (j.contains("ike_file"))
+        out += "wrote " + str(j, "ike_records") + " IKE SA records to " + str(j, "ike_file") + "\n";
     for (const auto& s : array_of(j, "skipped")) out += "skipped " + (s.is_string() ? s.get<std::string>() : s.dump()) + "\n";
     out += "use: tshark -o esp.enable_encryption_decode:TRUE with this file as ~/.config/wireshark/esp_sa\n";
     return out;

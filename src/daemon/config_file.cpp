@@ -224,6 +224,7 @@ void Translator::run(const Setting& root, LoadedConfig& out) {
         with(s, "max_half_open", [&](const Setting& v) {
             if (auto n = int_of(v, 1, 10000000)) out.ike.max_half_open = static_cast<std::size_t>(*n);
         });
+        with(s, "export_ike_keys", [&](const Setting& v) { if (auto b = bool_of(v)) out.ike.export_ike_keys = *b; });
     });
     // Pools first: connections name them.
     with(root, "pools", [&](const Setting& s) {
@@ -265,7 +266,8 @@ void Translator::run(const Setting& root, LoadedConfig& out) {
 void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
     if (!expect_group(s)) return;
     check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold", "half_open_per_source",
-                   "max_half_open", "tun", "tun_mtu", "nat_keepalive", "metrics", "enforce", "discard", "df_bit"});
+                   "max_half_open", "export_ike_keys", "tun", "tun_mtu", "nat_keepalive", "metrics", "enforce", "discard",
+                   "df_bit"});
     with(s, "enforce", [&](const Setting& v) { if (auto b = bool_of(v)) d.enforce = *b; });
     with(s, "discard", [&](const Setting& v) {
         d.discard = selectors(v);

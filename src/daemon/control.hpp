@@ -100,7 +100,9 @@ std::string response_move(std::uint64_t ike_id, const Endpoint& local, const End
 std::string response_initiated(const ike::IkeSaInfo& sa, Time now, const std::vector<std::string>& warnings);
 std::string response_terminated(const std::vector<std::uint64_t>& ids);
 std::string response_loaded(std::size_t connections);
-std::string response_exported(const std::string& path, std::size_t records, const std::vector<std::string>& skipped);
+// `ike_file`: the ikev2_decryption_table written too (daemon.export_ike_keys), or empty.
+std::string response_exported(const std::string& path, std::size_t records, const std::vector<std::string>& skipped,
+                              const std::string& ike_file = "", std::size_t ike_records = 0);
 
 std::string spi64_hex(std::uint64_t spi);  // 16 hex digits
 std::string spi32_hex(std::uint32_t spi);  // 8 hex digits

@@ -484,8 +484,14 @@ std::string response_loaded(std::size_t connections) {
     return dump({{"ok", true}, {"connections", connections}});
 }
 
-std::string response_exported(const std::string& path, std::size_t records, const std::vector<std::string>& skipped) {
-    return dump({{"ok", true}, {"file", path}, {"records", records}, {"skipped", skipped}});
+std::string response_exported(const std::string& path, std::size_t records, const std::vector<std::string>& skipped,
+                              const std::string& ike_file, std::size_t ike_records) {
+    json j = {{"ok", true}, {"file", path}, {"records", records}, {"skipped", skipped}};
+    if (!ike_file.empty()) {
+        j["ike_file"] = ike_file;
+        j["ike_records"] = ike_records;
+    }
+    return dump(j);
 }
 
 }  // namespace mobiked::daemon

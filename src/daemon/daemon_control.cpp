@@ -2,6 +2,7 @@
 // monitor subscribers and the metrics endpoint.
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 #include "daemon/control_server.hpp"
 #include "daemon/daemon.hpp"
@@ -109,7 +110,21 @@ void Daemon::cmd_export(std::uint64_t client, const ControlRequest& r) {
     auto path = write_esp_sa_file(r.dir, exp.text);
     if (!path) return control_->reply(client, response_error(path.error()));
     log("ctl").info("exported {} ESP SA records ({} of deleted CHILD_SAs) to {}", exp.records, exp.retired, *path);
-    control_->reply(client, response_exported(*path, exp.records, exp.skipped));
+    std::string ike_path;
+    std::size_t ike_records = 0;
+    if (config_.ike.export_ike_keys) {  // daemon.export_ike_keys: also the IKE SAs' keys
+        auto keys = engine_->ike_sa_keys(monotonic_now());
+        auto ike = wireshark_ikev2_table(keys);
+        for (auto& k : keys) k.wipe_all();
+        auto written = write_uat_file(r.dir, "ikev2_decryption_table", ike.text);
+        explicit_bzero(ike.text.data(), ike.text.size());  // held keys
+        if (!written) return control_->reply(client, response_error(written.error()));
+        ike_path = *written;
+        ike_records = ike.records;
+        exp.skipped.insert(exp.skipped.end(), ike.skipped.begin(), ike.skipped.end());
+        log("ctl").info("exported {} IKE SA records ({} of deleted IKE SAs) to {}", ike.records, ike.retired, ike_path);
+    }
+    control_->reply(client, response_exported(*path, exp.records, exp.skipped, ike_path, ike_records));
 }
 
 DaemonStatus Daemon::status() const {

@@ -198,11 +198,85 @@ EspSaExport EspKeyArchive::wireshark(const std::vector<InstalledSa>& installed, 
     return out;
 }
 
+// ---------------------------------------------------------------- IKE SAs
+
+std::optional<std::string_view> wireshark_ikev2_encr_name(std::uint16_t encr_id, std::uint16_t key_bits) {
+    // Wireshark 4.0 has no ChaCha20-Poly1305 for IKEv2 either.
+    auto by_bits = [&](std::string_view k128, std::string_view k192,
+                       std::string_view k256) -> std::optional<std::string_view> {
+        switch (key_bits) {
+            case 128: return k128;
+            case 192: return k192;
+            case 256: return k256;
+            default: return std::nullopt;
+        }
+    };
+    switch (encr_id) {
+        case kEncrNull: return "NULL [RFC2410]";
+        case wire::encr::aes_cbc: return by_bits("AES-CBC-128 [RFC3602]", "AES-CBC-192 [RFC3602]", "AES-CBC-256 [RFC3602]");
+        case wire::encr::aes_ctr: return by_bits("AES-CTR-128 [RFC5930]", "AES-CTR-192 [RFC5930]", "AES-CTR-256 [RFC5930]");
+        case wire::encr::aes_gcm_8:
+            return by_bits("AES-GCM-128 with 8 octet ICV [RFC5282]", "AES-GCM-192 with 8 octet ICV [RFC5282]",
+                           "AES-GCM-256 with 8 octet ICV [RFC5282]");
+        case wire::encr::aes_gcm_12:
+            return by_bits("AES-GCM-128 with 12 octet ICV [RFC5282]", "AES-GCM-192 with 12 octet ICV [RFC5282]",
+                           "AES-GCM-256 with 12 octet ICV [RFC5282]");
+        case wire::encr::aes_gcm_16:
+            return by_bits("AES-GCM-128 with 16 octet ICV [RFC5282]", "AES-GCM-192 with 16 octet ICV [RFC5282]",
+                           "AES-GCM-256 with 16 octet ICV [RFC5282]");
+        default: return std::nullopt;
+    }
+}
+
+std::optional<std::string_view> wireshark_ikev2_integ_name(std::uint16_t integ_id) {
+    switch (integ_id) {
+        case wire::integ::none: return "NONE [RFC4306]";
+        case wire::integ::hmac_sha1_96: return "HMAC_SHA1_96 [RFC2404]";
+        case wire::integ::hmac_sha2_256_128: return "HMAC_SHA2_256_128 [RFC4868]";
+        case wire::integ::hmac_sha2_384_192: return "HMAC_SHA2_384_192 [RFC4868]";
+        case wire::integ::hmac_sha2_512_256: return "HMAC_SHA2_512_256 [RFC4868]";
+        default: return std::nullopt;
+    }
+}
+
+namespace {
+// A UAT byte-buffer field: bare hex (a quoted value would be taken as text), "" when empty.
+std::string uat_bytes(const Bytes& b) { return b.empty() ? "\"\"" : to_hex(b); }
+}  // namespace
+
+EspSaExport wireshark_ikev2_table(const std::vector<ike::IkeSaKeys>& sas) {
+    EspSaExport out;
+    out.text = kHeader;
+    auto spi = [](std::uint64_t v) {
+        char buf[17];
+        std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+        return std::string(buf);
+    };
+    for (const auto& k : sas) {
+        std::string note = "IKE SA " + spi(k.spi_i) + "_i " + spi(k.spi_r) + "_r" + (k.deleted ? " (deleted)" : "");
+        auto encr = wireshark_ikev2_encr_name(k.encr, k.encr_key_bits);
+        auto integ = wireshark_ikev2_integ_name(k.integ);
+        if (!encr || !integ) {
+            out.skipped.push_back(note + ": algorithm not supported by Wireshark");
+            continue;
+        }
+        out.text += spi(k.spi_i) + "," + spi(k.spi_r) + "," + uat_bytes(k.sk_ei) + "," + uat_bytes(k.sk_er) + "," +
+                    quoted(*encr) + "," + uat_bytes(k.sk_ai) + "," + uat_bytes(k.sk_ar) + "," + quoted(*integ) + "\n";
+        ++out.records;
+        out.retired += k.deleted;
+    }
+    return out;
+}
+
 Result<std::string> write_esp_sa_file(const std::string& dir, const std::string& text) {
+    return write_uat_file(dir, "esp_sa", text);
+}
+
+Result<std::string> write_uat_file(const std::string& dir, const std::string& name, const std::string& text) {
     if (dir.empty()) return Error{"empty directory"};
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
         return Error{"cannot create " + dir + ": " + std::strerror(errno)};
-    std::string path = dir + "/esp_sa";
+    std::string path = dir + "/" + name;
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return Error{"cannot write " + path + ": " + std::strerror(errno)};
     ::fchmod(fd, 0600);  // an existing file may have had wider permissions

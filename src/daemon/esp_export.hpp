@@ -76,6 +76,21 @@ private:
     std::map<Key, std::vector<Path>> earlier_;  // installed SAs that moved
 };
 
+// IKE SA keys (daemon.export_ike_keys): Wireshark's "ikev2_decryption_table"
+// UAT file, one record per IKE SA, 8 quoted fields:
+//   <SPIi hex>,<SPIr hex>,<SK_ei hex>,<SK_er hex>,"<encr name>",<SK_ai hex>,<SK_ar hex>,"<integ name>"
+// (byte fields as bare hex, "" when empty: a quoted value would be read as
+// text; SPIs as 16 hex digits; SK_e* with the AEAD salt;
+// names are Wireshark's, e.g. "AES-GCM-128 with 16 octet ICV [RFC5282]",
+// "NONE [RFC4306]").
+std::optional<std::string_view> wireshark_ikev2_encr_name(std::uint16_t encr_id, std::uint16_t key_bits);
+std::optional<std::string_view> wireshark_ikev2_integ_name(std::uint16_t integ_id);
+EspSaExport wireshark_ikev2_table(const std::vector<ike::IkeSaKeys>& sas);
+
+// Writes `dir`/`name` with mode 0600 (it holds keys); creates `dir` (0700) if
+// missing. Returns the file's path.
+Result<std::string> write_uat_file(const std::string& dir, const std::string& name, const std::string& text);
+
 // Writes `dir`/esp_sa with mode 0600 (it holds traffic keys); creates `dir`
 // (0700) if missing. Returns the file's path.
 Result<std::string> write_esp_sa_file(const std::string& dir, const std::string& text);

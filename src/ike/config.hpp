@@ -178,6 +178,9 @@ struct Config {
     std::size_t half_open_per_source = 64;
     std::size_t max_half_open = 100000;
     Duration half_open_timeout = std::chrono::seconds(30);
+    // Keep each IKE SA's SK_ei/SK_er/SK_ai/SK_ar for Engine::ike_sa_keys
+    // (Wireshark export); off: they are wiped once the SA is authenticated.
+    bool export_ike_keys = false;
 
     const ConnectionConfig* find_connection(const std::string& name) const;
     // The PSK for a (local, remote) identity pair, best match first; nullptr if none.

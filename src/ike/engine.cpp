@@ -7,6 +7,12 @@
 
 namespace mobiked::ike {
 
+namespace {
+// Config::export_ike_keys: deleted IKE SAs' keys kept for the export (docs/wireshark.md).
+constexpr std::size_t kRetiredIkeKeys = 64;
+constexpr Duration kRetiredIkeKeysFor = std::chrono::minutes(10);
+}  // namespace
+
 // ---------------------------------------------------------------- names
 
 std::string_view event_kind_name(Event::Kind k) {
@@ -199,6 +205,20 @@ void Engine::Impl::drop_stale_sas(const IkeSa& sa, Time now, Output& out) {
 }
 
 void Engine::Impl::forget_handshake_secrets(IkeSa& sa) const {
+    if (config.export_ike_keys && !sa.export_keys) {  // the user opted in (daemon.export_ike_keys)
+        auto k = std::make_unique<IkeSaKeys>();
+        k->ike_sa_id = sa.id;
+        k->spi_i = sa.spi_i;
+        k->spi_r = sa.spi_r;
+        k->encr = sa.proposal.encr;
+        k->encr_key_bits = sa.proposal.encr_key_bits;
+        k->integ = sa.proposal.integ;
+        k->sk_ei = sa.keys.sk_ei;
+        k->sk_er = sa.keys.sk_er;
+        k->sk_ai = sa.keys.sk_ai;
+        k->sk_ar = sa.keys.sk_ar;
+        sa.export_keys = std::move(k);
+    }
     for (Bytes* b : {&sa.nonce_i, &sa.nonce_r, &sa.keys.sk_ai, &sa.keys.sk_ar, &sa.keys.sk_ei, &sa.keys.sk_er,
                      &sa.keys.sk_pi, &sa.keys.sk_pr})
         wipe(*b);
@@ -230,6 +250,19 @@ void Engine::Impl::remove_sa(IkeSa& sa, Event::Kind why, const std::string& deta
             break;
         }
     sa.keys.wipe_all();
+    if (sa.export_keys) {
+        if (config.export_ike_keys) {
+            expire_ike_keys(now);
+            sa.export_keys->deleted = true;
+            retired_ike_keys.emplace_back(now, std::move(*sa.export_keys));
+            if (retired_ike_keys.size() > kRetiredIkeKeys) {
+                retired_ike_keys.front().second.wipe_all();
+                retired_ike_keys.pop_front();
+            }
+        }
+        sa.export_keys->wipe_all();
+        sa.export_keys.reset();
+    }
     const std::uint64_t id = sa.id;  // erase() must not read the key from the node it frees
     armed.erase(id);
     sas.erase(id);  // `sa` dangles from here
@@ -671,6 +704,46 @@ std::vector<IkeSaInfo> Engine::list_sas() const {
 }
 
 std::size_t Engine::ike_sa_count() const { return impl_->sas.size(); }
+
+void IkeSaKeys::wipe_all() {
+    for (Bytes* b : {&sk_ei, &sk_er, &sk_ai, &sk_ar}) wipe(*b);
+}
+
+Engine::Impl::~Impl() {
+    for (auto& [t, k] : retired_ike_keys) k.wipe_all();
+    for (auto& [id, sa] : sas)
+        if (sa && sa->export_keys) sa->export_keys->wipe_all();
+}
+
+void Engine::Impl::expire_ike_keys(Time now) {
+    while (!retired_ike_keys.empty() && now - retired_ike_keys.front().first > kRetiredIkeKeysFor) {
+        retired_ike_keys.front().second.wipe_all();
+        retired_ike_keys.pop_front();
+    }
+}
+
+std::vector<IkeSaKeys> Engine::ike_sa_keys(Time now) {
+    std::vector<IkeSaKeys> out;
+    auto& im = *impl_;
+    if (!im.config.export_ike_keys) {  // switched off by a reload: forget what was kept
+        for (auto& [t, k] : im.retired_ike_keys) k.wipe_all();
+        im.retired_ike_keys.clear();
+        for (auto& [id, sa] : im.sas)
+            if (sa->export_keys) {
+                sa->export_keys->wipe_all();
+                sa->export_keys.reset();
+            }
+        return out;
+    }
+    im.expire_ike_keys(now);
+    std::vector<const IkeSa*> live;
+    for (const auto& [id, sa] : im.sas)
+        if (sa->export_keys) live.push_back(sa.get());
+    std::sort(live.begin(), live.end(), [](const IkeSa* a, const IkeSa* b) { return a->id < b->id; });
+    for (const IkeSa* sa : live) out.push_back(*sa->export_keys);
+    for (auto it = im.retired_ike_keys.rbegin(); it != im.retired_ike_keys.rend(); ++it) out.push_back(it->second);
+    return out;
+}
 std::size_t Engine::half_open_count() const { return impl_->half_open; }
 const EngineCounters& Engine::counters() const { return impl_->counters; }
 

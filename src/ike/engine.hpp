@@ -202,6 +202,21 @@ struct IkeSaInfo {
     std::vector<ChildSaInfo> children;
 };
 
+// An IKE SA's encryption and integrity keys, for Wireshark's
+// ikev2_decryption_table (Engine::ike_sa_keys). Kept only with
+// Config::export_ike_keys; never logged, not part of IkeSaInfo.
+struct IkeSaKeys {
+    std::uint64_t ike_sa_id = 0;
+    std::uint64_t spi_i = 0;
+    std::uint64_t spi_r = 0;
+    std::uint16_t encr = 0;            // IANA transform IDs
+    std::uint16_t encr_key_bits = 0;
+    std::uint16_t integ = 0;
+    Bytes sk_ei, sk_er, sk_ai, sk_ar;  // SK_e* include the salt of AEAD ciphers
+    bool deleted = false;              // kept after the SA's delete (rekeyed or closed)
+    void wipe_all();
+};
+
 enum class LogLevel : std::uint8_t { debug, info, warning, error };
 // Log sink: subsystem ("ike", "cfg", ...) and a message that never contains keys.
 using LogSink = std::function<void(LogLevel, std::string_view subsystem, const std::string& msg)>;
@@ -268,6 +283,10 @@ public:
     void note_peer_traffic(std::uint64_t ike_sa_id, Time now);
 
     std::vector<IkeSaInfo> list_sas() const;
+    // With Config::export_ike_keys: the keys of every IKE SA past IKE_AUTH
+    // (also a rekey's successor) and of those deleted within the last 10
+    // minutes (the newest 64), for a Wireshark export. Empty otherwise.
+    std::vector<IkeSaKeys> ike_sa_keys(Time now);
     std::size_t ike_sa_count() const;
     std::size_t half_open_count() const;
     const EngineCounters& counters() const;

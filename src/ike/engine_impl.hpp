@@ -22,6 +22,10 @@ struct ChildOutcome {
 
 struct Engine::Impl {
     Config config;
+    // Config::export_ike_keys: keys of deleted IKE SAs (when, keys), oldest first.
+    std::deque<std::pair<Time, IkeSaKeys>> retired_ike_keys;
+    void expire_ike_keys(Time now);
+    ~Impl();
     std::vector<ConnPtr> connections;  // config.connections, shared with the SAs made from them
     std::unordered_map<std::string, std::unique_ptr<AddressPool>> pools;  // kept across reloads
     std::unordered_map<std::string, AddressRange> range_of;               // each pool's range

@@ -132,6 +132,7 @@ struct IkeSa {
     std::unique_ptr<crypto::Prf> prf;
     crypto::IkeKeys keys;
     std::unique_ptr<SkCodec> codec;
+    std::unique_ptr<IkeSaKeys> export_keys;  // Config::export_ike_keys only
 
     Identity local_id;
     Identity remote_id;

@@ -14,8 +14,9 @@
 #        - at least two CHILD_SAs (4 SPIs) and both links seen in ESP packets
 #        - every ESP packet, of every SPI, decrypts to an inner IP packet
 #        - no _ws.malformed and no expert error in the whole capture
-#      IKE (isakmp) packets are dissected without error (IKE decryption needs
-#      the IKE SA keys, which mobiked does not export).
+#      both sides set daemon.export_ike_keys, so each export also holds the
+#      ikev2_decryption_table: every encrypted IKE message (IKE_AUTH,
+#      CREATE_CHILD_SA, INFORMATIONAL) must decrypt, IDi visible.
 # Prints "N passed, N failed" last. Needs root, tshark and a build
 # (MOBIKED_BIN, default build/release).
 set -uo pipefail
@@ -54,7 +55,7 @@ psk=$(openssl rand -hex 24)
 # write_conf WHO LOCAL_ADDRS REMOTE LID RID LTS RTS CHILD_EXTRA
 write_conf() {
     cat >"$D/$1.conf" <<CONF
-daemon = { control_socket = "$D/$1.sock"; tun = "mkw$1"; log = { default = "info"; }; };
+daemon = { control_socket = "$D/$1.sock"; tun = "mkw$1"; log = { default = "info"; }; export_ike_keys = true; };
 connections = {
   c = {
     local_addrs = [$2];
@@ -172,6 +173,16 @@ PY
     else
         failed "$who's keys: $dec of $total ESP packets decrypted, $spis SPIs, $pairs address pairs, SPIs not fully decrypted: $bad"
     fi
+    # IKE: every encrypted message (SK payload) decrypts with the ikev2_decryption_table
+    local ike_enc ike_dec ike_idi
+    ike_enc=$(HOME=$home tshark -n -r "$CAP" "${PREFS[@]}" -Y 'isakmp.exchangetype >= 35' 2>/dev/null | wc -l)
+    ike_dec=$(HOME=$home tshark -n -r "$CAP" "${PREFS[@]}" -Y 'isakmp.exchangetype >= 35 && isakmp.enc.decrypted' \
+        2>/dev/null | wc -l)
+    ike_idi=$(HOME=$home tshark -n -r "$CAP" "${PREFS[@]}" -Y 'isakmp.exchangetype == 35 && isakmp.id.type' 2>/dev/null | wc -l)
+    if [ -s "$home/.config/wireshark/ikev2_decryption_table" ] && [ "$ike_enc" -ge 6 ] && [ "$ike_enc" = "$ike_dec" ] \
+        && [ "$ike_idi" -ge 2 ]; then
+        pass "$who's keys: tshark decrypts all $ike_enc encrypted IKE messages (AUTH, CREATE_CHILD_SA, INFORMATIONAL; IDs in $ike_idi)"
+    else failed "$who's keys: $ike_dec of $ike_enc encrypted IKE messages decrypted, IDs in $ike_idi"; fi
     local errs
     errs=$(HOME=$home tshark -n -r "$CAP" "${PREFS[@]}" -Y '_ws.malformed || _ws.expert.severity >= error' \
         -T fields -e frame.number -e frame.protocols -e _ws.expert.message 2>"$D/tshark-errs-$who.err")
