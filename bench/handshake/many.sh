@@ -145,6 +145,9 @@ many_one() {
     if [ "$name" = mobiked ]; then   # what the responder itself holds
         local held; held=$(mobiked_status_sas "$W/mobiked/control.sock")
         log_info "$name: the responder reports $held"
+        # count what the responder holds established (the generator may have timed out on some)
+        local e; e=$(printf '%s\n' "$held" | sed -n 's/.*"ESTABLISHED": \([0-9]*\).*/\1/p')
+        [ -n "$e" ] && est=$e
     fi
     log_info "$name: holding $est SAs: RSS $rss1 kB (peak $hwm1 kB), +$((rss1 - rss0)) kB = $(( (rss1 - rss0) * 1024 / (est > 0 ? est : 1) )) bytes per SA"
     log_step "$name: rekeying every CHILD_SA (generator-initiated, $WINDOW in flight)"

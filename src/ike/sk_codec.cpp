@@ -1,5 +1,7 @@
 #include "ike/sk_codec.hpp"
 
+#include <algorithm>
+
 namespace mobiked::ike {
 
 std::optional<crypto::IkeKeySizes> SkCodec::key_sizes(const Selected& algs) {
@@ -18,32 +20,50 @@ std::optional<crypto::IkeKeySizes> SkCodec::key_sizes(const Selected& algs) {
 std::unique_ptr<SkCodec> SkCodec::make(const Selected& algs, ByteView encr_out, ByteView integ_out,
                                        ByteView encr_in, ByteView integ_in) {
     auto e = crypto::encr_info(algs.encr, algs.encr_key_bits);
-    if (!e || encr_out.size() != e->key_size + e->salt_size || encr_in.size() != encr_out.size())
+    if (!e || encr_out.size() != e->key_size + e->salt_size || encr_in.size() != encr_out.size() ||
+        encr_out.size() > 255)
         return nullptr;
     std::unique_ptr<SkCodec> c(new SkCodec);
     c->info_ = *e;
+    c->encr_id_ = algs.encr;
+    c->encr_len_ = static_cast<std::uint8_t>(encr_out.size());
+    // The contexts are made once here to check algorithms and keys, then freed:
+    // each message keys its own (seal_body / open_body).
     if (e->aead) {
-        c->aead_out_ = crypto::make_aead(algs.encr, encr_out.first(e->key_size));
-        c->aead_in_ = crypto::make_aead(algs.encr, encr_in.first(e->key_size));
-        c->salt_out_ = to_bytes(encr_out.subspan(e->key_size));
-        c->salt_in_ = to_bytes(encr_in.subspan(e->key_size));
-        if (!c->aead_out_ || !c->aead_in_) return nullptr;
+        if (!crypto::make_aead(algs.encr, encr_out.first(e->key_size)) ||
+            !crypto::make_aead(algs.encr, encr_in.first(e->key_size)))
+            return nullptr;
+        c->icv_ = static_cast<std::uint8_t>(e->icv_size);
+        integ_out = integ_in = {};
     } else {
-        c->cbc_out_ = crypto::make_block_cipher(algs.encr, encr_out);
-        c->cbc_in_ = crypto::make_block_cipher(algs.encr, encr_in);
-        c->mac_out_ = crypto::make_mac(algs.integ, integ_out);
-        c->mac_in_ = crypto::make_mac(algs.integ, integ_in);
-        if (!c->cbc_out_ || !c->cbc_in_ || !c->mac_out_ || !c->mac_in_) return nullptr;
+        auto mo = crypto::make_mac(algs.integ, integ_out);
+        if (!crypto::make_block_cipher(algs.encr, encr_out) || !crypto::make_block_cipher(algs.encr, encr_in) || !mo ||
+            !crypto::make_mac(algs.integ, integ_in) || integ_out.size() != integ_in.size() || integ_out.size() > 255)
+            return nullptr;
+        c->integ_id_ = algs.integ;
+        c->integ_len_ = static_cast<std::uint8_t>(integ_out.size());
+        c->icv_ = static_cast<std::uint8_t>(mo->icv_size());
     }
+    c->keys_.reserve(2 * (encr_out.size() + integ_out.size()));
+    for (ByteView k : {encr_out, integ_out, encr_in, integ_in}) append(c->keys_, k);
     return c;
 }
 
-std::size_t SkCodec::overhead() const {
-    const std::size_t icv = info_.aead ? info_.icv_size : mac_out_->icv_size();
-    return wire::kHeaderSize + wire::kGenericHeaderSize + info_.iv_size + icv + info_.block_size;
+SkCodec::~SkCodec() { wipe(keys_); }
+
+ByteView SkCodec::encr_key(bool out) const {
+    return ByteView(keys_).subspan(out ? 0 : encr_len_ + integ_len_, encr_len_);
 }
 
-std::size_t SkCodec::icv_size() const { return info_.aead ? info_.icv_size : mac_out_->icv_size(); }
+ByteView SkCodec::integ_key(bool out) const {
+    return ByteView(keys_).subspan((out ? 0 : encr_len_ + integ_len_) + encr_len_, integ_len_);
+}
+
+std::size_t SkCodec::overhead() const {
+    return wire::kHeaderSize + wire::kGenericHeaderSize + info_.iv_size + icv_ + info_.block_size;
+}
+
+std::size_t SkCodec::icv_size() const { return icv_; }
 
 static Bytes pad_plaintext(Bytes plain, std::size_t block) {
     // Pad so that payloads | padding | pad length fills whole cipher blocks.
@@ -59,17 +79,27 @@ void SkCodec::seal_body(Bytes& out, Bytes plain, crypto::Random& random) {
     out.resize(out.size() + info_.iv_size + plain.size() + icv);
     std::uint8_t* iv = out.data() + iv_at;
     std::uint8_t* ct = iv + info_.iv_size;
+    // A context that cannot be made (out of memory) leaves a zero body the peer rejects.
     if (info_.aead) {
         // RFC 5282 §3.1: the IV must not repeat under one key; a counter guarantees it.
         store_be64(iv, ++iv_counter_);
-        Bytes nonce = salt_out_;
+        const ByteView key = encr_key(true);
+        Bytes nonce = to_bytes(key.subspan(info_.key_size));
         append(nonce, ByteView(iv, info_.iv_size));
-        aead_out_->seal(nonce, ByteView(out.data(), iv_at), plain, ct);
+        auto aead = crypto::make_aead(encr_id_, key.first(info_.key_size));
+        if (!aead || !aead->seal(nonce, ByteView(out.data(), iv_at), plain, ct))
+            std::fill(ct, out.data() + out.size(), std::uint8_t{0});
     } else {
         // CBC IVs must be unpredictable (RFC 7296 §3.14), so random, not a counter.
         random.fill({iv, info_.iv_size});
-        cbc_out_->encrypt(ByteView(iv, info_.iv_size), plain, ct);
-        mac_out_->compute(ByteView(out.data(), out.size() - icv), out.data() + out.size() - icv);
+        auto cbc = crypto::make_block_cipher(encr_id_, encr_key(true));
+        auto mac = crypto::make_mac(integ_id_, integ_key(true));
+        if (cbc && mac) {
+            cbc->encrypt(ByteView(iv, info_.iv_size), plain, ct);
+            mac->compute(ByteView(out.data(), out.size() - icv), out.data() + out.size() - icv);
+        } else {
+            std::fill(ct, out.data() + out.size(), std::uint8_t{0});
+        }
     }
     wipe(plain);
 }
@@ -119,7 +149,7 @@ Result<Bytes> SkCodec::unprotect_fragment(ByteView datagram, const wire::Encrypt
 }
 
 Result<Bytes> SkCodec::open_body(ByteView datagram, std::size_t body_len) {
-    const std::size_t icv = info_.aead ? info_.icv_size : mac_in_->icv_size();
+    const std::size_t icv = icv_;
     if (body_len < info_.iv_size + icv + 1 || body_len > datagram.size())
         return Error{"encrypted payload too short"};
     const std::size_t ct_len = body_len - info_.iv_size - icv;
@@ -129,15 +159,21 @@ Result<Bytes> SkCodec::open_body(ByteView datagram, std::size_t body_len) {
     ByteView iv = datagram.subspan(body_at, info_.iv_size);
     Bytes plain(ct_len);
     if (info_.aead) {
-        Bytes nonce = salt_in_;
+        const ByteView key = encr_key(false);
+        Bytes nonce = to_bytes(key.subspan(info_.key_size));
         append(nonce, iv);
-        if (!aead_in_->open(nonce, datagram.first(body_at), datagram.subspan(body_at + info_.iv_size, ct_len + icv),
+        auto aead = crypto::make_aead(encr_id_, key.first(info_.key_size));
+        if (!aead) return Error{"out of memory"};
+        if (!aead->open(nonce, datagram.first(body_at), datagram.subspan(body_at + info_.iv_size, ct_len + icv),
                             plain.data()))
             return Error{"integrity check failed"};
     } else {
-        if (!mac_in_->verify(datagram.first(datagram.size() - icv), datagram.last(icv)))
+        auto mac = crypto::make_mac(integ_id_, integ_key(false));
+        auto cbc = crypto::make_block_cipher(encr_id_, encr_key(false));
+        if (!mac || !cbc) return Error{"out of memory"};
+        if (!mac->verify(datagram.first(datagram.size() - icv), datagram.last(icv)))
             return Error{"integrity check failed"};
-        cbc_in_->decrypt(iv, datagram.subspan(body_at + info_.iv_size, ct_len), plain.data());
+        cbc->decrypt(iv, datagram.subspan(body_at + info_.iv_size, ct_len), plain.data());
     }
     const std::size_t pad = plain.back();
     if (pad + 1 > plain.size()) return Error{"invalid padding length"};
