@@ -192,10 +192,6 @@ void Daemon::on_timer() {
     ike::Output out;
     Time now = monotonic_now();
     if (keepalive_due_ && now >= *keepalive_due_) send_keepalives(now);
-    if (enforcement_due_ && now >= *enforcement_due_) {
-        enforcement_due_.reset();
-        if (dataplane_) dataplane_->sync_enforcement();
-    }
     if (dataplane_) dataplane_->poll(now);
     refresh_path_liveness(now);
     engine_->on_timer(now, out);
@@ -269,10 +265,9 @@ void Daemon::apply(const ike::SaCommand& c) {
                     dataplane_->remove(cmd, now);
                 } else {
                     dataplane_->update(cmd);
-                    // MOBIKEv2 transport moves change selectors; rewriting the
-                    // nftables table runs nft (~10-20 ms): not inside the move,
-                    // whose traffic flows meanwhile through the SA's routes.
-                    if (!cmd.transport.empty() && !enforcement_due_) enforcement_due_ = now + kEnforcementDelay;
+                    // MOBIKEv2 transport moves change selectors: the table
+                    // follows, coalesced, not inside the move.
+                    if (!cmd.transport.empty()) dataplane_->enforcement_changed(now);
                 }
             },
             c);
@@ -355,7 +350,6 @@ void Daemon::arm_timer() {
     if (auto dp = dataplane_ ? dataplane_->next_deadline() : std::nullopt; dp && (!deadline || *dp < *deadline))
         deadline = dp;
     if (auto pm = paths_.recheck_at(); pm && (!deadline || *pm < *deadline)) deadline = pm;
-    if (enforcement_due_ && (!deadline || *enforcement_due_ < *deadline)) deadline = enforcement_due_;
     if (deadline) {
         // 0 would disarm; a past deadline fires at once, as on_timer() expects.
         auto ns = std::max<std::int64_t>(deadline->count(), 1);

@@ -119,8 +119,6 @@ private:
     EspKeyArchive key_archive_;  // deleted SAs and earlier addresses, for export-keys
     UdpSockets udp_;
     std::optional<Time> keepalive_due_;  // next NAT-T keepalive round
-    static constexpr Duration kEnforcementDelay = std::chrono::milliseconds(50);
-    std::optional<Time> enforcement_due_;  // nftables table rewrite after a transport move
     std::unique_ptr<RecvBatch> rx_;  // recvmmsg buffers, reused by every on_udp
     std::unique_ptr<dataplane::DataPlane> dataplane_;  // null: ESP is counted and dropped
     std::unique_ptr<ControlServer> control_;

@@ -448,7 +448,7 @@ Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
     child.routes = add_routes(c.local_ts, c.remote_ts, c.mode, c.local.address, mtu);
     children_.push_back(std::move(child));
     flush_pending(now);
-    sync_enforcement();
+    enforcement_changed(now);
     return {};
 }
 
@@ -481,7 +481,7 @@ bool DataPlane::remove(const ike::DeleteChildSa& d, Time now) {
         if (d.rekeyed && opts_.rekey_grace > Duration::zero())
             draining_.push_back(Draining{c.ike_sa_id, c.spi_in, now + opts_.rekey_grace});
         erase_child(i, d.rekeyed && opts_.rekey_grace > Duration::zero());
-        sync_enforcement();
+        enforcement_changed(now);
         return true;
     }
     return false;
@@ -530,14 +530,29 @@ void DataPlane::move_transport(std::uint64_t ike_sa_id, const ike::TransportSele
     log(LogLevel::info, "CHILD_SA " + c.name + " (transport) moved: " + std::to_string(c.policies.size()) + " policies");
 }
 
+void DataPlane::enforcement_changed(Time now) {
+    last_now_ = std::max(last_now_, now);
+    if (!enforcer_ || enforce_dirty_) return;
+    enforce_dirty_ = true;
+    enforce_due_ = std::max(now + kEnforceDelay, enforce_last_ + 10 * enforce_cost_);
+}
+
 std::optional<Time> DataPlane::next_deadline() const {
     std::optional<Time> t;
+    if (enforce_dirty_) t = enforce_due_;
     for (const Draining& d : draining_)
         if (!t || d.until < *t) t = d.until;
     return t;
 }
 
 void DataPlane::poll(Time now) {
+    last_now_ = std::max(last_now_, now);
+    if (enforce_dirty_ && now >= enforce_due_) {
+        const auto t0 = std::chrono::steady_clock::now();
+        sync_enforcement();
+        enforce_cost_ = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - t0);
+        enforce_last_ = now;
+    }
     for (auto it = draining_.begin(); it != draining_.end();) {
         if (it->until > now) {
             ++it;
@@ -578,7 +593,7 @@ std::size_t DataPlane::remove_ike_sa(std::uint64_t ike_sa_id) {
         else
             log(LogLevel::info, "virtual IP " + a.to_string() + " removed from " + tun_->name());
     }
-    if (n > 0) sync_enforcement();
+    if (n > 0) enforcement_changed(last_now_);
     return n;
 }
 
@@ -698,6 +713,7 @@ void DataPlane::readd_discards() {
 }
 
 void DataPlane::sync_enforcement() {
+    enforce_dirty_ = false;
     if (!enforcer_) return;
     std::vector<EnforcedPolicy> v;
     for (const ipsec::Policy& p : spd_.policies())

@@ -153,9 +153,16 @@ public:
     // PROTECT selectors of every configured child (a PROTECT flow whose SA is
     // down never leaks), DISCARD entries (also added to the end of the SPD).
     void set_configured_policies(std::vector<EnforcedPolicy> policies);
-    // Brings the nftables table up to date with the SPD (cheap when nothing
-    // changed); the daemon calls it after applying the engine's SA commands.
+    // Brings the nftables table up to date with the SPD now (cheap when nothing
+    // changed; config load and reload).
     void sync_enforcement();
+    // The same, coalesced, for SA installs, deletes and moves: running nft
+    // costs 10-20 ms of this thread, so a busy gateway must not pay it per SA.
+    // The table is rewritten from poll() at least kEnforceDelay later and at
+    // most ~10% of the time. Meanwhile the TUN routes already steer the new
+    // SA's traffic; the table is the belt to those braces.
+    void enforcement_changed(Time now);
+    static constexpr Duration kEnforceDelay = std::chrono::milliseconds(20);
     bool enforcing() const { return enforcer_ && enforcer_->installed(); }
 
     // Timers: the rekey grace periods. poll() at next_deadline() (or later).
@@ -249,6 +256,11 @@ private:
     std::unique_ptr<Enforcer> enforcer_;  // null in tests and with enforce = false
     std::vector<EnforcedPolicy> configured_;
     std::vector<ipsec::Policy::Id> discard_ids_;  // configured DISCARD entries in the SPD
+    bool enforce_dirty_ = false;
+    Time enforce_due_{};
+    Time enforce_last_{};       // when the last rewrite started
+    Duration enforce_cost_{};   // how long it took (wall clock)
+    Time last_now_{};           // the latest time handed in, for calls without one
     std::string enforce_error_;                   // last error logged (each logged once)
     std::array<std::uint8_t, kIcmpTooBigMax> icmp_buf_{};
     Time icmp_window_{};
