@@ -197,7 +197,10 @@ void Engine::Impl::on_create_child_request(IkeSa& sa, const std::vector<wire::Pa
         on_ike_rekey_request(sa, p, raw, mid, now, out);
         return;
     }
-    if (sa.rekeyed) return answer({notify_payload(wire::notify::temporary_failure)});
+    // Also while we rekey the IKE SA (§2.25.2): the CHILD_SA would not be inherited.
+    if (sa.rekeyed || ike_rekey_collisions.contains(sa.id) ||
+        (sa.create_child && sa.create_child->purpose == PendingRequest::Purpose::rekey_ike))
+        return answer({notify_payload(wire::notify::temporary_failure)});
 
     ChildSa* old = nullptr;
     if (const auto* rk = wire::find_notify(p, wire::notify::rekey_sa)) {

@@ -235,6 +235,9 @@ void Engine::Impl::remove_child(IkeSa& sa, std::uint32_t child_id, Time now, Out
 
 void Engine::Impl::remove_sa(IkeSa& sa, Event::Kind why, const std::string& detail, Time now, Output& out) {
     forget_reauth(sa, now);
+    ike_rekey_collisions.erase(sa.id);
+    if (sa.create_child && sa.create_child->purpose == PendingRequest::Purpose::rekey_ike)
+        by_our_spi.erase(sa.create_child->new_ike_spi);  // the successor's reserved SPI
     while (!sa.children.empty()) remove_child(sa, sa.children.front().id, now, out);
     if (sa.child_request) release_esp_spi(sa.child_request->spi_in);
     release_leases(sa);

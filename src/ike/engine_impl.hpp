@@ -222,9 +222,22 @@ struct Engine::Impl {
                               Time now, Output& out);
     void on_ike_rekey_response(IkeSa& sa, CreateChildContext& ctx, const std::vector<wire::Payload>& p, Time now,
                                Output& out);
-    // Moves everything but keys, SPIs and message IDs to the successor SA.
+    // Moves everything but keys, SPIs and message IDs to the successor SA;
+    // without `inherit` (a rekey collision still open) the CHILD_SAs and
+    // leases stay on `old` until inherit_ike_sa() picks the survivor.
     IkeSa& make_successor(IkeSa& old, bool initiator, std::uint64_t spi_i, std::uint64_t spi_r, const Selected& prop,
-                          Time now);
+                          Time now, bool inherit = true);
+    void inherit_ike_sa(IkeSa& old, IkeSa& n, Time now);
+    // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): the peer rekeyed `old`
+    // while our rekey of it was in flight; the SA its exchange made and that
+    // exchange's nonces, kept until ours completes or fails.
+    struct IkeRekeyCollision {
+        std::uint64_t peer_sa = 0;
+        Bytes ni, nr;
+    };
+    std::unordered_map<std::uint64_t, IkeRekeyCollision> ike_rekey_collisions;  // old SA id -> peer's rekey
+    // Ours failed or `old` is being deleted: the peer's new SA (if any) survives.
+    void peer_ike_rekey_survives(IkeSa& old, Time now, Output& out);
     void set_lifetimes(IkeSa& sa, ChildSa& child, Time now);
     Duration jittered(Duration d);
 

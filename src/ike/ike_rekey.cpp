@@ -14,13 +14,14 @@ namespace {
 
 constexpr std::size_t kNonceSize = 32;
 
-
+bool lower(const Bytes& a, const Bytes& b) { return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end()); }
+const Bytes& lowest(const Bytes& a, const Bytes& b) { return lower(a, b) ? a : b; }
 
 
 }  // namespace
 
 IkeSa& Engine::Impl::make_successor(IkeSa& old, bool initiator, std::uint64_t spi_i, std::uint64_t spi_r,
-                                    const Selected& prop, Time now) {
+                                    const Selected& prop, Time now, bool inherit) {
     IkeSa& n = create_sa(old.conn, initiator, now);
     n.spi_i = spi_i;
     n.spi_r = spi_r;
@@ -39,15 +40,33 @@ IkeSa& Engine::Impl::make_successor(IkeSa& old, bool initiator, std::uint64_t sp
     n.peer_addresses = old.peer_addresses;
     n.peer_fragmentation = old.peer_fragmentation;
     n.virtual_ips = old.virtual_ips;
+    n.peer_signature_hashes = old.peer_signature_hashes;
+    if (n.conn->ike_lifetimes.rekey_time > Duration::zero()) n.rekey_at = now + jittered(n.conn->ike_lifetimes.rekey_time);
+    if (inherit) inherit_ike_sa(old, n, now);
+    return n;
+}
+
+void Engine::Impl::inherit_ike_sa(IkeSa& old, IkeSa& n, Time /*now*/) {
     n.leased_from = std::move(old.leased_from);  // the lease follows; the old SA must not free it
     old.leased_from.clear();
-    n.peer_signature_hashes = old.peer_signature_hashes;
     n.children = std::move(old.children);
     old.children.clear();
     old.rekeyed = true;
-    if (n.conn->ike_lifetimes.rekey_time > Duration::zero()) n.rekey_at = now + jittered(n.conn->ike_lifetimes.rekey_time);
     rename_reauth(old.id, n.id);  // reauth_time counts from the authentication, not the rekey
-    return n;
+}
+
+void Engine::Impl::peer_ike_rekey_survives(IkeSa& old, Time now, Output& out) {
+    auto it = ike_rekey_collisions.find(old.id);
+    if (it == ike_rekey_collisions.end()) return;
+    IkeSa* theirs = find_by_id(it->second.peer_sa);
+    ike_rekey_collisions.erase(it);
+    if (!theirs || old.rekeyed) return;
+    // The peer made it, so the peer deletes the old SA (§2.8).
+    inherit_ike_sa(old, *theirs, now);
+    log_sa(LogLevel::info, old, "rekeyed by peer as IKE SA " + std::to_string(theirs->id));
+    emit(out, Event::Kind::ike_rekeyed, *theirs, std::to_string(old.id), now);
+    reschedule(*theirs);
+    reschedule(old);
 }
 
 void Engine::Impl::start_ike_rekey(IkeSa& sa, Time now, Output& out) {
@@ -76,6 +95,7 @@ void Engine::Impl::on_ike_rekey_response(IkeSa& sa, CreateChildContext& ctx, con
         log_sa(LogLevel::warning, sa, "IKE SA rekey failed: " + why);
         sa.rekey_at = now + std::chrono::seconds(10) + Duration(env.random->u32() % 5'000'000'000ull);
         reschedule(sa);
+        peer_ike_rekey_survives(sa, now, out);  // the peer's rekey of it, if any, is the only one
     };
     for (const auto& pl : p)
         if (const auto* n = std::get_if<wire::NotifyPayload>(&pl.body); n && wire::notify::is_error(n->type))
@@ -94,7 +114,8 @@ void Engine::Impl::on_ike_rekey_response(IkeSa& sa, CreateChildContext& ctx, con
     const std::uint64_t peer_spi = load_be64(sel->spi.data());
     const Bytes& nr = std::get<wire::NoncePayload>(nonce_pl->body).data;
 
-    IkeSa& n = make_successor(sa, true, ctx.new_ike_spi, peer_spi, *sel, now);
+    const bool collision = ike_rekey_collisions.contains(sa.id);
+    IkeSa& n = make_successor(sa, true, ctx.new_ike_spi, peer_spi, *sel, now, !collision);
     n.nonce_i = ctx.nonce;
     n.nonce_r = nr;
     n.prf = crypto::make_prf(sel->prf);
@@ -105,6 +126,34 @@ void Engine::Impl::on_ike_rekey_response(IkeSa& sa, CreateChildContext& ctx, con
     wipe(*shared);
     n.codec = SkCodec::make(*sel, n.keys.sk_ei, n.keys.sk_ai, n.keys.sk_er, n.keys.sk_ar);
     forget_handshake_secrets(n);
+    if (collision) {
+        // §2.8.2: both exchanges made an IKE SA. The one made by the exchange
+        // with the lowest of the four nonces is redundant and is deleted by
+        // whoever made it; the other inherits the CHILD_SAs, and its maker
+        // deletes the old SA.
+        auto c = std::move(ike_rekey_collisions.at(sa.id));
+        ike_rekey_collisions.erase(sa.id);
+        IkeSa* theirs = find_by_id(c.peer_sa);
+        if (theirs && lower(lowest(ctx.nonce, nr), lowest(c.ni, c.nr))) {
+            log_sa(LogLevel::info, sa, "simultaneous IKE SA rekey: ours (IKE SA " + std::to_string(n.id) +
+                                           ") is redundant, IKE SA " + std::to_string(theirs->id) + " survives");
+            inherit_ike_sa(sa, *theirs, now);
+            emit(out, Event::Kind::ike_rekeyed, *theirs, std::to_string(sa.id), now);
+            reschedule(*theirs);
+            n.rekeyed = true;  // nothing to inherit: only its Delete remains
+            reschedule(n);
+            reschedule(sa);  // the peer deletes the old SA
+            queue_exchange(n, PendingRequest::Purpose::delete_rekeyed_ike, now, out);
+            return;
+        }
+        if (theirs) {
+            log_sa(LogLevel::info, sa, "simultaneous IKE SA rekey: ours (IKE SA " + std::to_string(n.id) +
+                                           ") survives, the peer deletes IKE SA " + std::to_string(theirs->id));
+            theirs->rekeyed = true;
+            reschedule(*theirs);
+        }
+        inherit_ike_sa(sa, n, now);
+    }
     log_sa(LogLevel::info, sa, "rekeyed as IKE SA " + std::to_string(n.id));
     emit(out, Event::Kind::ike_rekeyed, n, std::to_string(sa.id), now);
     reschedule(n);
@@ -116,9 +165,16 @@ void Engine::Impl::on_ike_rekey_request(IkeSa& sa, const std::vector<wire::Paylo
     auto answer = [&](std::vector<wire::Payload> r) {
         send_response(sa, wire::ExchangeType::create_child_sa, mid, r, raw, out);
     };
-    // A rekey of ours in flight, or CHILD_SA rekeys pending, make this a
-    // retry-later (§2.25); the jittered retry of one side then goes first.
-    if (sa.rekeyed || sa.create_child) return answer({notify_payload(wire::notify::temporary_failure)});
+    // §2.25: an IKE SA we are closing (or have replaced), a CHILD_SA being
+    // created, rekeyed or closed, make this a retry-later. A rekey of the IKE
+    // SA of ours in flight does not (§2.25.2): both complete, and once ours
+    // does the nonces pick the survivor (§2.8.2).
+    using P = PendingRequest::Purpose;
+    const bool colliding = sa.create_child && sa.create_child->purpose == P::rekey_ike;
+    const bool closing = sa.rekeyed || ike_rekey_collisions.contains(sa.id) ||
+                         (sa.pending && (sa.pending->purpose == P::delete_ike || sa.pending->purpose == P::delete_rekeyed_ike));
+    const bool child_busy = (sa.create_child && !colliding) || (sa.pending && sa.pending->purpose == P::delete_child);
+    if (closing || child_busy) return answer({notify_payload(wire::notify::temporary_failure)});
     const auto& props = std::get<wire::SaPayload>(wire::find_payload(p, wire::PayloadType::sa)->body).proposals;
     const auto* ke_pl = wire::find_payload(p, wire::PayloadType::ke);
     const Bytes& ni = std::get<wire::NoncePayload>(wire::find_payload(p, wire::PayloadType::nonce)->body).data;
@@ -138,7 +194,7 @@ void Engine::Impl::on_ike_rekey_request(IkeSa& sa, const std::vector<wire::Paylo
             {wire::PayloadType::nonce, false, wire::NoncePayload{nr}},
             {wire::PayloadType::ke, false, wire::KePayload{sel->ke, ke->public_value()}}});
 
-    IkeSa& n = make_successor(sa, false, peer_spi, our_spi, reply, now);
+    IkeSa& n = make_successor(sa, false, peer_spi, our_spi, reply, now, !colliding);
     n.nonce_i = ni;
     n.nonce_r = nr;
     n.prf = crypto::make_prf(sel->prf);
@@ -152,6 +208,12 @@ void Engine::Impl::on_ike_rekey_request(IkeSa& sa, const std::vector<wire::Paylo
     wipe(*shared);
     n.codec = SkCodec::make(*sel, n.keys.sk_er, n.keys.sk_ar, n.keys.sk_ei, n.keys.sk_ai);
     forget_handshake_secrets(n);
+    if (colliding) {
+        log_sa(LogLevel::info, sa, "simultaneous IKE SA rekey: the peer's is IKE SA " + std::to_string(n.id));
+        ike_rekey_collisions[sa.id] = {n.id, ni, nr};  // n's copies went with the handshake secrets
+        reschedule(n);
+        return;
+    }
     log_sa(LogLevel::info, sa, "rekeyed by peer as IKE SA " + std::to_string(n.id));
     emit(out, Event::Kind::ike_rekeyed, n, std::to_string(sa.id), now);
     reschedule(n);

@@ -142,6 +142,9 @@ void Engine::Impl::on_informational_request(IkeSa& sa, const std::vector<wire::P
     }
     if (delete_ike) {
         send_response(sa, wire::ExchangeType::informational, mid, {}, raw, out);
+        // Our rekey of it in flight is forgotten (§2.25.2); a rekey of it the
+        // peer made meanwhile is its successor.
+        peer_ike_rekey_survives(sa, now, out);
         remove_sa(sa, Event::Kind::ike_deleted,
                   sa.rekeyed ? "rekeyed" : "deleted by peer", now, out);
         return;

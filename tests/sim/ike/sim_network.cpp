@@ -75,8 +75,10 @@ void Network::apply(Node& from, Output& out) {
         const std::size_t idx = static_cast<std::size_t>(
             std::find_if(nodes_.begin(), nodes_.end(), [to](const auto& p) { return p.get() == to; }) - nodes_.begin());
         Datagram rx{dg.remote, dg.local, dg.data};
-        in_flight_.emplace(now_ + latency_, InFlight{idx, rx});
-        if (v == Verdict::duplicate) in_flight_.emplace(now_ + latency_ + std::chrono::milliseconds(1), InFlight{idx, rx});
+        const auto lt = latency_to_.find(idx);
+        const Duration latency = lt != latency_to_.end() ? lt->second : latency_;
+        in_flight_.emplace(now_ + latency, InFlight{idx, rx});
+        if (v == Verdict::duplicate) in_flight_.emplace(now_ + latency + std::chrono::milliseconds(1), InFlight{idx, rx});
     }
     out = Output{};
 }

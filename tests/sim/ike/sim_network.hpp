@@ -47,6 +47,8 @@ public:
     Time now() const { return now_; }
     void set_loss(double p) { loss_ = p; }
     void set_latency(Duration d) { latency_ = d; }
+    // Latency of datagrams to node `i` (asymmetric paths); others keep set_latency's.
+    void set_latency_to(std::size_t i, Duration d) { latency_to_[i] = d; }
     // Called for every datagram before loss; may rewrite it.
     void set_filter(std::function<Verdict(Datagram&)> f) { filter_ = std::move(f); }
 
@@ -76,6 +78,7 @@ private:
     Time now_{};
     double loss_ = 0.0;
     Duration latency_ = std::chrono::milliseconds(5);
+    std::map<std::size_t, Duration> latency_to_;
     std::function<Verdict(Datagram&)> filter_;
     std::size_t delivered_ = 0;
     std::size_t dropped_ = 0;
