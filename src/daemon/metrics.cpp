@@ -286,6 +286,7 @@ HttpParse parse_http_request(std::string_view buf, HttpRequest& out) {
         if (!is_target_char(c)) return HttpParse::bad_request;
     if (version != "HTTP/1.0" && version != "HTTP/1.1") return HttpParse::bad_request;
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+    if (target.empty()) return HttpParse::bad_request;  // "?x" alone names no resource (found by fuzz_http_request)
     out.method = std::string(method);
     out.target = std::string(target);
     out.version = std::string(version);

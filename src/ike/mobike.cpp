@@ -419,8 +419,10 @@ void Engine::Impl::commit_move(IkeSa& sa, Time now, Output& out) {
         // MOBIKEv2: transport-mode selectors name the hosts; they move with the SA.
         for (auto& c : sa.children) {
             if (c.mode != IpsecMode::transport) continue;
-            const bool changed = rewrite_host(c.local_ts, c.host_local, sa.local.address) |
-                                 rewrite_host(c.remote_ts, c.host_remote, sa.remote.address);
+            // Both sides are rewritten, whatever the first one did.
+            const bool local_changed = rewrite_host(c.local_ts, c.host_local, sa.local.address);
+            const bool remote_changed = rewrite_host(c.remote_ts, c.host_remote, sa.remote.address);
+            const bool changed = local_changed || remote_changed;
             c.host_local = sa.local.address;
             c.host_remote = sa.remote.address;
             if (!changed) continue;

@@ -166,7 +166,8 @@ TEST(HttpRequest, RejectsMalformed) {
                             "GET /metrics HTTP/2.0\r\n\r\n", "GET /metrics HTTP/1.0 x\r\n\r\n", "G(T /metrics HTTP/1.0\r\n\r\n",
                             "GET /met\x01rics HTTP/1.0\r\n\r\n", "GET /metrics HTTP/1.0\r\nNoColon\r\n\r\n",
                             "GET /metrics HTTP/1.0\r\n: empty name\r\n\r\n", "GET /metrics HTTP/1.0\r\nBad Name: x\r\n\r\n",
-                            "GET /metrics HTTP/1.0\r\n folded\r\n\r\n", "GET /metrics HTTP/1.0\r\nX: a\x01\r\n\r\n"})
+                            "GET /metrics HTTP/1.0\r\n folded\r\n\r\n", "GET /metrics HTTP/1.0\r\nX: a\x01\r\n\r\n",
+                            "POST ? HTTP/1.1\n\n", "GET ?x=1 HTTP/1.0\r\n\r\n"})
         EXPECT_EQ(parse(bad, r), HttpParse::bad_request) << bad;
     std::string with_nul("GET /metrics HTTP/1.0\r\nX: a\0b\r\n\r\n", 33);
     EXPECT_EQ(parse(with_nul, r), HttpParse::bad_request);
