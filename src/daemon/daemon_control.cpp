@@ -212,12 +212,10 @@ void Daemon::observe_event(const ike::Event& e) {
     if (monitors_.empty()) return;
     m.wall_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     if (e.kind != K::ike_deleted && e.kind != K::ike_failed) {
-        for (const auto& sa : engine_->list_sas()) {
-            if (sa.id != e.ike_sa_id) continue;
-            m.local = sa.local;
-            m.remote = sa.remote;
-            if (e.kind == K::ike_established || e.kind == K::ike_rekeyed) m.proposal = sa.proposal;
-            break;
+        if (const auto sa = engine_->sa_info(e.ike_sa_id)) {
+            m.local = sa->local;
+            m.remote = sa->remote;
+            if (e.kind == K::ike_established || e.kind == K::ike_rekeyed) m.proposal = sa->proposal;
         }
     }
     std::string line = monitor_event_line(m);

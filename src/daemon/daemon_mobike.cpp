@@ -163,9 +163,8 @@ void Daemon::track_path_event(const ike::Event& e) {
     switch (e.kind) {
         case K::ike_established:
         case K::ike_moved: {
-            auto sas = engine_->list_sas();
-            auto sa = std::find_if(sas.begin(), sas.end(), [&](const ike::IkeSaInfo& s) { return s.id == e.ike_sa_id; });
-            if (sa == sas.end()) return;
+            const auto sa = engine_->sa_info(e.ike_sa_id);
+            if (!sa) return;
             if (e.kind == K::ike_established) {
                 const auto* c = engine_->config().find_connection(sa->connection);
                 if (sa->initiator && sa->mobike && c && c->path_timeout > Duration::zero()) watched_.insert(sa->id);

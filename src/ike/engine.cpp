@@ -672,9 +672,9 @@ Status Engine::create_child(std::uint64_t ike_sa_id, const std::string& child, T
     return Error{"connection '" + sa->conn->name + "' has no child '" + child + "'"};
 }
 
-std::vector<IkeSaInfo> Engine::list_sas() const {
-    std::vector<IkeSaInfo> out;
-    for (const auto& [id, sa] : impl_->sas) {
+namespace {
+
+IkeSaInfo info_of(std::uint64_t id, const std::unique_ptr<IkeSa>& sa) {
         IkeSaInfo i;
         i.id = id;
         i.connection = sa->conn->name;
@@ -700,10 +700,23 @@ std::vector<IkeSaInfo> Engine::list_sas() const {
             i.children.push_back({c.id, c.config->name, c.spi_in, c.spi_out, c.mode, c.proposal.to_string(), c.local_ts,
                                   c.remote_ts, sa->nat_local || sa->nat_remote || sa->conn->encap_force,
                                   c.established_at, c.rekey_at, c.expire_at});
-        out.push_back(std::move(i));
-    }
+        return i;
+}
+
+}  // namespace
+
+std::vector<IkeSaInfo> Engine::list_sas() const {
+    std::vector<IkeSaInfo> out;
+    out.reserve(impl_->sas.size());
+    for (const auto& [id, sa] : impl_->sas) out.push_back(info_of(id, sa));
     std::sort(out.begin(), out.end(), [](const IkeSaInfo& a, const IkeSaInfo& b) { return a.id < b.id; });
     return out;
+}
+
+std::optional<IkeSaInfo> Engine::sa_info(std::uint64_t ike_sa_id) const {
+    auto it = impl_->sas.find(ike_sa_id);
+    if (it == impl_->sas.end()) return std::nullopt;
+    return info_of(it->first, it->second);
 }
 
 std::size_t Engine::ike_sa_count() const { return impl_->sas.size(); }

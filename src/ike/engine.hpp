@@ -283,6 +283,8 @@ public:
     void note_peer_traffic(std::uint64_t ike_sa_id, Time now);
 
     std::vector<IkeSaInfo> list_sas() const;
+    // One SA (per-event work: list_sas() per event is quadratic on a gateway).
+    std::optional<IkeSaInfo> sa_info(std::uint64_t ike_sa_id) const;
     // With Config::export_ike_keys: the keys of every IKE SA past IKE_AUTH
     // (also a rekey's successor) and of those deleted within the last 10
     // minutes (the newest 64), for a Wireshark export. Empty otherwise.
