@@ -362,3 +362,16 @@ wait_for() {
     done
     return 1
 }
+
+# ns_two_uplinks A B — the MOBIKE system tests' topology: A has two links to B
+# (va1 192.0.2.1/24 - vb1 192.0.2.2/24, va2 198.51.100.1/24 - vb2 198.51.100.2/24);
+# B's address 203.0.113.2 sits on its lo, routed from A over link 1 (metric 10)
+# and link 2 (metric 20).
+ns_two_uplinks() {
+    local a=$1 b=$2
+    ns_link "$a" "$b" 192.0.2.1/24 192.0.2.2/24 "" "" va1 vb1 &&
+        ns_link "$a" "$b" 198.51.100.1/24 198.51.100.2/24 "" "" va2 vb2 &&
+        ns_lo_addr "$b" 203.0.113.2/32 &&
+        ip -n "$a" route add 203.0.113.2/32 via 192.0.2.2 dev va1 metric 10 &&
+        ip -n "$a" route add 203.0.113.2/32 via 198.51.100.2 dev va2 metric 20
+}

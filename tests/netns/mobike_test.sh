@@ -28,11 +28,7 @@ source tests/lib/results.sh
 
 A=$(ns_add a)
 B=$(ns_add b)
-ns_link "$A" "$B" 192.0.2.1/24 192.0.2.2/24 "" "" va1 vb1
-ns_link "$A" "$B" 198.51.100.1/24 198.51.100.2/24 "" "" va2 vb2
-ns_lo_addr "$B" 203.0.113.2/32
-ip -n "$A" route add 203.0.113.2/32 via 192.0.2.2 dev va1 metric 10
-ip -n "$A" route add 203.0.113.2/32 via 198.51.100.2 dev va2 metric 20
+ns_two_uplinks "$A" "$B" || { failed "topology"; finish; }
 ns_lo_addr "$A" 10.1.0.1/32
 ns_lo_addr "$B" 10.2.0.1/32
 D=$(tmp_dir conf)
