@@ -5,7 +5,8 @@
 //   1: bytes received as ESP-in-UDP (inbound: SAD, replay, ICV, ...)
 //   2: bytes sealed by peer A first, then opened by B (reaches past the ICV)
 // Nothing may crash; whatever B delivers to its TUN must be a well-formed IP
-// packet inside the SA's selectors.
+// packet inside the SA's selectors, and all A may write into its TUN is an
+// ICMP Fragmentation Needed / Packet Too Big for a packet it refused to seal.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -30,13 +31,26 @@ public:
     bool write(ByteView p) override {
         auto sel = ipsec::extract_selector(p);
         if (!sel) std::abort();  // delivered something that is not an IP packet
+        if (sender) {
+            if (!is_too_big(p)) std::abort();
+            return true;
+        }
         const auto f = ipsec::orient(*sel, ipsec::Direction::inbound);
         if (!ipsec::selectors_match(local_ts, remote_ts, f)) std::abort();
         return true;
     }
     std::vector<ipsec::TrafficSelector> local_ts, remote_ts;
+    bool sender = false;  // A: outbound only
 
 private:
+    static bool is_too_big(ByteView p) {
+        if ((p[0] >> 4) == 4) {
+            const std::size_t ihl = (p[0] & 0x0fu) * 4u;
+            return p.size() >= ihl + 8 && p[9] == 1 && p[ihl] == 3 && p[ihl + 1] == 4;
+        }
+        return p.size() >= 48 && p[6] == 58 && p[40] == 2;
+    }
+
     std::string name_ = "fuzz0";
 };
 
@@ -82,7 +96,9 @@ struct World {
             return true;
         };
         ha.acquire = [](const AcquireRequest&) {};
-        a = std::make_unique<DataPlane>(DataPlaneOptions{}, ha, rng.get(), std::make_unique<FakeTun>());
+        auto ta = std::make_unique<FakeTun>();
+        ta->sender = true;
+        a = std::make_unique<DataPlane>(DataPlaneOptions{}, ha, rng.get(), std::move(ta));
         auto tb = std::make_unique<FakeTun>();
         FakeTun* t = tb.get();
         DataPlaneHooks hb;
