@@ -15,6 +15,7 @@
 #
 # Environment: MOBIKED_BIN [build/release] (directory with mobiked and mobikectl),
 # DURATION [10] seconds per iperf3 run, REPEAT [1] rounds, ONLY=plain,mobiked,strongswan
+# OFFLOAD=false: mobiked without GSO/GRO and TUN offloads (daemon key offload)
 # (comma list), PERF=1 records `perf record -g` of the initiating mobiked during its first
 # run into the work dir (perf.data, and perf-report.txt), KEEP=1 keeps the work dir,
 # MSS / ZEROCOPY: passed to iperf3 (-M, -Z) when set. Must run as root. Bounded by
@@ -90,6 +91,7 @@ daemon = {
   control_socket = "$W/$2.sock";
   tun = "mk$2";
   log = { default = "warning"; };
+  offload = ${OFFLOAD:-true};
 };
 connections = {
   c = {

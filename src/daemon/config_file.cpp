@@ -267,8 +267,9 @@ void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
     if (!expect_group(s)) return;
     check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold", "half_open_per_source",
                    "max_half_open", "export_ike_keys", "tun", "tun_mtu", "nat_keepalive", "metrics", "enforce", "discard",
-                   "df_bit"});
+                   "df_bit", "offload"});
     with(s, "enforce", [&](const Setting& v) { if (auto b = bool_of(v)) d.enforce = *b; });
+    with(s, "offload", [&](const Setting& v) { if (auto b = bool_of(v)) d.offload = *b; });
     with(s, "discard", [&](const Setting& v) {
         d.discard = selectors(v);
         for (const auto& t : d.discard)

@@ -48,6 +48,10 @@ struct DaemonSettings {
     // Inner IPv4 packets too big for their SA's path: "copy" (ICMP when DF is set),
     // "set" (always ICMP), "clear" (never: the outer packet is fragmented).
     std::string df_bit = "copy";
+    // Segmentation offloads on the packet path: UDP GSO/GRO on the NAT-T
+    // sockets, TSO/checksum offload on the TUN. Off only to measure or to
+    // work around a kernel that mishandles them.
+    bool offload = true;
     // subsystem -> level name ("debug", "info", "warning", "error", "off");
     // "default" applies to subsystems not listed.
     std::map<std::string, std::string> log_levels{{"default", "info"}};

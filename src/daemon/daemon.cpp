@@ -133,7 +133,9 @@ void Daemon::on_udp(int fd) {
             }
             return;
         }
-        for (std::size_t i = 0; i < n; ++i) on_datagram(natt, i);
+        if (natt && dataplane_) dataplane_->begin_rx_batch();
+        for (std::size_t i = 0; i < n; ++i) on_slot(natt, i);
+        if (natt && dataplane_) dataplane_->end_rx_batch();
         if (natt) on_lifetime_notices();
         if (n < RecvBatch::kSlots) return;
     }
@@ -156,21 +158,32 @@ void Daemon::on_lifetime_notices() {
     process(out);
 }
 
-void Daemon::on_datagram(bool natt, std::size_t slot) {
+void Daemon::on_slot(bool natt, std::size_t slot) {
     const RecvBatch::Entry& e = rx_->entries[slot];
     if (!e.valid) {
         ++counters_.dropped;
         log("net").debug("oversized datagram or no pktinfo from {}", e.remote.to_string());
         return;
     }
+    // UDP_GRO: datagrams of one size back to back, each handled on its own.
+    // Each one's buffer ends where it ends, so in-place decapsulation can use
+    // the bytes in front (already handled) but never the next datagram's.
+    const std::size_t step = e.segment != 0 ? e.segment : e.length;
+    for (std::size_t off = 0; off < e.length; off += step)
+        on_datagram(natt, slot, off, std::min(step, e.length - off));
+}
+
+void Daemon::on_datagram(bool natt, std::size_t slot, std::size_t offset, std::size_t length) {
+    const RecvBatch::Entry& e = rx_->entries[slot];
     ++counters_.in;
-    ByteView data = rx_->data(slot);
+    ByteView data = rx_->data(slot).subspan(offset, length);
     if (natt) {
         switch (classify_natt(data)) {
             case NattPayload::keepalive: return;
             case NattPayload::esp:
                 if (dataplane_) {
-                    ipsec::PacketBuffer pkt(rx_->slot(slot), RecvBatch::kHeadroom, e.length);
+                    const std::size_t start = RecvBatch::kHeadroom + offset;
+                    ipsec::PacketBuffer pkt(rx_->slot(slot).first(start + length), start, length);
                     dataplane_->on_udp_esp(e.local, e.remote, pkt, monotonic_now());
                 } else {
                     ++counters_.esp_dropped;
@@ -425,6 +438,7 @@ void Daemon::start_dataplane() {
     dataplane::DataPlaneOptions o;
     o.tun.name = config_.daemon.tun_name;
     o.tun.mtu = config_.daemon.tun_mtu;
+    o.tun.offload = config_.daemon.offload;
     o.enforce = config_.daemon.enforce;
     o.ike_port = config_.daemon.ike_port;
     o.natt_port = config_.daemon.natt_port;
@@ -455,7 +469,10 @@ void Daemon::start_dataplane() {
     dataplane_->set_source_pins(&source_pins_);
     if (!udp_.set_mark(dataplane_->fwmark())) log("dp").warn("SO_MARK on the IKE sockets failed: {}", std::strerror(errno));
     udp_.set_natt_receive_buffer(4 << 20);
-    log("dp").info("data plane on {} (MTU {})", dataplane_->tun_name(), o.tun.mtu);
+    udp_.set_gso(config_.daemon.offload);
+    if (config_.daemon.offload) udp_.enable_gro();
+    log("dp").info("data plane on {} (MTU {}, offloads {})", dataplane_->tun_name(), o.tun.mtu,
+                   config_.daemon.offload ? "on" : "off");
     load_traps();
 }
 

@@ -57,7 +57,8 @@ private:
 
     void dispatch(int fd, std::uint32_t events);
     void on_udp(int fd);
-    void on_datagram(bool natt, std::size_t slot);
+    void on_slot(bool natt, std::size_t slot);
+    void on_datagram(bool natt, std::size_t slot, std::size_t offset, std::size_t length);
     void on_timer();
     bool on_signal();  // true: shut down
     void process(ike::Output& out);

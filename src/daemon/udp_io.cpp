@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -93,6 +94,17 @@ std::optional<IpAddress> local_address(msghdr& msg) {
         }
     }
     return std::nullopt;
+}
+
+// The segment size of a datagram the kernel coalesced (UDP_GRO), else 0.
+std::size_t gro_segment(msghdr& msg) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO) continue;
+        int size = 0;
+        std::memcpy(&size, CMSG_DATA(c), sizeof size);
+        return size > 0 ? static_cast<std::size_t>(size) : 0;
+    }
+    return 0;
 }
 
 }  // namespace
@@ -207,9 +219,18 @@ std::size_t UdpSockets::receive_batch(int fd, RecvBatch& batch, std::string& err
         auto local = local_address(m);
         e.length = msgs[static_cast<std::size_t>(i)].msg_len;
         e.valid = local && !(m.msg_flags & MSG_TRUNC) && e.length <= wire::kMaxMessageSize;
+        e.segment = gro_segment(m);
         if (local) e.local = Endpoint{*local, s->port};
     }
     return static_cast<std::size_t>(n);
+}
+
+void UdpSockets::enable_gro() {
+    // Only the NAT-T sockets carry ESP bursts worth coalescing. A kernel
+    // without UDP_GRO refuses the option and keeps delivering singly.
+    int one = 1;
+    for (const auto& s : sockets_)
+        if (s.port == natt_port_) (void)::setsockopt(s.fd, SOL_UDP, UDP_GRO, &one, sizeof one);
 }
 
 void UdpSockets::set_natt_receive_buffer(int bytes) {
@@ -221,6 +242,28 @@ void UdpSockets::set_natt_receive_buffer(int bytes) {
 }
 
 namespace {
+
+// Appends IP_PKTINFO / IPV6_PKTINFO (the source address, and the interface
+// for a pinned source) to msg's control buffer.
+void add_pktinfo(msghdr& msg, const Endpoint& local, const Endpoint& remote, int ifindex) {
+    if (local.address.is_unspecified() || local.address.is_v4() != remote.address.is_v4()) return;
+    cmsghdr* c = reinterpret_cast<cmsghdr*>(static_cast<char*>(msg.msg_control) + msg.msg_controllen);
+    if (local.address.is_v4()) {
+        in_pktinfo pi{};
+        std::memcpy(&pi.ipi_spec_dst, local.address.bytes().data(), 4);
+        pi.ipi_ifindex = ifindex;
+        *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IP, IP_PKTINFO};
+        std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+        msg.msg_controllen += CMSG_SPACE(sizeof pi);
+    } else {
+        in6_pktinfo pi{};
+        std::memcpy(pi.ipi6_addr.s6_addr, local.address.bytes().data(), 16);
+        pi.ipi6_ifindex = static_cast<unsigned>(ifindex);
+        *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IPV6, IPV6_PKTINFO};
+        std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+        msg.msg_controllen += CMSG_SPACE(sizeof pi);
+    }
+}
 
 // Destination and IP_PKTINFO / IPV6_PKTINFO (the source address) of one send.
 struct UdpMessage {
@@ -235,24 +278,10 @@ struct UdpMessage {
         iov = iovec{const_cast<std::uint8_t*>(data.data()), data.size()};
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
-        if (local.address.is_unspecified() || local.address.is_v4() != remote.address.is_v4()) return;
         msg.msg_control = control;
-        cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
-        if (local.address.is_v4()) {
-            in_pktinfo pi{};
-            std::memcpy(&pi.ipi_spec_dst, local.address.bytes().data(), 4);
-            pi.ipi_ifindex = ifindex;
-            *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IP, IP_PKTINFO};
-            std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-            msg.msg_controllen = CMSG_SPACE(sizeof pi);
-        } else {
-            in6_pktinfo pi{};
-            std::memcpy(pi.ipi6_addr.s6_addr, local.address.bytes().data(), 16);
-            pi.ipi6_ifindex = static_cast<unsigned>(ifindex);
-            *c = cmsghdr{CMSG_LEN(sizeof pi), IPPROTO_IPV6, IPV6_PKTINFO};
-            std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-            msg.msg_controllen = CMSG_SPACE(sizeof pi);
-        }
+        msg.msg_controllen = 0;
+        add_pktinfo(msg, local, remote, ifindex);
+        if (msg.msg_controllen == 0) msg.msg_control = nullptr;
     }
 };
 
@@ -276,32 +305,114 @@ Status UdpSockets::send(const Endpoint& local, const Endpoint& remote, ByteView 
     return {};
 }
 
-std::size_t UdpSockets::send_batch(std::span<const dataplane::OutDatagram> batch) {
-    constexpr std::size_t N = 64;
-    std::array<UdpMessage, N> m;
-    std::array<mmsghdr, N> msgs{};
+namespace {
+
+// One sendmsg carrying a run of equal-size datagrams to one peer: the kernel
+// cuts it into datagrams of `segment` bytes (UDP_SEGMENT, the last may be
+// shorter), so route lookup, netfilter and the device are paid once per run.
+constexpr std::size_t kMaxGsoSegments = 64;  // UDP_MAX_SEGMENTS on older kernels
+constexpr std::size_t kMaxGsoBytes = 65000;  // the datagrams' sum stays under one IP packet
+constexpr std::size_t kMaxMessages = 64;
+
+struct GsoMessage {
+    sockaddr_storage to{};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(std::uint16_t))] = {};
+    std::size_t datagrams = 0;
+};
+
+void add_segment_size(msghdr& msg, std::uint16_t segment) {
+    cmsghdr* c = reinterpret_cast<cmsghdr*>(static_cast<char*>(msg.msg_control) + msg.msg_controllen);
+    *c = cmsghdr{CMSG_LEN(sizeof segment), SOL_UDP, UDP_SEGMENT};
+    std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+    msg.msg_controllen += CMSG_SPACE(sizeof segment);
+}
+
+bool same_path(const dataplane::OutDatagram& a, const dataplane::OutDatagram& b) {
+    return a.local == b.local && a.remote == b.remote;
+}
+
+// Errors that mean "this host cannot do UDP_SEGMENT" rather than "the queue
+// is full": no checksum offload on the device (EIO), no GSO support.
+bool gso_unsupported(int err) { return err == EIO || err == ENOPROTOOPT || err == EOPNOTSUPP; }
+
+}  // namespace
+
+std::size_t UdpSockets::send_batch(std::span<const dataplane::OutDatagram> batch) { return send_run(batch, gso_); }
+
+std::size_t UdpSockets::send_run(std::span<const dataplane::OutDatagram> batch, bool gso) {
+    std::array<GsoMessage, kMaxMessages> m;
+    std::array<mmsghdr, kMaxMessages> msgs;
+    std::array<iovec, kMaxMessages * kMaxGsoSegments> iov;
     std::size_t sent = 0;
-    for (std::size_t i = 0; i < batch.size();) {
-        // A run of datagrams through one socket, at most N.
+    std::size_t i = 0;
+    while (i < batch.size()) {
+        // A run of datagrams through one socket, packed into at most
+        // kMaxMessages messages of at most kMaxGsoSegments datagrams each.
         const Socket* sock = socket_for(batch[i].local, batch[i].remote);
         if (!sock) {
             ++i;
             continue;
         }
-        std::size_t n = 0;
-        while (i + n < batch.size() && n < N && socket_for(batch[i + n].local, batch[i + n].remote) == sock) {
-            m[n].fill(msgs[n].msg_hdr, batch[i + n].local, batch[i + n].remote, batch[i + n].data,
-                      pin(batch[i + n].local.address));
+        std::size_t n = 0, used_iov = 0, first = i;
+        while (i < batch.size() && n < kMaxMessages && socket_for(batch[i].local, batch[i].remote) == sock) {
+            const std::size_t segment = batch[i].data.size();
+            GsoMessage& g = m[n];
+            msghdr& msg = msgs[n].msg_hdr;
+            msg = msghdr{};
+            msgs[n].msg_len = 0;
+            msg.msg_name = &g.to;
+            msg.msg_namelen = to_sockaddr(batch[i].remote, g.to);
+            msg.msg_iov = &iov[used_iov];
+            msg.msg_control = g.control;
+            msg.msg_controllen = 0;
+            add_pktinfo(msg, batch[i].local, batch[i].remote, pin(batch[i].local.address));
+            std::size_t bytes = 0, k = 0;
+            // Equal sizes only; a shorter datagram ends the run (the kernel
+            // allows just the last segment to be short).
+            while (i < batch.size() && (k == 0 || (gso && k < kMaxGsoSegments && same_path(batch[i], batch[first]) &&
+                                                   batch[i].data.size() <= segment &&
+                                                   bytes + batch[i].data.size() <= kMaxGsoBytes))) {
+                iov[used_iov + k] = iovec{const_cast<std::uint8_t*>(batch[i].data.data()), batch[i].data.size()};
+                bytes += batch[i].data.size();
+                ++k;
+                ++i;
+                if (batch[i - 1].data.size() < segment) break;
+            }
+            msg.msg_iovlen = k;
+            if (k > 1) add_segment_size(msg, static_cast<std::uint16_t>(segment));
+            if (msg.msg_controllen == 0) msg.msg_control = nullptr;
+            g.datagrams = k;
+            used_iov += k;
+            first = i;
             ++n;
         }
         std::size_t done = 0;
         while (done < n) {
             int r = ::sendmmsg(sock->fd, msgs.data() + done, static_cast<unsigned>(n - done), MSG_DONTWAIT);
-            if (r <= 0) break;
-            done += static_cast<std::size_t>(r);
+            if (r > 0) {
+                for (int j = 0; j < r; ++j) sent += m[done + static_cast<std::size_t>(j)].datagrams;
+                done += static_cast<std::size_t>(r);
+                continue;
+            }
+            if (r < 0 && m[done].datagrams > 1) {
+                std::size_t from = i;
+                for (std::size_t j = n; j-- > done;) from -= m[j].datagrams;
+                if (gso_unsupported(errno)) {
+                    // For good: what is left goes one datagram per message.
+                    gso_ = false;
+                    sent += send_run(batch.subspan(from, i - from), false);
+                    break;
+                }
+                if (errno == EINVAL) {
+                    // This run does not fit the path as GSO (a datagram above
+                    // the MTU, fragmented when sent alone): only it goes singly.
+                    sent += send_run(batch.subspan(from, m[done].datagrams), false);
+                    ++done;
+                    continue;
+                }
+            }
+            break;
         }
-        sent += done;
-        i += n;
     }
     return sent;
 }

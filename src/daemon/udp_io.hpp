@@ -47,6 +47,9 @@ public:
         Endpoint remote;
         std::size_t length = 0;  // datagram bytes at slot(i) + kHeadroom
         bool valid = false;      // false: truncated or without pktinfo (dropped)
+        // UDP_GRO: the kernel coalesced datagrams of this size back to back
+        // (the last may be shorter); 0 for a single datagram.
+        std::size_t segment = 0;
     };
     RecvBatch() : storage_(kSlots * kSlotSize) {}
     std::span<std::uint8_t> slot(std::size_t i) { return {storage_.data() + i * kSlotSize, kSlotSize}; }
@@ -86,12 +89,21 @@ public:
     // `data` is sent as is; the caller adds the non-ESP marker.
     Status send(const Endpoint& local, const Endpoint& remote, ByteView data);
     // sendmmsg for runs of datagrams leaving through the same socket (ESP from
-    // the data plane). Returns how many were sent; the rest were refused.
+    // the data plane). Consecutive equal-size datagrams between the same
+    // endpoints leave as one UDP_SEGMENT (GSO) message. Returns how many were
+    // sent; the rest were refused.
     std::size_t send_batch(std::span<const dataplane::OutDatagram> batch);
+    // UDP GSO on send / GRO on receive; on by default, off for good when the
+    // kernel refuses UDP_SEGMENT. `enable_gro` is for the NAT-T sockets.
+    void set_gso(bool on) { gso_ = on; }
+    bool gso() const { return gso_; }
+    void enable_gro();
     // Source addresses bound to an interface (MOBIKE failover); must outlive us.
     void set_source_pins(const SourcePins* pins) { pins_ = pins; }
 
 private:
+    std::size_t send_run(std::span<const dataplane::OutDatagram> batch, bool gso);
+    bool gso_ = true;
     int pin(const IpAddress& source) const { return pins_ ? pins_->ifindex(source) : 0; }
     const SourcePins* pins_ = nullptr;
     struct Socket {

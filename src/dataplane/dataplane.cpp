@@ -15,7 +15,11 @@ constexpr std::size_t kHeadroom = 128;  // >= ipsec::kMinHeadroom
 constexpr std::size_t kTailroom = 64;   // >= ipsec::kMinTailroom
 constexpr std::size_t kMaxPacket = 65535;
 constexpr int kMaxPacketsPerWake = 64;  // fairness between the loop's sources
-constexpr std::size_t kTxSlots = 32;     // TUN packets sealed per sendmmsg
+constexpr std::size_t kTxBatch = 32;     // TUN packets sealed per sendmmsg (no offloads)
+// With TUN offloads a read is up to kMaxTsoSegments packets (the TUN's
+// gso_max_segs), and two super-packets fit one batch.
+constexpr std::size_t kMaxTsoSegments = 64;
+constexpr std::size_t kTxSlots = 2 * kMaxTsoSegments;
 constexpr std::size_t kTxSlotData = 16384;  // > the largest TUN MTU we set (9000)
 constexpr std::size_t kTxSlotSize = kHeadroom + kTxSlotData + kTailroom;
 constexpr std::size_t kMinInnerMtu = 576;  // inner_mtu() never reports less: smaller packets always fit
@@ -105,6 +109,13 @@ DataPlane::DataPlane(const DataPlaneOptions& options, DataPlaneHooks hooks, cryp
     tx_udp_.reserve(kTxSlots);
     tx_raw4_.reserve(kTxSlots);
     tx_raw6_.reserve(kTxSlots);
+    if (tun_->offloads()) {
+        tso_in_.resize(kVnetHeaderSize + kMaxPacket + 1);
+        for (std::size_t i = 0; i < kTxSlots; ++i)
+            slot_data_.emplace_back(slots_.data() + i * kTxSlotSize + kHeadroom, kTxSlotData);
+        slot_len_.resize(kTxSlots);
+        rx_coalescer_ = std::make_unique<TcpCoalescer>();
+    }
 }
 
 DataPlane::~DataPlane() {
@@ -123,6 +134,11 @@ Result<std::unique_ptr<DataPlane>> DataPlane::create(const DataPlaneOptions& opt
     if (!tun) return Error{tun.error()};
     auto dp = std::make_unique<DataPlane>(options, std::move(hooks), rng, std::move(*tun));
     dp->netlink_ = std::make_unique<Rtnetlink>();
+    if (dp->tun_->offloads()) {
+        // Bounds a TSO read to what one batch of slots can take.
+        if (auto st = dp->netlink_->set_gso_max_segs(dp->tun_->ifindex(), kMaxTsoSegments); !st)
+            return Error{"gso_max_segs on " + dp->tun_->name() + ": " + st.error()};
+    }
     dp->routes_ = std::make_unique<RouteSet>(*dp->netlink_, dp->tun_->ifindex(), options.route_table);
     for (auto f : {IpAddress::Family::v4, IpAddress::Family::v6}) {
         // A rule left by a crashed run is replaced (delete, then add).
@@ -162,10 +178,11 @@ void DataPlane::on_readable(int fd, Time now) {
 }
 
 void DataPlane::drain_tun(Time now) {
-    for (std::size_t round = 0; round < kMaxPacketsPerWake / kTxSlots; ++round) {
+    if (tun_->offloads()) return drain_tun_segmented(now);
+    for (std::size_t round = 0; round < kMaxPacketsPerWake / kTxBatch; ++round) {
         std::size_t n = 0;
         batching_ = true;
-        for (; n < kTxSlots; ++n) {
+        for (; n < kTxBatch; ++n) {
             std::span<std::uint8_t> slot{slots_.data() + n * kTxSlotSize, kTxSlotSize};
             auto len = tun_->read(slot.subspan(kHeadroom, kTxSlotData));
             if (!len) break;
@@ -179,8 +196,45 @@ void DataPlane::drain_tun(Time now) {
         }
         batching_ = false;
         flush_tx();
-        if (n < kTxSlots) return;
+        if (n < kTxBatch) return;
     }
+}
+
+void DataPlane::drain_tun_segmented(Time now) {
+    std::size_t used = 0;  // slots holding packets of this batch
+    batching_ = true;
+    for (int reads = 0; reads < kMaxPacketsPerWake; ++reads) {
+        auto len = tun_->read(tso_in_);
+        if (!len) break;
+        const std::span<std::uint8_t> in{tso_in_.data(), *len};
+        const auto h = parse_vnet_header(in);
+        if (!h || *len >= tso_in_.size()) {  // a full buffer was truncated
+            ++counters_.tun_packets_in;
+            counters_.drop(h ? Drop::too_big : Drop::malformed);
+            continue;
+        }
+        if (kTxSlots - used < kMaxTsoSegments) {
+            batching_ = false;
+            flush_tx();
+            batching_ = true;
+            used = 0;
+        }
+        const auto n = segment_gso(*h, in.subspan(kVnetHeaderSize),
+                                   std::span<const std::span<std::uint8_t>>(slot_data_).subspan(used),
+                                   std::span<std::size_t>(slot_len_).subspan(used));
+        if (!n) {
+            ++counters_.tun_packets_in;
+            counters_.drop(Drop::malformed);
+            continue;
+        }
+        for (std::size_t i = used; i < used + *n; ++i) {
+            ipsec::PacketBuffer pkt({slots_.data() + i * kTxSlotSize, kTxSlotSize}, kHeadroom, slot_len_[i]);
+            outbound(pkt, now);
+        }
+        used += *n;
+    }
+    batching_ = false;
+    flush_tx();
 }
 
 void DataPlane::flush_tx() {
@@ -202,17 +256,19 @@ void DataPlane::flush_tx() {
 }
 
 void DataPlane::drain_raw(RawEspSocket& s, Time now) {
+    begin_rx_batch();
     for (int i = 0; i < kMaxPacketsPerWake; ++i) {
         bool bad = false;
         auto p = s.receive({buf_.data() + kHeadroom, kMaxPacket}, bad);
         if (!p) {
-            if (!bad) return;
+            if (!bad) break;
             counters_.drop(Drop::malformed);
             continue;
         }
         ipsec::PacketBuffer pkt(buf_, kHeadroom + p->offset, p->length);
         inbound(Endpoint{p->local, 0}, Endpoint{p->remote, 0}, pkt, now);
     }
+    end_rx_batch();
 }
 
 void DataPlane::on_tun_packet(ByteView ip_packet, Time now) {
@@ -292,9 +348,30 @@ void DataPlane::inbound(const Endpoint& local, const Endpoint& remote, ipsec::Pa
     const ipsec::PacketResult r = ipsec::esp::open(*sa, pkt, now);
     if (!r.events.empty()) note_events(*sa, r.events);
     if (!r.ok()) return counters_.drop(r.status);
-    if (!tun_->write(pkt.view())) return counters_.drop(Drop::tun_write_failed);
+    deliver(pkt);
+}
+
+void DataPlane::deliver(ipsec::PacketBuffer& pkt) {
+    if (rx_batching_ && rx_coalescer_) {
+        // Held (copied) until end_rx_batch(): the receive buffer is reused.
+        if (!rx_coalescer_->add(pkt.view())) {
+            end_rx_batch();
+            rx_batching_ = true;
+            if (!rx_coalescer_->add(pkt.view())) return counters_.drop(Drop::too_big);
+        }
+    } else if (!tun_->write(pkt.view())) {
+        return counters_.drop(Drop::tun_write_failed);
+    }
     ++counters_.tun_packets_out;
     counters_.tun_bytes_out += pkt.size();
+}
+
+void DataPlane::end_rx_batch() {
+    rx_batching_ = false;
+    if (!rx_coalescer_ || rx_coalescer_->empty()) return;
+    rx_coalescer_->flush([&](ByteView item) {
+        if (!tun_->write_with_header(item)) counters_.drop(Drop::tun_write_failed);
+    });
 }
 
 void DataPlane::acquire(const ipsec::OutboundDecision& d, const ipsec::FlowSelector& f, ByteView packet, Time now) {

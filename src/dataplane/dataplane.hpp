@@ -33,6 +33,7 @@
 #include "dataplane/enforcement.hpp"
 #include "dataplane/esp_socket.hpp"
 #include "dataplane/icmp_too_big.hpp"
+#include "dataplane/offload.hpp"
 #include "dataplane/routes.hpp"
 #include "dataplane/tun_device.hpp"
 #include "ike/engine.hpp"
@@ -129,6 +130,12 @@ public:
     void on_udp_esp(const Endpoint& local, const Endpoint& remote, ipsec::PacketBuffer& esp, Time now);
     // Outbound cleartext packet as read from the TUN (tests feed it directly).
     void on_tun_packet(ByteView ip_packet, Time now);
+    // Between these two, decrypted packets are held and handed to the TUN
+    // together (TUN offloads: TCP segments of a flow merged into one write).
+    // The daemon brackets each receive batch; without them every packet is
+    // written at once.
+    void begin_rx_batch() { rx_batching_ = true; }
+    void end_rx_batch();
 
     // The engine's SA commands. install replaces an SA with the same inbound SPI.
     // remove of a rekeyed SA (d.rekeyed) stops sending on it at once and keeps
@@ -224,6 +231,9 @@ private:
     void acquire(const ipsec::OutboundDecision& d, const ipsec::FlowSelector& f, ByteView packet, Time now);
     void flush_pending(Time now);
     void drain_tun(Time now);
+    // With TUN offloads: reads may be TSO super-packets, cut here into slots.
+    void drain_tun_segmented(Time now);
+    void deliver(ipsec::PacketBuffer& pkt);
     void flush_tx();
     void drain_raw(RawEspSocket& s, Time now);
 
@@ -285,6 +295,12 @@ private:
     std::vector<std::uint8_t> slots_;
     bool batching_ = false;
     std::vector<OutDatagram> tx_udp_, tx_raw4_, tx_raw6_;
+    // TUN offloads: one super-packet as read, and per-slot views for segment_gso.
+    std::vector<std::uint8_t> tso_in_;
+    std::vector<std::span<std::uint8_t>> slot_data_;
+    std::vector<std::size_t> slot_len_;
+    std::unique_ptr<TcpCoalescer> rx_coalescer_;  // only with offloads
+    bool rx_batching_ = false;
 };
 
 }  // namespace mobiked::dataplane

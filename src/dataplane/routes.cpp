@@ -187,6 +187,18 @@ Status Rtnetlink::rule(bool add, IpAddress::Family family, std::uint32_t mark, s
     return request(b.data, b.hdr()->nlmsg_len);
 }
 
+Status Rtnetlink::set_gso_max_segs(int ifindex, std::uint32_t segments) {
+    NlBuffer b;
+    b.hdr()->nlmsg_len = NLMSG_LENGTH(sizeof(ifinfomsg));
+    b.hdr()->nlmsg_type = RTM_NEWLINK;
+    b.hdr()->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    auto* ifi = static_cast<ifinfomsg*>(NLMSG_DATA(b.hdr()));
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = ifindex;
+    b.attr32(IFLA_GSO_MAX_SEGS, segments);
+    return request(b.data, b.hdr()->nlmsg_len);
+}
+
 RouteSet::~RouteSet() {
     for (const auto& [key, n] : refs_) (void)nl_.route(false, key.first, ifindex_, table_, key.second);
 }

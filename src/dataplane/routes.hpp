@@ -53,6 +53,8 @@ public:
     Status address(bool add, int ifindex, const IpAddress& a);
     // "not fwmark `mark` lookup `table`" at `priority`, for one family.
     Status rule(bool add, IpAddress::Family family, std::uint32_t mark, std::uint32_t table, std::uint32_t priority);
+    // The most segments the kernel puts in one GSO packet for the device.
+    Status set_gso_max_segs(int ifindex, std::uint32_t segments);
 
 private:
     Status request(void* msg, std::size_t len);

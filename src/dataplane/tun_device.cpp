@@ -5,10 +5,13 @@
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "dataplane/offload.hpp"
 
 namespace mobiked::dataplane {
 namespace {
@@ -31,7 +34,8 @@ ifreq request_for(const std::string& name) {
 
 class LinuxTun final : public TunDevice {
 public:
-    LinuxTun(int fd, std::string name, int ifindex) : fd_(fd), name_(std::move(name)), ifindex_(ifindex) {}
+    LinuxTun(int fd, std::string name, int ifindex, bool offloads)
+        : fd_(fd), name_(std::move(name)), ifindex_(ifindex), offloads_(offloads) {}
     ~LinuxTun() override { ::close(fd_); }
 
     int fd() const override { return fd_; }
@@ -44,14 +48,31 @@ public:
         return static_cast<std::size_t>(n);
     }
     bool write(ByteView packet) override {
-        return ::write(fd_, packet.data(), packet.size()) == static_cast<ssize_t>(packet.size());
+        if (!offloads_) return ::write(fd_, packet.data(), packet.size()) == static_cast<ssize_t>(packet.size());
+        static const std::uint8_t kNone[kVnetHeaderSize] = {};
+        iovec iov[2] = {{const_cast<std::uint8_t*>(kNone), sizeof kNone},
+                        {const_cast<std::uint8_t*>(packet.data()), packet.size()}};
+        return ::writev(fd_, iov, 2) == static_cast<ssize_t>(sizeof kNone + packet.size());
+    }
+    bool offloads() const override { return offloads_; }
+    bool write_with_header(ByteView p) override {
+        return offloads_ && ::write(fd_, p.data(), p.size()) == static_cast<ssize_t>(p.size());
     }
 
 private:
     int fd_;
     std::string name_;
     int ifindex_;
+    bool offloads_;
 };
+
+// IFF_VNET_HDR is set at creation; the offloads themselves are asked for
+// here. Without them the header is still there (all zero on reads).
+bool enable_offloads(int fd) {
+    int size = kVnetHeaderSize;
+    if (::ioctl(fd, TUNSETVNETHDRSZ, &size) != 0) return false;
+    return ::ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+}
 
 }  // namespace
 
@@ -68,13 +89,16 @@ Result<std::unique_ptr<TunDevice>> open_tun(const TunOptions& o) {
     int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return sys_error("open /dev/net/tun");
     ifreq ifr = request_for(o.name);
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    ifr.ifr_flags = static_cast<short>(IFF_TUN | IFF_NO_PI | (o.offload ? IFF_VNET_HDR : 0));
     if (::ioctl(fd, TUNSETIFF, &ifr) != 0) {
         auto e = sys_error("TUNSETIFF " + o.name);
         ::close(fd);
         return e;
     }
     std::string name = ifr.ifr_name;
+    // Offloads that the kernel refuses leave the header on every packet but
+    // nothing else changes: reads are never super-packets then.
+    if (o.offload) (void)enable_offloads(fd);
     IoctlSocket s;
     ifreq q = request_for(name);
     bool ok = s.fd >= 0 && ::ioctl(s.fd, SIOCGIFINDEX, &q) == 0;
@@ -94,7 +118,7 @@ Result<std::unique_ptr<TunDevice>> open_tun(const TunOptions& o) {
         ::close(fd);
         return e;
     }
-    return std::unique_ptr<TunDevice>(std::make_unique<LinuxTun>(fd, name, ifindex));
+    return std::unique_ptr<TunDevice>(std::make_unique<LinuxTun>(fd, name, ifindex, o.offload));
 }
 
 }  // namespace mobiked::dataplane

@@ -1,6 +1,9 @@
 // The TUN seam: a layer-3 device whose reads are the packets the kernel
 // routes into it and whose writes are packets the kernel receives from it.
 // One IP packet per read/write (IFF_TUN | IFF_NO_PI), non-blocking.
+// With offloads (IFF_VNET_HDR + TUNSETOFFLOAD) each read starts with a
+// virtio_net_hdr and may be a 64 KB TCP super-packet or carry a partial
+// checksum; writes can hand the kernel such super-packets too.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +30,15 @@ public:
     // treat a full buffer as malformed.
     virtual std::optional<std::size_t> read(std::span<std::uint8_t> buf) = 0;
     // One packet out; false when the kernel refused it (full queue, bad header).
+    // With offloads, an all-zero virtio_net_hdr goes in front of it.
     virtual bool write(ByteView packet) = 0;
+    // Whether reads start with a virtio_net_hdr (offloads on).
+    virtual bool offloads() const { return false; }
+    // With offloads: a virtio_net_hdr followed by the packet, as is.
+    virtual bool write_with_header(ByteView header_and_packet) {
+        (void)header_and_packet;
+        return false;
+    }
 };
 
 struct TunOptions {
@@ -35,6 +46,9 @@ struct TunOptions {
     unsigned mtu = 1500;
     // Packets the kernel queues for us while the loop is busy (tun default 500).
     unsigned tx_queue_len = 1000;
+    // TSO/checksum offload: the kernel skips segmenting TCP for us and we skip
+    // one read per segment. Falls back to none when the kernel refuses.
+    bool offload = false;
 };
 
 // Opens /dev/net/tun, creates (or attaches to) the named device, sets its

@@ -298,12 +298,36 @@ ns_spawn() {
     track_pid "$NS_LAST_PID"
 }
 
+# ns_wire_segments NS IFC — IFC and its veth peer (in whichever namespace) hand the wire
+# single packets, as a NIC does. mobiked sends ESP-in-UDP as GSO super-packets
+# (UDP_SEGMENT) and a veth carries those whole, so a capture on it would see one 64 KB
+# datagram holding many ESP packets, which no dissector reads as ESP. With
+# gso_max_segs 1 the kernel segments before the device and its taps.
+ns_wire_segments() {
+    local ns=$1 ifc=$2 me peer other name
+    ip -n "$ns" link set dev "$ifc" gso_max_segs 1 || return 1
+    read -r me peer < <(ip -n "$ns" -j -d link show dev "$ifc" |
+        python3 -c 'import json,sys; l=json.load(sys.stdin)[0]; print(l["ifindex"], l.get("link_index", ""))')
+    [ -n "$peer" ] || return 0
+    for other in $(ip netns list | awk '{print $1}'); do
+        [ "$other" = "$ns" ] && continue
+        name=$(ip -n "$other" -j -d link show 2>/dev/null | python3 -c '
+import json, sys
+for l in json.load(sys.stdin):
+    if l["ifindex"] == int(sys.argv[1]) and l.get("link_index") == int(sys.argv[2]):
+        print(l["ifname"])' "$peer" "$me")
+        [ -n "$name" ] && { ip -n "$other" link set dev "$name" gso_max_segs 1; return; }
+    done
+}
+
 # ns_capture NS IFACE FILE [CAPTURE_FILTER] — packet capture with dumpcap (from tshark's
 # wireshark-common) inside NS; returns once the capture file exists (bounded, 5 s). Stop it
 # with kill_pid "$NS_LAST_PID" (TERM makes dumpcap flush and close the file), or leave it to
-# netns_cleanup. Read it with: tshark -r FILE -d udp.port==4500,esp ...
+# netns_cleanup. Read it with: tshark -r FILE -d udp.port==4500,esp ... The link carries
+# single packets from then on (ns_wire_segments).
 ns_capture() {
     local ns=$1 ifc=$2 file=$3 filter=${4:-}
+    ns_wire_segments "$ns" "$ifc" || log_warn "gso_max_segs on $ns/$ifc failed: the capture may hold GSO packets"
     local args=(-q -i "$ifc" -w "$file")
     [ -n "$filter" ] && args+=(-f "$filter")
     ns_spawn "$ns" "$file.log" dumpcap "${args[@]}"

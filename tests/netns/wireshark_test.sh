@@ -81,6 +81,7 @@ LOGS=("$D/a.log" "$D/b.log")
 
 # ------------------------------------------------------------- 1. capture, establish, traffic
 CAP=$D/session.pcapng
+ns_wire_segments "$B" vb1 && ns_wire_segments "$B" vb2 || failed "gso_max_segs 1 on the captured links"
 ns_spawn "$B" "$D/dumpcap.log" dumpcap -q -i vb1 -i vb2 -w "$CAP"
 CAP_PID=$NS_LAST_PID
 wait_for "[ -s '$CAP' ] || ! kill -0 $CAP_PID" 5 0.05 && kill -0 "$CAP_PID" 2>/dev/null \
