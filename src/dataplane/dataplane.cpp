@@ -227,9 +227,21 @@ void DataPlane::drain_tun_segmented(Time now) {
             counters_.drop(Drop::malformed);
             continue;
         }
+        // The segments of one read share addresses, protocol and ports:
+        // the first one's policy decision and SA hold for all of them.
+        ipsec::Sa* sa = nullptr;
         for (std::size_t i = used; i < used + *n; ++i) {
             ipsec::PacketBuffer pkt({slots_.data() + i * kTxSlotSize, kTxSlotSize}, kHeadroom, slot_len_[i]);
-            outbound(pkt, now);
+            if (i == used) {
+                sa = resolve_outbound(pkt, now);
+            } else if (sa != nullptr) {
+                ++counters_.tun_packets_in;
+                counters_.tun_bytes_in += pkt.size();
+            } else {
+                outbound(pkt, now);  // no SA for the first: each one takes the full path (ACQUIRE queue, drops)
+                continue;
+            }
+            if (sa != nullptr) seal_and_send(*sa, pkt, now);
         }
         used += *n;
     }
@@ -294,27 +306,39 @@ void DataPlane::on_udp_esp(const Endpoint& local, const Endpoint& remote, ipsec:
 }
 
 void DataPlane::outbound(ipsec::PacketBuffer& pkt, Time now) {
+    if (ipsec::Sa* sa = resolve_outbound(pkt, now)) seal_and_send(*sa, pkt, now);
+}
+
+ipsec::Sa* DataPlane::resolve_outbound(ipsec::PacketBuffer& pkt, Time now) {
     ++counters_.tun_packets_in;
     counters_.tun_bytes_in += pkt.size();
-    if (pkt.size() >= kMaxPacket) return counters_.drop(Drop::too_big);
+    auto drop = [&](Drop d) -> ipsec::Sa* {
+        counters_.drop(d);
+        return nullptr;
+    };
+    if (pkt.size() >= kMaxPacket) return drop(Drop::too_big);
     auto sel = ipsec::extract_selector(pkt.view());
-    if (!sel) return counters_.drop(Drop::malformed);
+    if (!sel) return drop(Drop::malformed);
     const ipsec::FlowSelector f = ipsec::orient(*sel, ipsec::Direction::outbound);
     const ipsec::OutboundDecision d = policy_.decide(f);
     using K = ipsec::OutboundDecision::Kind;
     switch (d.kind) {
-        case K::discard: return counters_.drop(Drop::discard);
-        case K::bypass: return counters_.drop(Drop::bypass_in_tun);
-        case K::acquire: return acquire(d, f, pkt.view(), now);
+        case K::discard: return drop(Drop::discard);
+        case K::bypass: return drop(Drop::bypass_in_tun);
+        case K::acquire: acquire(d, f, pkt.view(), now); return nullptr;
         case K::protect: break;
     }
     ipsec::Sa* sa = sad_.find(ipsec::Direction::outbound, d.protocol, d.spi);
-    if (sa == nullptr || d.protocol != ipsec::Protocol::esp) return counters_.drop(Drop::no_sa);
-    if (pkt.size() > kMinInnerMtu && too_big(*sa, pkt.view(), now)) return counters_.drop(Drop::path_mtu);
-    const ipsec::PacketResult r = ipsec::esp::seal(*sa, pkt, now);
-    if (!r.events.empty()) note_events(*sa, r.events);
+    if (sa == nullptr || d.protocol != ipsec::Protocol::esp) return drop(Drop::no_sa);
+    return sa;
+}
+
+void DataPlane::seal_and_send(ipsec::Sa& sa, ipsec::PacketBuffer& pkt, Time now) {
+    if (pkt.size() > kMinInnerMtu && too_big(sa, pkt.view(), now)) return counters_.drop(Drop::path_mtu);
+    const ipsec::PacketResult r = ipsec::esp::seal(sa, pkt, now);
+    if (!r.events.empty()) note_events(sa, r.events);
     if (!r.ok()) return counters_.drop(r.status);
-    if (!send_sealed(*sa, pkt, r)) return counters_.drop(Drop::send_failed);
+    if (!send_sealed(sa, pkt, r)) return counters_.drop(Drop::send_failed);
     if (!batching_) ++counters_.esp_packets_out;  // batched: counted by flush_tx()
 }
 

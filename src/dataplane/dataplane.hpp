@@ -226,6 +226,10 @@ private:
     };
 
     void outbound(ipsec::PacketBuffer& pkt, Time now);
+    // The SA a cleartext packet goes out on, or null when it was dropped or
+    // queued for an ACQUIRE (counted either way).
+    ipsec::Sa* resolve_outbound(ipsec::PacketBuffer& pkt, Time now);
+    void seal_and_send(ipsec::Sa& sa, ipsec::PacketBuffer& pkt, Time now);
     void inbound(const Endpoint& local, const Endpoint& remote, ipsec::PacketBuffer& pkt, Time now);
     bool send_sealed(const ipsec::Sa& sa, ipsec::PacketBuffer& pkt, const ipsec::PacketResult& r);
     void acquire(const ipsec::OutboundDecision& d, const ipsec::FlowSelector& f, ByteView packet, Time now);

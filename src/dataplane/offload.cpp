@@ -29,10 +29,21 @@ std::uint16_t fold(std::uint64_t sum) {
 
 // RFC 1071 sum of `n` bytes as big-endian 16-bit words (an odd last byte
 // padded with zero), folded, not inverted. The sum does not depend on byte
-// order (RFC 1071 §2 B), so 32-bit host-order words are added and the result
-// swapped once: a 64 KiB segment costs 16 K additions, not 32 K.
+// order (RFC 1071 §2 B), so host-order words are added and the result
+// swapped once. Every segment of a TSO read is summed from scratch, which
+// made this the data plane's hottest function: 16 bytes per step into two
+// independent 64-bit accumulators of 32-bit halves (no carries lost below
+// 2^31 steps), which the compiler turns into vector adds.
 std::uint16_t sum16(const std::uint8_t* p, std::size_t n) {
-    std::uint64_t acc = 0;
+    std::uint64_t acc0 = 0, acc1 = 0;
+    for (; n >= 16; p += 16, n -= 16) {
+        std::uint64_t a, b;
+        std::memcpy(&a, p, 8);
+        std::memcpy(&b, p + 8, 8);
+        acc0 += (a & 0xffffffffu) + (a >> 32);
+        acc1 += (b & 0xffffffffu) + (b >> 32);
+    }
+    std::uint64_t acc = acc0 + acc1;
     for (; n >= 4; p += 4, n -= 4) {
         std::uint32_t w;
         std::memcpy(&w, p, 4);
