@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "crypto/aead_internal.hpp"
 #include "crypto/cipher.hpp"
 #include "crypto/ossl.hpp"
 #include "wire/constants.hpp"
@@ -94,7 +95,7 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Aead> make_aead(std::uint16_t encr_id, ByteView key) {
+std::unique_ptr<Aead> detail::make_evp_aead(std::uint16_t encr_id, ByteView key) {
     const EVP_CIPHER* cipher = aead_cipher(encr_id, key.size());
     if (cipher == nullptr) return nullptr;
     auto aead = std::make_unique<EvpAead>();

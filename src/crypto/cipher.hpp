@@ -1,13 +1,15 @@
 // Symmetric transforms shared by the IKE SK payload and ESP/AH: AEAD
 // (AES-GCM-16, ChaCha20-Poly1305), AES-CBC and truncated HMAC-SHA2.
-// Each object holds an OpenSSL context keyed once at construction and reused
-// for every packet: no per-packet allocation or key schedule.
-// Objects are not thread-safe; the data plane keeps one per worker.
+// Each object holds a context (OpenSSL, or Intel ipsec-mb for AES-GCM) keyed
+// once at construction and reused for every packet: no per-packet allocation
+// or key schedule. Objects are not thread-safe; the data plane keeps one per worker.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 
 #include "common/bytes.hpp"
 
@@ -42,8 +44,31 @@ public:
     // bytes) to out, which may equal input.data(). False on tag mismatch.
     virtual bool open(ByteView nonce, ByteView aad, ByteView ciphertext_and_tag, std::uint8_t* out) = 0;
 };
-// key without salt. nullptr if unsupported or wrong key size.
+// key without salt. nullptr if unsupported or wrong key size. The backend is
+// aead_backend(encr_id).
 std::unique_ptr<Aead> make_aead(std::uint16_t encr_id, ByteView key);
+
+// Both backends produce identical bytes; ipsec-mb is only faster (VAES/AVX-512
+// code that OpenSSL 3.0 lacks), which is why it is preferred for ESP.
+enum class AeadBackend : std::uint8_t { openssl, ipsec_mb };
+std::string_view to_string(AeadBackend backend);  // "openssl", "ipsec-mb"
+
+// make_aead()'s choice for AES-GCM-16, made once per process on first use:
+// Intel ipsec-mb when it initialised with an AES-NI arch, else OpenSSL. The
+// environment variable MOBIKED_AEAD=openssl|ipsec-mb overrides it (benchmarks,
+// tests); ipsec-mb asked for but unavailable gives OpenSSL, and `reason` says why.
+struct AeadSelection {
+    AeadBackend aes_gcm = AeadBackend::openssl;
+    std::string reason;  // one log line, e.g. "ipsec-mb 1.3.0, arch avx512 (default)"
+};
+const AeadSelection& aead_selection();
+// The backend make_aead(encr_id, ...) uses: AES-GCM-16 follows aead_selection(),
+// everything else is OpenSSL.
+AeadBackend aead_backend(std::uint16_t encr_id);
+// That backend and no other, whatever the selection (benchmarks, cross-checks).
+// nullptr if it does not implement the transform/key size or, for ipsec-mb,
+// is not available on this machine.
+std::unique_ptr<Aead> make_aead(std::uint16_t encr_id, ByteView key, AeadBackend backend);
 
 class BlockCipher {
 public:
