@@ -13,6 +13,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "crypto/cipher.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/dpd.hpp"
 #include "daemon/esp_export.hpp"
@@ -471,8 +472,9 @@ void Daemon::start_dataplane() {
     udp_.set_natt_receive_buffer(4 << 20);
     udp_.set_gso(config_.daemon.offload);
     if (config_.daemon.offload) udp_.enable_gro();
-    log("dp").info("data plane on {} (MTU {}, offloads {})", dataplane_->tun_name(), o.tun.mtu,
-                   config_.daemon.offload ? "on" : "off");
+    const crypto::AeadSelection& aead = crypto::aead_selection();
+    log("dp").info("data plane on {} (MTU {}, offloads {}), AES-GCM by {}: {}", dataplane_->tun_name(), o.tun.mtu,
+                   config_.daemon.offload ? "on" : "off", crypto::to_string(aead.aes_gcm), aead.reason);
     load_traps();
 }
 
