@@ -328,7 +328,7 @@ ipsec::Sa* DataPlane::resolve_outbound(ipsec::PacketBuffer& pkt, Time now) {
         case K::acquire: acquire(d, f, pkt.view(), now); return nullptr;
         case K::protect: break;
     }
-    ipsec::Sa* sa = sad_.find(ipsec::Direction::outbound, d.protocol, d.spi);
+    ipsec::Sa* sa = sad_.find(ipsec::Direction::outbound, d.protocol, d.spi, d.ref);
     if (sa == nullptr || d.protocol != ipsec::Protocol::esp) return drop(Drop::no_sa);
     return sa;
 }
@@ -531,7 +531,7 @@ Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
     auto out = ipsec::Sa::create(sa_params(c, ipsec::Direction::outbound), now, rng_);
     if (!out) return Error{"outbound SA: " + out.error()};
     if (!sad_.add(std::move(*in))) return Error{"inbound SPI already in use"};
-    if (!sad_.add(std::move(*out))) {
+    if (!sad_.add(std::move(*out), c.spi_in)) {
         sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in);
         return Error{"outbound SPI already in use"};
     }
@@ -542,9 +542,9 @@ Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
         ipsec::SaSelector sel;
         sel.local = ipsec::TrafficSelector{p->local.range, p->protocol.value, p->local_port.first, p->local_port.last};
         sel.remote = ipsec::TrafficSelector{p->remote.range, p->protocol.value, p->remote_port.first, p->remote_port.last};
-        policy_.bind(id, sel, c.spi_out);
+        policy_.bind(id, sel, c.spi_out, c.spi_in);
     }
-    const ipsec::Sa* out_sa = sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out);
+    const ipsec::Sa* out_sa = sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out, c.spi_in);
     const unsigned mtu = std::min(opts_.tun.mtu, inner_mtu(*out_sa, opts_.path_mtu));
     child.routes = add_routes(c.local_ts, c.remote_ts, c.mode, c.local.address, mtu);
     children_.push_back(std::move(child));
@@ -557,17 +557,17 @@ void DataPlane::note_events(const ipsec::Sa& sa, ipsec::EventSet events) {
     ++counters_.lifetime_events;
     const bool in = sa.params().direction == ipsec::Direction::inbound;
     auto it = std::find_if(children_.begin(), children_.end(),
-                           [&](const Child& c) { return (in ? c.spi_in : c.spi_out) == sa.spi(); });
+                           [&](const Child& c) { return in ? c.spi_in == sa.spi() : sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out, c.spi_in) == &sa; });
     if (it == children_.end() || (!events.any_soft() && !events.any_hard())) return;
     notices_.push_back(LifetimeNotice{it->ike_sa_id, it->child_id, events.any_hard(), events.to_string()});
 }
 
 void DataPlane::erase_child(std::size_t index, bool keep_inbound) {
     Child& c = children_[index];
-    policy_.unbind(c.spi_out);
+    policy_.unbind(c.spi_out, c.spi_in);
     for (ipsec::Policy::Id id : c.policies) spd_.remove(id);
     if (!keep_inbound) sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in);
-    sad_.remove(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out);
+    sad_.remove(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out, c.spi_in);
     release_routes(c.routes);
     children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(index));
 }
@@ -593,7 +593,7 @@ bool DataPlane::update(const ike::UpdateSaAddresses& u) {
     for (const Child& c : children_) {
         if (c.ike_sa_id != u.ike_sa_id) continue;
         for (auto [dir, spi] : {std::pair{ipsec::Direction::inbound, c.spi_in}, std::pair{ipsec::Direction::outbound, c.spi_out}})
-            if (ipsec::Sa* sa = sad_.find(dir, ipsec::Protocol::esp, spi)) sa->update_endpoints(u.local, u.remote, u.udp_encap);
+            if (ipsec::Sa* sa = sad_.find(dir, ipsec::Protocol::esp, spi, c.spi_in)) sa->update_endpoints(u.local, u.remote, u.udp_encap);
         any = true;
     }
     // MOBIKEv2: in the same call, so no packet sees new endpoints with old selectors.
@@ -608,10 +608,10 @@ void DataPlane::move_transport(std::uint64_t ike_sa_id, const ike::TransportSele
     Child& c = *it;
     // SAD: the SA selectors of both directions.
     for (auto [dir, spi] : {std::pair{ipsec::Direction::inbound, c.spi_in}, std::pair{ipsec::Direction::outbound, c.spi_out}})
-        if (ipsec::Sa* sa = sad_.find(dir, ipsec::Protocol::esp, spi)) sa->update_selectors(to_ipsec(t.local_ts), to_ipsec(t.remote_ts));
+        if (ipsec::Sa* sa = sad_.find(dir, ipsec::Protocol::esp, spi, c.spi_in)) sa->update_selectors(to_ipsec(t.local_ts), to_ipsec(t.remote_ts));
     // The SA's own PROTECT policies (made from its selectors at install) and
     // every SPD-cache entry pointing at it; traps and other policies stay.
-    policy_.unbind(c.spi_out);
+    policy_.unbind(c.spi_out, c.spi_in);
     for (ipsec::Policy::Id id : c.policies) spd_.remove(id);
     c.policies = add_policies(t.local_ts, t.remote_ts, ike::IpsecMode::transport, c.name, true);
     for (ipsec::Policy::Id id : c.policies) {
@@ -619,10 +619,10 @@ void DataPlane::move_transport(std::uint64_t ike_sa_id, const ike::TransportSele
         ipsec::SaSelector sel;
         sel.local = ipsec::TrafficSelector{p->local.range, p->protocol.value, p->local_port.first, p->local_port.last};
         sel.remote = ipsec::TrafficSelector{p->remote.range, p->protocol.value, p->remote_port.first, p->remote_port.last};
-        policy_.bind(id, sel, c.spi_out);
+        policy_.bind(id, sel, c.spi_out, c.spi_in);
     }
     // Routes into the TUN for the peer's (new) address, new ones before the old go.
-    if (const ipsec::Sa* out_sa = sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out)) {
+    if (const ipsec::Sa* out_sa = sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out, c.spi_in)) {
         const unsigned mtu = std::min(opts_.tun.mtu, inner_mtu(*out_sa, opts_.path_mtu));
         auto routes = add_routes(t.local_ts, t.remote_ts, ike::IpsecMode::transport, local, mtu);
         release_routes(c.routes);
@@ -862,7 +862,7 @@ std::optional<ChildTraffic> DataPlane::traffic(std::uint32_t spi_in) const {
         t.bytes_in = in->counters().bytes;
         t.drops_in = drop_total(in->counters());
     }
-    if (const ipsec::Sa* out = sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, it->spi_out)) {
+    if (const ipsec::Sa* out = sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, it->spi_out, it->spi_in)) {
         t.packets_out = out->counters().packets;
         t.bytes_out = out->counters().bytes;
         t.drops_out = drop_total(out->counters());

@@ -14,6 +14,7 @@ OutboundDecision OutboundPolicy::decide(const FlowSelector& f) {
                                                 : OutboundDecision::Kind::protect;
         d.policy = e->policy;
         d.spi = e->spi;
+        d.ref = e->ref;
         d.protocol = e->protocol;
         d.from_cache = true;
         return d;
@@ -21,14 +22,14 @@ OutboundDecision OutboundPolicy::decide(const FlowSelector& f) {
     OutboundDecision d;
     const Policy* p = spd_.lookup(Direction::outbound, f);
     if (p == nullptr) {
-        cache_.insert(key, CacheEntry{Action::discard, 0, 0, Protocol::esp, gen});
+        cache_.insert(key, CacheEntry{.action = Action::discard, .generation = gen});
         return d;
     }
     d.policy = p->id;
     if (p->action != Action::protect) {
         d.kind = p->action == Action::bypass ? OutboundDecision::Kind::bypass
                                              : OutboundDecision::Kind::discard;
-        cache_.insert(key, CacheEntry{p->action, p->id, 0, Protocol::esp, gen});
+        cache_.insert(key, CacheEntry{.action = p->action, .policy = p->id, .generation = gen});
         return d;
     }
     d.protocol = p->protect.protocol;
@@ -37,8 +38,14 @@ OutboundDecision OutboundPolicy::decide(const FlowSelector& f) {
             if (!b.selector.contains(f)) continue;
             d.kind = OutboundDecision::Kind::protect;
             d.spi = b.spi;
+            d.ref = b.ref;
             d.protocol = b.protocol;
-            cache_.insert(key, CacheEntry{Action::protect, p->id, b.spi, b.protocol, gen});
+            cache_.insert(key, CacheEntry{.action = Action::protect,
+                                          .protocol = b.protocol,
+                                          .policy = p->id,
+                                          .spi = b.spi,
+                                          .ref = b.ref,
+                                          .generation = gen});
             return d;
         }
     }
@@ -48,18 +55,19 @@ OutboundDecision OutboundPolicy::decide(const FlowSelector& f) {
 }
 
 void OutboundPolicy::bind(Policy::Id policy, const SaSelector& selector, std::uint32_t spi,
-                          Protocol protocol) {
+                          std::uint32_t ref, Protocol protocol) {
     // Newest first: after a rekey the new SA wins while the old one drains.
     auto& v = bindings_[policy];
-    v.insert(v.begin(), Binding{selector, spi, protocol});
+    v.insert(v.begin(), Binding{selector, spi, ref, protocol});
     ++bind_generation_;
 }
 
-void OutboundPolicy::unbind(std::uint32_t spi) {
+void OutboundPolicy::unbind(std::uint32_t spi, std::uint32_t ref) {
     for (auto& [id, v] : bindings_)
-        v.erase(std::remove_if(v.begin(), v.end(), [spi](const Binding& b) { return b.spi == spi; }),
+        v.erase(std::remove_if(v.begin(), v.end(),
+                               [&](const Binding& b) { return b.spi == spi && b.ref == ref; }),
                 v.end());
-    cache_.erase_spi(spi);
+    cache_.erase_sa(spi, ref);
 }
 
 std::size_t OutboundPolicy::bound_sas() const {

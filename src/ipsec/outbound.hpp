@@ -23,7 +23,8 @@ struct OutboundDecision {
     enum class Kind : std::uint8_t { bypass, discard, protect, acquire };
     Kind kind = Kind::discard;
     Policy::Id policy = 0;           // 0 when no policy matched (default DISCARD)
-    std::uint32_t spi = 0;           // protect: the outbound SA's SPI
+    std::uint32_t spi = 0;           // protect: the outbound SA's SPI and
+    std::uint32_t ref = 0;           // its installer's ref (Sad::find)
     Protocol protocol = Protocol::esp;
     SaSelector acquire;              // acquire: selectors to negotiate
     bool from_cache = false;
@@ -38,17 +39,19 @@ public:
     OutboundDecision decide(const FlowSelector& f);
 
     // An outbound SA now carries `selector` for the policy (called when the
-    // daemon installs a CHILD_SA negotiated for it).
+    // daemon installs a CHILD_SA negotiated for it). (spi, ref) is the SA's
+    // key in the Sad.
     void bind(Policy::Id policy, const SaSelector& selector, std::uint32_t spi,
-              Protocol protocol = Protocol::esp);
+              std::uint32_t ref = 0, Protocol protocol = Protocol::esp);
     // The SA is gone (deleted, expired, rekeyed): unbinds and purges the cache.
-    void unbind(std::uint32_t spi);
+    void unbind(std::uint32_t spi, std::uint32_t ref = 0);
     std::size_t bound_sas() const;
 
 private:
     struct Binding {
         SaSelector selector;
         std::uint32_t spi = 0;
+        std::uint32_t ref = 0;
         Protocol protocol = Protocol::esp;
     };
     std::uint64_t generation() const { return spd_.generation() << 20 ^ bind_generation_; }

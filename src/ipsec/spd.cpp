@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 namespace mobiked::ipsec {
 namespace {
@@ -135,42 +136,67 @@ SaSelector derive_sa_selector(const Policy& p, const FlowSelector& f) {
     return s;
 }
 
-std::size_t Spd::PrefixHash::operator()(const PrefixKey& k) const {
-    return static_cast<std::size_t>(
-        mix64(k.lo ^ mix64(k.hi ^ (std::uint64_t{k.family} << 8 | k.length))));
+std::size_t Spd::Prefix6Hash::operator()(const Prefix6& k) const {
+    return static_cast<std::size_t>(mix64(k.lo ^ mix64(k.hi ^ k.length)));
 }
 
-void Spd::Index::add_prefix(const PrefixKey& key, std::uint32_t pos) {
-    Bucket* b = buckets.find(key);
+std::size_t Spd::MatcherHash::operator()(const Matcher& m) const {
+    auto address = [](const IpAddress& a) {
+        const u128 v = to_u128(a);
+        return mix64(static_cast<std::uint64_t>(v >> 64) ^ mix64(static_cast<std::uint64_t>(v)));
+    };
+    std::uint64_t h = address(m.local.range.first) ^ mix64(address(m.local.range.last));
+    h ^= std::uint64_t{m.local.any} | std::uint64_t{m.local.pfp} << 1 |
+         std::uint64_t{static_cast<std::uint8_t>(m.local.range.first.family())} << 8;
+    h = mix64(h ^ (std::uint64_t{static_cast<std::uint8_t>(m.protocol.kind)} << 16 |
+                   std::uint64_t{m.protocol.value} << 8 | std::uint64_t{m.protocol.pfp}));
+    for (const PortSelector* p : {&m.local_port, &m.remote_port})
+        h = mix64(h ^ (std::uint64_t{static_cast<std::uint8_t>(p->kind)} << 40 |
+                       std::uint64_t{p->first} << 24 | std::uint64_t{p->last} << 8 |
+                       std::uint64_t{p->pfp}));
+    return static_cast<std::size_t>(h);
+}
+
+template <typename Map, typename Key>
+void Spd::Index::add_prefix(Map& map, const Key& key, std::uint8_t length, Candidate c) {
+    Candidate* b = map.find(key);
     if (b == nullptr) {
-        buckets.insert(key, Bucket{pos, kNone});
+        map.insert(key, c);
     } else {
-        if (b->list == kNone) {
-            b->list = static_cast<std::uint32_t>(lists.size());
-            lists.push_back({b->single});
+        if (b->matcher != kList) {
+            lists.push_back({*b});
+            *b = Candidate{static_cast<std::uint32_t>(lists.size() - 1), kList};
         }
-        auto& v = lists[b->list];
-        v.insert(std::upper_bound(v.begin(), v.end(), pos), pos);
+        auto& v = lists[b->pos];
+        v.insert(
+            std::upper_bound(v.begin(), v.end(), c.pos,
+                             [](std::uint32_t pos, const Candidate& x) { return pos < x.pos; }),
+            c);
     }
-    auto& lengths = key.family == 4 ? lengths_v4 : lengths_v6;
-    if (std::find(lengths.begin(), lengths.end(), key.length) == lengths.end()) {
-        lengths.push_back(key.length);
+    auto& lengths = std::is_same_v<Key, std::uint64_t> ? lengths_v4 : lengths_v6;
+    if (std::find(lengths.begin(), lengths.end(), length) == lengths.end()) {
+        lengths.push_back(length);
         std::sort(lengths.begin(), lengths.end(), std::greater<>());
     }
 }
 
-void Spd::Index::add(const AddressSelector& remote, std::uint32_t pos) {
+void Spd::Index::add(const AddressSelector& remote, Candidate c) {
     auto add_range = [&](IpAddress::Family fam, u128 a, u128 b) {
         decompose(a, b, width_of(fam), [&](u128 base, int len) {
-            add_prefix(PrefixKey{static_cast<std::uint64_t>(base >> 64), static_cast<std::uint64_t>(base),
-                                 static_cast<std::uint8_t>(fam), static_cast<std::uint8_t>(len)},
-                       pos);
+            const auto length = static_cast<std::uint8_t>(len);
+            if (fam == IpAddress::Family::v4)
+                add_prefix(v4, static_cast<std::uint64_t>(base) << 8 | length, length, c);
+            else
+                add_prefix(v6,
+                           Prefix6{static_cast<std::uint64_t>(base >> 64),
+                                   static_cast<std::uint64_t>(base), length},
+                           length, c);
         });
     };
     if (remote.any) {
         // ANY covers both families: the /0 prefix of each.
-        add_prefix(PrefixKey{0, 0, 4, 0}, pos);
-        add_prefix(PrefixKey{0, 0, 6, 0}, pos);
+        add_range(IpAddress::Family::v4, 0, 0xffffffffu);
+        add_range(IpAddress::Family::v6, 0, ~u128{0});
         return;
     }
     if (remote.range.first.family() != remote.range.last.family()) return;  // matches nothing
@@ -179,44 +205,59 @@ void Spd::Index::add(const AddressSelector& remote, std::uint32_t pos) {
     if (a <= b) add_range(remote.range.first.family(), a, b);
 }
 
-std::uint32_t Spd::Index::first_match(const std::vector<Matcher>& ms, const FlowSelector& f,
-                                      std::uint32_t best) const {
-    const IpAddress::Family fam = f.remote.family();
-    const int width = width_of(fam);
-    const u128 addr = to_u128(f.remote);
-    for (std::uint8_t len : fam == IpAddress::Family::v4 ? lengths_v4 : lengths_v6) {
-        const u128 masked = addr & mask_of(width, len);
-        const PrefixKey key{static_cast<std::uint64_t>(masked >> 64), static_cast<std::uint64_t>(masked),
-                            static_cast<std::uint8_t>(fam), len};
-        const Bucket* b = buckets.find(key);
-        if (b == nullptr) continue;
-        if (b->list == kNone) {
-            if (b->single < best && ms[b->single].matches(f)) best = b->single;
-            continue;
-        }
-        for (std::uint32_t pos : lists[b->list]) {
-            if (pos >= best) break;
-            if (ms[pos].matches(f)) {
-                best = pos;
-                break;
-            }
-        }
+std::uint32_t Spd::Index::scan(const Candidate& bucket, const std::vector<Matcher>& ms,
+                               const FlowSelector& f, std::uint32_t best) const {
+    if (bucket.matcher != kList)
+        return bucket.pos < best && ms[bucket.matcher].matches(f) ? bucket.pos : best;
+    for (const Candidate& c : lists[bucket.pos]) {
+        if (c.pos >= best) break;
+        if (ms[c.matcher].matches(f)) return c.pos;
+    }
+    return best;
+}
+
+std::uint32_t Spd::Index::first_match4(const std::vector<Matcher>& ms, const FlowSelector& f,
+                                       std::uint32_t addr, std::uint32_t best) const {
+    for (std::uint8_t len : lengths_v4) {
+        const std::uint64_t masked = len == 0 ? 0 : addr & ~std::uint32_t{0} << (32 - len);
+        if (const Candidate* b = v4.find(masked << 8 | len)) best = scan(*b, ms, f, best);
+    }
+    return best;
+}
+
+std::uint32_t Spd::Index::first_match6(const std::vector<Matcher>& ms, const FlowSelector& f,
+                                       std::uint64_t hi, std::uint64_t lo,
+                                       std::uint32_t best) const {
+    const u128 addr = u128{hi} << 64 | lo;
+    for (std::uint8_t len : lengths_v6) {
+        const u128 masked = addr & mask_of(128, len);
+        const Prefix6 key{static_cast<std::uint64_t>(masked >> 64),
+                          static_cast<std::uint64_t>(masked), len};
+        if (const Candidate* b = v6.find(key)) best = scan(*b, ms, f, best);
     }
     return best;
 }
 
 Spd::Spd() = default;
 
+std::uint32_t Spd::intern(const Policy& p) {
+    const Matcher m{p.local, p.protocol, p.local_port, p.remote_port};
+    if (const std::uint32_t* id = matcher_ids_.find(m)) return *id;
+    const auto id = static_cast<std::uint32_t>(matchers_.size());
+    matchers_.push_back(m);
+    matcher_ids_.insert(m, id);
+    return id;
+}
+
 void Spd::index_policy(std::uint32_t pos) {
     const Policy& p = policies_[pos];
-    if (matchers_.size() <= pos) matchers_.resize(pos + 1);
-    matchers_[pos] = Matcher{p.local, p.protocol, p.local_port, p.remote_port};
+    const Candidate c{pos, intern(p)};
     if (p.action == Action::protect) {
-        spd_s_.add(p.remote, pos);
+        spd_s_.add(p.remote, c);
         return;
     }
-    if (p.inbound) spd_i_.add(p.remote, pos);
-    if (p.outbound) spd_o_.add(p.remote, pos);
+    if (p.inbound) spd_i_.add(p.remote, c);
+    if (p.outbound) spd_o_.add(p.remote, c);
 }
 
 void Spd::rebuild() {
@@ -224,6 +265,7 @@ void Spd::rebuild() {
     spd_i_ = Index{};
     spd_o_ = Index{};
     matchers_.clear();
+    matcher_ids_.clear();
     for (std::uint32_t i = 0; i < policies_.size(); ++i) index_policy(i);
     ++generation_;
 }
@@ -261,8 +303,19 @@ void Spd::clear() {
 }
 
 const Policy* Spd::lookup(Direction d, const FlowSelector& f) const {
-    std::uint32_t best = spd_s_.first_match(matchers_, f, kNone);
-    best = (d == Direction::outbound ? spd_o_ : spd_i_).first_match(matchers_, f, best);
+    const Index& clear = d == Direction::outbound ? spd_o_ : spd_i_;
+    std::uint32_t best = kNone;
+    if (f.remote.is_v4()) {
+        const auto addr = static_cast<std::uint32_t>(to_u128(f.remote));
+        best =
+            clear.first_match4(matchers_, f, addr, spd_s_.first_match4(matchers_, f, addr, best));
+    } else {
+        const u128 addr = to_u128(f.remote);
+        const auto hi = static_cast<std::uint64_t>(addr >> 64);
+        const auto lo = static_cast<std::uint64_t>(addr);
+        best = clear.first_match6(matchers_, f, hi, lo,
+                                  spd_s_.first_match6(matchers_, f, hi, lo, best));
+    }
     return best == kNone ? nullptr : &policies_[best];
 }
 

@@ -41,6 +41,7 @@ struct AddressSelector {
         return {false, {first, last}, pfp};
     }
     bool matches(const IpAddress& a) const { return any || range.contains(a); }
+    bool operator==(const AddressSelector&) const = default;
 };
 
 struct ProtocolSelector {
@@ -54,6 +55,7 @@ struct ProtocolSelector {
     bool matches(std::uint8_t proto, bool opaque) const {
         return kind == Kind::any || (kind == Kind::opaque ? opaque : !opaque && proto == value);
     }
+    bool operator==(const ProtocolSelector&) const = default;
 };
 
 struct PortSelector {
@@ -71,6 +73,7 @@ struct PortSelector {
     bool matches(std::uint16_t p, bool opaque) const {
         return kind == Kind::any || (kind == Kind::opaque ? opaque : !opaque && first <= p && p <= last);
     }
+    bool operator==(const PortSelector&) const = default;
 };
 
 enum class Action : std::uint8_t { bypass, discard, protect };
@@ -169,25 +172,21 @@ public:
     std::uint64_t generation() const { return generation_; }
 
 private:
-    struct PrefixKey {
-        std::uint64_t hi = 0;  // the masked address as a 128-bit number (IPv4 in lo)
-        std::uint64_t lo = 0;
-        std::uint8_t family = 0;
-        std::uint8_t length = 0;
-        bool operator==(const PrefixKey&) const = default;
-    };
-    struct PrefixHash {
-        std::size_t operator()(const PrefixKey& k) const;
-    };
-    // A bucket holds one policy position inline (the common case: one policy
-    // per prefix) or names a list in Index::lists, sorted ascending.
-    struct Bucket {
-        std::uint32_t single = 0;
-        std::uint32_t list = 0xffffffffu;  // none
+    static constexpr std::uint32_t kList = 0xffffffffu;
+    // A policy as a bucket names it: its position in the global order and
+    // its matcher. A bucket holds one candidate inline (the common case: one
+    // policy per prefix) or, when matcher == kList, `pos` names a list in
+    // Index::lists sorted by position.
+    struct Candidate {
+        std::uint32_t pos = 0;
+        std::uint32_t matcher = 0;
     };
     // The selectors left to test once a bucket hit has proved the remote
     // address inside the policy's remote range (its prefixes tile the range
-    // exactly): a dense copy, so a lookup does not touch the Policy objects.
+    // exactly). Policies share matchers: a large SPD has many remote
+    // prefixes but few distinct local/protocol/port selectors, so the
+    // matchers a lookup reads stay cache-resident where a copy per policy
+    // would be one more cache miss per lookup.
     struct Matcher {
         AddressSelector local;
         ProtocolSelector protocol;
@@ -198,25 +197,50 @@ private:
                    local_port.matches(f.local_port, f.ports_opaque) &&
                    remote_port.matches(f.remote_port, f.ports_opaque);
         }
+        bool operator==(const Matcher&) const = default;
     };
-    // One sub-database (SPD-S, SPD-I or SPD-O): prefix buckets of positions
-    // into policies_ (global order).
+    struct MatcherHash {
+        std::size_t operator()(const Matcher& m) const;
+    };
+    struct WordHash {
+        std::size_t operator()(std::uint64_t k) const { return static_cast<std::size_t>(mix64(k)); }
+    };
+    struct Prefix6 {
+        std::uint64_t hi = 0, lo = 0;  // the masked address
+        std::uint8_t length = 0;
+        bool operator==(const Prefix6&) const = default;
+    };
+    struct Prefix6Hash {
+        std::size_t operator()(const Prefix6& k) const;
+    };
+    // One sub-database (SPD-S, SPD-I or SPD-O): buckets of candidates per
+    // remote prefix. IPv4 prefixes are keyed by one word, address << 8 | length.
     struct Index {
-        FlatMap<PrefixKey, Bucket, PrefixHash> buckets;
-        std::vector<std::vector<std::uint32_t>> lists;
+        FlatMap<std::uint64_t, Candidate, WordHash> v4;
+        FlatMap<Prefix6, Candidate, Prefix6Hash> v6;
+        std::vector<std::vector<Candidate>> lists;
         std::vector<std::uint8_t> lengths_v4;  // prefix lengths in use
         std::vector<std::uint8_t> lengths_v6;
-        void add(const AddressSelector& remote, std::uint32_t pos);
-        void add_prefix(const PrefixKey& key, std::uint32_t pos);
-        std::uint32_t first_match(const std::vector<Matcher>& ms, const FlowSelector& f,
-                                  std::uint32_t best) const;
+        void add(const AddressSelector& remote, Candidate c);
+        template <typename Map, typename Key>
+        void add_prefix(Map& map, const Key& key, std::uint8_t length, Candidate c);
+        // The first (lowest) position among `best` and the candidates
+        // matching f, whose remote address is `addr`.
+        std::uint32_t first_match4(const std::vector<Matcher>& ms, const FlowSelector& f,
+                                   std::uint32_t addr, std::uint32_t best) const;
+        std::uint32_t first_match6(const std::vector<Matcher>& ms, const FlowSelector& f,
+                                   std::uint64_t hi, std::uint64_t lo, std::uint32_t best) const;
+        std::uint32_t scan(const Candidate& bucket, const std::vector<Matcher>& ms,
+                           const FlowSelector& f, std::uint32_t best) const;
     };
 
+    std::uint32_t intern(const Policy& p);
     void index_policy(std::uint32_t pos);
     void rebuild();
 
     std::vector<Policy> policies_;
-    std::vector<Matcher> matchers_;  // parallel to policies_
+    std::vector<Matcher> matchers_;  // distinct, in order of first use
+    FlatMap<Matcher, std::uint32_t, MatcherHash> matcher_ids_;
     Index spd_s_, spd_i_, spd_o_;
     Policy::Id next_id_ = 1;
     std::uint64_t generation_ = 1;

@@ -1,5 +1,7 @@
 #include "ipsec/spd_cache.hpp"
 
+#include <bit>
+
 namespace mobiked::ipsec {
 namespace {
 
@@ -30,13 +32,17 @@ FlowKey FlowKey::of(const FlowSelector& f) {
     return k;
 }
 
+// Two mixing rounds, not one per field: on the per-packet path the hash is
+// most of the work before the table is read. The first word holds an IPv4
+// flow's addresses exactly; IPv6's upper halves are folded in by distinct
+// odd multipliers.
 std::size_t FlowKeyHash::operator()(const FlowKey& k) const {
-    std::uint64_t h = mix64(k.local_lo ^ 0x9e3779b97f4a7c15ULL);
-    h = mix64(h ^ k.remote_lo);
-    h = mix64(h ^ k.local_hi ^ (k.remote_hi << 1));
-    const std::uint64_t tail = std::uint64_t{k.local_port} << 32 | std::uint64_t{k.remote_port} << 16 |
-                               std::uint64_t{k.protocol} << 8 | k.flags;
-    return static_cast<std::size_t>(mix64(h ^ tail));
+    const std::uint64_t addresses = k.local_lo ^ std::rotl(k.remote_lo, 32);
+    const std::uint64_t rest =
+        (std::uint64_t{k.local_port} << 32 | std::uint64_t{k.remote_port} << 16 |
+         std::uint64_t{k.protocol} << 8 | k.flags) ^
+        k.local_hi * 0x9e3779b97f4a7c15ULL ^ k.remote_hi * 0xc2b2ae3d27d4eb4fULL;
+    return static_cast<std::size_t>(mix64(addresses ^ mix64(rest)));
 }
 
 bool SpdCache::insert(const FlowKey& k, const CacheEntry& e) {
@@ -45,9 +51,9 @@ bool SpdCache::insert(const FlowKey& k, const CacheEntry& e) {
     return true;
 }
 
-std::size_t SpdCache::erase_spi(std::uint32_t spi) {
-    return map_.erase_if([spi](const FlowKey&, const CacheEntry& e) {
-        return e.action == Action::protect && e.spi == spi;
+std::size_t SpdCache::erase_sa(std::uint32_t spi, std::uint32_t ref) {
+    return map_.erase_if([&](const FlowKey&, const CacheEntry& e) {
+        return e.action == Action::protect && e.spi == spi && e.ref == ref;
     });
 }
 

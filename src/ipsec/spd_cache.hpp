@@ -29,13 +29,17 @@ struct FlowKeyHash {
     std::size_t operator()(const FlowKey& k) const;
 };
 
+// Field order keeps it at 24 bytes: with a 40-byte FlowKey a slot of the
+// cache is exactly one cache line.
 struct CacheEntry {
     Action action = Action::discard;
-    Policy::Id policy = 0;
-    std::uint32_t spi = 0;  // PROTECT: the outbound SA
     Protocol protocol = Protocol::esp;
+    Policy::Id policy = 0;
+    std::uint32_t spi = 0;  // PROTECT: the outbound SA (Sad key: spi, ref)
+    std::uint32_t ref = 0;
     std::uint64_t generation = 0;
 };
+static_assert(sizeof(FlowKey) + sizeof(CacheEntry) == 64);
 
 class SpdCache {
 public:
@@ -50,8 +54,8 @@ public:
     // Adds or replaces. False (nothing stored) when the cache is full.
     bool insert(const FlowKey& k, const CacheEntry& e);
     bool erase(const FlowKey& k) { return map_.erase(k); }
-    // Drops every entry pointing at an SA (deleted or rekeyed). O(entries).
-    std::size_t erase_spi(std::uint32_t spi);
+    // Drops every entry pointing at an outbound SA (deleted or rekeyed). O(entries).
+    std::size_t erase_sa(std::uint32_t spi, std::uint32_t ref);
     void clear() { map_.clear(); }
     std::size_t size() const { return map_.size(); }
 

@@ -263,6 +263,41 @@ TEST_F(DataPlaneTest, LifetimeNotices) {
     EXPECT_TRUE(a_.dp->take_lifetime_notices().empty());
 }
 
+// Two peers chose the same SPI for the SAs we send on (nothing stops them):
+// both CHILD_SAs install, each peer gets its own traffic and its own
+// lifetime notices, and deleting one leaves the other working.
+TEST_F(DataPlaneTest, TwoPeersWithTheSameOutboundSpi) {
+    ike::InstallChildSa one = child(true, 0xc0ffee, 0x1001);
+    ike::InstallChildSa two = child(true, 0xc0ffee, 0x1002);
+    two.ike_sa_id = 2;
+    two.remote = {ip("192.0.2.3"), 4500};
+    two.remote_ts = {ts("10.3.0.0", 16)};
+    two.lifetimes.rekey_packets = 2;
+    ASSERT_TRUE(a_.dp->install(one, now_));
+    ASSERT_TRUE(a_.dp->install(two, now_));
+    a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 10), now_);
+    a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.3.0.1"), 10), now_);
+    a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.3.0.1"), 10), now_);
+    ASSERT_EQ(a_.sent.size(), 3u);
+    EXPECT_EQ(a_.sent[0].remote.address, ip("192.0.2.2"));
+    EXPECT_EQ(a_.sent[1].remote.address, ip("192.0.2.3"));
+    EXPECT_EQ(a_.sent[2].remote.address, ip("192.0.2.3"));
+    for (const Datagram& d : a_.sent) EXPECT_EQ(load_be32(d.data.data()), 0xc0ffeeu);
+    EXPECT_EQ(a_.dp->traffic(0x1001)->packets_out, 1u);
+    EXPECT_EQ(a_.dp->traffic(0x1002)->packets_out, 2u);
+    const auto n = a_.dp->take_lifetime_notices();
+    ASSERT_EQ(n.size(), 1u);
+    EXPECT_EQ(n[0].ike_sa_id, 2u);  // the peer whose SA reached its limit
+    a_.sent.clear();
+    EXPECT_TRUE(a_.dp->remove(ike::DeleteChildSa{1, 1, 0x1001, 0xc0ffee}, now_));
+    a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.3.0.1"), 10), now_);
+    ASSERT_EQ(a_.sent.size(), 1u);
+    EXPECT_EQ(a_.sent[0].remote.address, ip("192.0.2.3"));
+    a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 10), now_);
+    EXPECT_EQ(a_.sent.size(), 1u);
+    EXPECT_EQ(a_.dp->child_sa_count(), 1u);
+}
+
 TEST_F(DataPlaneTest, TrapQueuesThenFlushes) {
     Trap t{"c", "net", ike::IpsecMode::tunnel, {ts("10.1.0.0", 16)}, {ts("10.2.0.0", 16)}};
     a_.dp->set_traps({t});

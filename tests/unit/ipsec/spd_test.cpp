@@ -227,6 +227,184 @@ TEST(Spd, IndexedLookupEqualsLinearScanOnRandomPolicies) {
     }
 }
 
+// The index over a large SPD: PROTECT /24s (one bucket each) behind
+// earlier, wider policies that overlap them. Order must still decide.
+TEST(Spd, EarlierOverlappingPolicyWinsOverIndexedLaterOne) {
+    Spd spd;
+    Policy web = policy(Action::bypass, "web");  // wider prefix, a port, and first
+    web.remote = prefix("10.0.0.0", 8);
+    web.remote_port = PortSelector::port(80);
+    const auto web_id = spd.add(web);
+    Policy odd = policy(Action::discard, "odd-range");  // a range that is no prefix
+    odd.remote = AddressSelector::range_of(ip("10.0.1.200"), ip("10.0.3.7"));
+    const auto odd_id = spd.add(odd);
+    std::vector<Policy::Id> sites;
+    for (std::uint32_t i = 0; i < 1000; ++i) {
+        Policy site = policy(Action::protect, "site-" + std::to_string(i));
+        site.remote = *AddressSelector::prefix(IpAddress::v4(0x0a000000u | i << 8), 24);
+        sites.push_back(spd.add(site));
+    }
+    spd.add(policy(Action::discard, "rest"));
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.5.9", ipproto::tcp, 999, 80)), "web");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.5.9", ipproto::tcp, 999, 81)), "site-5");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.1.199")), "site-1");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.1.200")), "odd-range");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.2.0")), "odd-range");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.3.7")), "odd-range");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.3.8")), "site-3");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.3.232.1")), "rest");  // past the last site
+    // Removal: what the removed policy shadowed shows through; nothing else moves.
+    ASSERT_TRUE(spd.remove(odd_id));
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.2.0")), "site-2");
+    ASSERT_TRUE(spd.remove(sites[5]));
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.5.9", ipproto::tcp, 999, 81)), "rest");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.5.9", ipproto::tcp, 999, 80)), "web");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.6.9")), "site-6");
+    ASSERT_TRUE(spd.remove(web_id));
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.6.9", ipproto::tcp, 999, 80)), "site-6");
+}
+
+// The data plane puts each new CHILD_SA's policies at the front: every
+// such insert shifts every position in the index.
+TEST(Spd, InsertAtFrontReordersTheIndex) {
+    Spd spd;
+    for (std::uint32_t i = 0; i < 100; ++i) {
+        Policy site = policy(Action::protect, "site-" + std::to_string(i));
+        site.remote = *AddressSelector::prefix(IpAddress::v4(0x0a000000u | i << 8), 24);
+        spd.add(site);
+    }
+    spd.add(policy(Action::discard, "rest"));
+    for (int round = 0; round < 3; ++round) {
+        Policy host = policy(Action::bypass, "host-" + std::to_string(round));
+        host.remote = AddressSelector::single(ip("10.0.7.7"));
+        ASSERT_TRUE(spd.insert_before(spd.policies().front().id, host));
+        EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.7.7")), "host-" + std::to_string(round));
+        EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.7.8")), "site-7");
+        EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.99.1")), "site-99");
+    }
+    EXPECT_EQ(spd.policies().front().label, "host-2");
+    ASSERT_TRUE(spd.remove(spd.policies().front().id));
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.7.7")), "host-1");
+    // Insert in the middle, ahead of site-50 only.
+    Policy mid = policy(Action::discard, "mid");
+    mid.remote = prefix("10.0.0.0", 16);
+    ASSERT_TRUE(spd.insert_before(spd.policies()[2 + 50].id, mid));
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.49.1")), "site-49");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.50.1")), "mid");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.51.1")), "mid");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.7.7")), "host-1");
+}
+
+// Policies share their local/protocol/port matcher in the index; sharing
+// must not merge the policies themselves.
+TEST(Spd, PoliciesWithEqualSelectorsStayDistinct) {
+    Spd spd;
+    Policy a = policy(Action::bypass, "a");
+    a.remote = prefix("10.1.0.0", 16);
+    a.protocol = ProtocolSelector::of(ipproto::tcp);
+    Policy b = a;  // same selectors, later: shadowed while a exists
+    b.label = "b";
+    b.action = Action::protect;
+    Policy c = a;  // same matcher, other prefix
+    c.label = "c";
+    c.remote = prefix("10.2.0.0", 16);
+    const auto a_id = spd.add(a);
+    spd.add(b);
+    spd.add(c);
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.1.0.1", ipproto::tcp)), "a");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.2.0.1", ipproto::tcp)), "c");
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.1.0.1", ipproto::udp)), "none");
+    ASSERT_TRUE(spd.remove(a_id));
+    EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.1.0.1", ipproto::tcp)), "b");
+}
+
+// Like IndexedLookupEqualsLinearScanOnRandomPolicies, with both families,
+// ANY, and the SPD changed between queries by inserts at random positions
+// (the front included) and removals.
+TEST(Spd, IndexedLookupEqualsLinearScanAcrossChanges) {
+    std::mt19937 rng(4242);
+    auto rnd = [&](std::uint32_t n) { return static_cast<std::uint32_t>(rng() % n); };
+    auto v4 = [&]() { return IpAddress::v4(0x0a000000u | rnd(4) << 8 | rnd(256)); };
+    auto v6 = [&]() {
+        Bytes b = to_bytes(ip("2001:db8::").bytes());
+        b[7] = static_cast<std::uint8_t>(rnd(4));
+        b[15] = static_cast<std::uint8_t>(rnd(256));
+        return *IpAddress::from_bytes(b);
+    };
+    auto address = [&](bool six) { return six ? v6() : v4(); };
+    auto random_policy = [&](int i) {
+        Policy p = policy(static_cast<Action>(rnd(3)), std::to_string(i));
+        const bool six = rnd(2) == 0;
+        switch (rnd(4)) {
+            case 0:
+                p.remote = AddressSelector::any_address();
+                break;
+            case 1:
+                p.remote =
+                    *AddressSelector::prefix(address(six), six ? 112 + rnd(17) : 20 + rnd(13));
+                break;
+            case 2: {
+                IpAddress a = address(six), b = address(six);
+                if (b < a) std::swap(a, b);
+                p.remote = AddressSelector::range_of(a, b);
+                break;
+            }
+            default:
+                p.remote = AddressSelector::single(address(six));
+                break;
+        }
+        if (rnd(4) == 0) p.local = *AddressSelector::prefix(address(six), six ? 120 : 24);
+        if (rnd(4) == 0) p.protocol = ProtocolSelector::of(rnd(2) ? ipproto::udp : ipproto::tcp);
+        if (rnd(4) == 0)
+            p.remote_port = PortSelector::ports(static_cast<std::uint16_t>(rnd(100)),
+                                                static_cast<std::uint16_t>(100 + rnd(100)));
+        p.inbound = rnd(2) == 0;
+        p.outbound = rnd(2) == 0;
+        return p;
+    };
+    Spd spd;
+    int made = 0;
+    for (; made < 40; ++made) spd.add(random_policy(made));
+    for (int step = 0; step < 60; ++step) {
+        switch (rnd(3)) {
+            case 0:
+                spd.add(random_policy(made++));
+                break;
+            case 1: {
+                const Policy::Id before =
+                    spd.policies()[rnd(2) ? 0 : rnd(static_cast<std::uint32_t>(spd.size()))].id;
+                ASSERT_TRUE(spd.insert_before(before, random_policy(made++)));
+                break;
+            }
+            default:
+                if (spd.size() > 1) {
+                    ASSERT_TRUE(
+                        spd.remove(spd.policies()[rnd(static_cast<std::uint32_t>(spd.size()))].id));
+                }
+        }
+        for (int q = 0; q < 100; ++q) {
+            FlowSelector f;
+            const bool six = rnd(2) == 0;
+            f.local = address(six);
+            f.remote = address(six);
+            f.protocol = rnd(2) ? ipproto::udp : ipproto::tcp;
+            f.remote_port = static_cast<std::uint16_t>(rnd(300));
+            for (Direction d : {Direction::inbound, Direction::outbound}) {
+                const Policy* expected = nullptr;
+                for (const Policy& p : spd.policies()) {
+                    const bool in_db = p.action == Action::protect ||
+                                       (d == Direction::inbound ? p.inbound : p.outbound);
+                    if (in_db && p.matches(f)) {
+                        expected = &p;
+                        break;
+                    }
+                }
+                ASSERT_EQ(spd.lookup(d, f), expected) << "step " << step << " query " << q;
+            }
+        }
+    }
+}
+
 // ---- PFP and the outbound decision ---------------------------------------------
 
 TEST(Pfp, OneSaPerDistinctPacketValue) {
@@ -389,6 +567,45 @@ TEST(VpnGateway, ExampleTopology) {
     EXPECT_EQ(carol.acquire.remote.range.to_string(), "10.99.0.3/32");
 }
 
+// Two peers chose the same SPI for their inbound SAs (our outbound ones):
+// the bindings and cache entries carry the SAD ref that tells them apart.
+TEST(SpdCache, SameSpiFromTwoPeersStaysApart) {
+    Spd spd;
+    Policy to_a = policy(Action::protect, "to-a");
+    to_a.remote = prefix("10.1.0.0", 16);
+    Policy to_b = policy(Action::protect, "to-b");
+    to_b.remote = prefix("10.2.0.0", 16);
+    const auto a_id = spd.add(to_a);
+    const auto b_id = spd.add(to_b);
+    SpdCache cache;
+    OutboundPolicy out(spd, cache);
+    auto sel = [](std::string_view net) {
+        return SaSelector{TrafficSelector{AddressRange::any(IpAddress::Family::v4)},
+                          TrafficSelector{*AddressRange::from_prefix(ip(net), 16)}};
+    };
+    out.bind(a_id, sel("10.1.0.0"), 0x1234, 0xaaaa);
+    out.bind(b_id, sel("10.2.0.0"), 0x1234, 0xbbbb);
+    for (bool cached : {false, true}) {
+        const auto da = out.decide(flow("1.1.1.1", "10.1.0.1"));
+        const auto db = out.decide(flow("1.1.1.1", "10.2.0.1"));
+        EXPECT_EQ(da.from_cache, cached);
+        EXPECT_EQ(da.kind, Kind::protect);
+        EXPECT_EQ(db.kind, Kind::protect);
+        EXPECT_EQ(da.spi, 0x1234u);
+        EXPECT_EQ(db.spi, 0x1234u);
+        EXPECT_EQ(da.ref, 0xaaaau);
+        EXPECT_EQ(db.ref, 0xbbbbu);
+    }
+    // A's SA goes: B's binding and cached decision stay.
+    out.unbind(0x1234, 0xaaaa);
+    EXPECT_EQ(out.bound_sas(), 1u);
+    EXPECT_EQ(cache.size(), 1u);
+    EXPECT_EQ(out.decide(flow("1.1.1.1", "10.1.0.1")).kind, Kind::acquire);
+    const auto db = out.decide(flow("1.1.1.1", "10.2.0.1"));
+    EXPECT_TRUE(db.from_cache);
+    EXPECT_EQ(db.ref, 0xbbbbu);
+}
+
 // ---- PAD -----------------------------------------------------------------------
 
 TEST(Pad, FirstMatchingEntryAndItsConstraints) {
@@ -468,6 +685,45 @@ TEST(Sad, IndexedBySpiDirectionAndProtocol) {
     std::size_t n = 0;
     sad.for_each([&](Sa&) { ++n; });
     EXPECT_EQ(n, 501u);
+}
+
+// Outbound SAs carry the peer's SPI; two peers may pick the same one.
+TEST(Sad, OutboundSasOfTwoPeersWithTheSameSpi) {
+    Sad sad;
+    const auto& algo = test::esp_algorithms()[0];
+    auto to_a = test::make_params(algo, Protocol::esp, Mode::tunnel, Direction::outbound, false);
+    to_a.spi = 0xc0ffee;
+    auto to_b = to_a;
+    to_b.remote = {ip("198.51.100.7"), 4500};
+    // refs: the inbound SPIs we allocated for the two CHILD_SAs.
+    constexpr std::uint32_t ref_a = 0x1001, ref_b = 0x1002;
+    ASSERT_TRUE(sad.add(test::make_sa(to_a), ref_a));
+    ASSERT_TRUE(sad.add(test::make_sa(to_b), ref_b));
+    EXPECT_FALSE(sad.add(test::make_sa(to_b), ref_b));  // same SA twice
+    EXPECT_EQ(sad.size(), 2u);
+    Sa* a = sad.find(Direction::outbound, Protocol::esp, 0xc0ffee, ref_a);
+    Sa* b = sad.find(Direction::outbound, Protocol::esp, 0xc0ffee, ref_b);
+    ASSERT_NE(a, nullptr);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(a->params().remote.address, ip("192.0.2.2"));
+    EXPECT_EQ(b->params().remote.address, ip("198.51.100.7"));
+    EXPECT_EQ(sad.find(Direction::outbound, Protocol::esp, 0xc0ffee, 0x1003), nullptr);
+    EXPECT_EQ(sad.find(Direction::outbound, Protocol::ah, 0xc0ffee, ref_a), nullptr);
+    // A moves (MOBIKE): the key does not depend on its address.
+    a->update_endpoints({ip("192.0.2.1"), 4500}, {ip("203.0.113.5"), 4500}, true);
+    EXPECT_EQ(sad.find(Direction::outbound, Protocol::esp, 0xc0ffee, ref_a), a);
+    ASSERT_TRUE(sad.remove(Direction::outbound, Protocol::esp, 0xc0ffee, ref_a));
+    EXPECT_FALSE(sad.remove(Direction::outbound, Protocol::esp, 0xc0ffee, ref_a));
+    EXPECT_EQ(sad.find(Direction::outbound, Protocol::esp, 0xc0ffee, ref_a), nullptr);
+    EXPECT_EQ(sad.find(Direction::outbound, Protocol::esp, 0xc0ffee, ref_b), b);
+    EXPECT_EQ(sad.size(), 1u);
+    // Inbound SAs are ours: keyed by SPI alone, the ref is ignored.
+    auto in = test::make_params(algo, Protocol::esp, Mode::tunnel, Direction::inbound, false);
+    in.spi = ref_a;
+    ASSERT_TRUE(sad.add(test::make_sa(in), 77));
+    EXPECT_NE(sad.find(Direction::inbound, Protocol::esp, ref_a), nullptr);
+    EXPECT_NE(sad.find(Direction::inbound, Protocol::esp, ref_a, 78), nullptr);
+    EXPECT_FALSE(sad.add(test::make_sa(in), 79));
 }
 
 }  // namespace
