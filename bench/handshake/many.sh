@@ -25,8 +25,8 @@
 # WINDOW IKE SAs in flight; rekey_all_s runs from the first CREATE_CHILD_SA sent to
 # the last DELETE answered. The responder's work per rekey (decrypt, negotiate, derive, install,
 # delete) is what is timed; the generator runs on the other core. Driving the rekeys through
-# mobiked's control socket (`mobikectl rekey`, responder-initiated) is not usable at this
-# scale: cmd_rekey copies list_sas() - every SA - for each request (O(N) per rekey).
+# mobiked's control socket (`mobikectl rekey`, responder-initiated) would time one client
+# process per CHILD_SA and the other direction of the exchange, not the responder's work.
 # A config with short lifetimes would measure the jitter spread, not the rekey cost.
 #
 # Environment: N (or the argument), WINDOW [256] handshakes (and rekeys) in flight,

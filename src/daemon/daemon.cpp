@@ -323,10 +323,10 @@ void Daemon::on_event(const ike::Event& e) {
     if (it == pending_.end()) return;
     if (e.kind == K::child_failed) it->second.warnings.push_back("CHILD_SA failed: " + e.detail);
     if (e.kind == K::ike_established) {
-        auto sas = engine_->list_sas();
-        auto sa = std::find_if(sas.begin(), sas.end(), [&](const ike::IkeSaInfo& s) { return s.id == e.ike_sa_id; });
-        if (sa != sas.end()) control_->reply(it->second.client, response_initiated(*sa, monotonic_now(), it->second.warnings));
-        else control_->reply(it->second.client, response_error("IKE SA established but already gone"));
+        if (const auto sa = engine_->sa_info(e.ike_sa_id))
+            control_->reply(it->second.client, response_initiated(*sa, monotonic_now(), it->second.warnings));
+        else
+            control_->reply(it->second.client, response_error("IKE SA established but already gone"));
         pending_.erase(it);
     } else if (e.kind == K::ike_failed || e.kind == K::ike_deleted) {
         control_->reply(it->second.client, response_error("IKE SA " + std::string(ike::event_kind_name(e.kind)) +

@@ -163,9 +163,8 @@ DaemonStatus Daemon::status() const {
 // (ike_rekeyed / child_rekeyed, or an error) and in list-sas.
 void Daemon::cmd_rekey(std::uint64_t client, const ControlRequest& r) {
     const std::uint64_t id = r.ike_id.value_or(0);
-    auto sas = engine_->list_sas();
-    auto sa = std::find_if(sas.begin(), sas.end(), [&](const ike::IkeSaInfo& s) { return s.id == id; });
-    if (sa == sas.end())
+    const auto sa = engine_->sa_info(id);  // not list_sas(): scripts rekey SAs one request each
+    if (!sa)
         return control_->reply(client, response_error("no IKE SA " + std::to_string(id) + " (see mobikectl list-sas)"));
     if (sa->state != ike::IkeState::established)
         return control_->reply(client, response_error("IKE SA " + std::to_string(id) + " is " +

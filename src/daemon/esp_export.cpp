@@ -91,7 +91,7 @@ void add_records(EspSaExport& out, const ike::InstallChildSa& sa, const std::vec
 
 }  // namespace
 
-EspSaExport wireshark_esp_sa(const std::vector<InstalledSa>& sas) {
+EspSaExport wireshark_esp_sa(const SaTable::Entries& sas) {
     EspSaExport out;
     out.text = kHeader;
     for (const auto& e : sas) add_records(out, e.sa, {{e.sa.local, e.sa.remote}}, "");
@@ -127,31 +127,19 @@ void EspKeyArchive::retire(const InstalledSa& e, Time now) {
     }
 }
 
-// Mirrors SaTable's matching (a rekeyed CHILD_SA keeps its child_id, so the SPI
-// decides when one is given).
 void EspKeyArchive::before_apply(const ike::SaCommand& cmd, const SaTable& table, Time now) {
     expire(now);
     if (const auto* d = std::get_if<ike::DeleteChildSa>(&cmd)) {
-        for (const auto& e : table.entries()) {
-            if (e.sa.ike_sa_id != d->ike_sa_id) continue;
-            bool match = (d->spi_in != 0 || d->spi_out != 0)
-                             ? e.sa.spi_in == d->spi_in || (d->spi_out != 0 && e.sa.spi_out == d->spi_out)
-                             : e.sa.child_id == d->child_id;
-            if (match) {
-                retire(e, now);
-                break;
-            }
-        }
+        if (const InstalledSa* e = table.find(*d)) retire(*e, now);
     } else if (const auto* u = std::get_if<ike::UpdateSaAddresses>(&cmd)) {
-        for (const auto& e : table.entries()) {
-            if (e.sa.ike_sa_id != u->ike_sa_id) continue;
+        table.for_each_child(u->ike_sa_id, [&](const InstalledSa& e) {
             Path was{e.sa.local, e.sa.remote};
-            if (was == Path{u->local, u->remote}) continue;
+            if (was == Path{u->local, u->remote}) return;
             auto& v = earlier_[{e.sa.ike_sa_id, e.sa.spi_in}];
-            if (std::find(v.begin(), v.end(), was) != v.end()) continue;
+            if (std::find(v.begin(), v.end(), was) != v.end()) return;
             v.push_back(was);
             if (v.size() > limits_.max_paths) v.erase(v.begin());
-        }
+        });
     } else if (const auto* i = std::get_if<ike::InstallChildSa>(&cmd)) {
         earlier_.erase({i->ike_sa_id, i->spi_in});  // replaces an entry with this SPI, if any
     }
@@ -159,8 +147,7 @@ void EspKeyArchive::before_apply(const ike::SaCommand& cmd, const SaTable& table
 
 void EspKeyArchive::before_remove_ike_sa(std::uint64_t ike_sa_id, const SaTable& table, Time now) {
     expire(now);
-    for (const auto& e : table.entries())
-        if (e.sa.ike_sa_id == ike_sa_id) retire(e, now);
+    table.for_each_child(ike_sa_id, [&](const InstalledSa& e) { retire(e, now); });
 }
 
 void EspKeyArchive::expire(Time now) {
@@ -179,7 +166,7 @@ void add_unique(std::vector<P>& paths, const std::vector<P>& more) {
 }
 }  // namespace
 
-EspSaExport EspKeyArchive::wireshark(const std::vector<InstalledSa>& installed, Time now) {
+EspSaExport EspKeyArchive::wireshark(const SaTable::Entries& installed, Time now) {
     expire(now);
     EspSaExport out;
     out.text = kHeader;

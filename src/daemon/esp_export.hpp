@@ -33,7 +33,7 @@ struct EspSaExport {
     std::vector<std::string> skipped;  // SAs with algorithms Wireshark cannot decrypt
     std::size_t retired = 0;           // deleted SAs (rekeyed or closed) included
 };
-EspSaExport wireshark_esp_sa(const std::vector<InstalledSa>& sas);
+EspSaExport wireshark_esp_sa(const SaTable::Entries& sas);
 
 class EspKeyArchive {
 public:
@@ -50,12 +50,13 @@ public:
 
     // Call before `table.apply(cmd)` / `table.remove_ike_sa(id)`: remembers the
     // keys of the SAs about to be deleted and the addresses about to be replaced.
+    // O(CHILD_SAs of the command's IKE SA), as the table's own work.
     void before_apply(const ike::SaCommand& cmd, const SaTable& table, Time now);
     void before_remove_ike_sa(std::uint64_t ike_sa_id, const SaTable& table, Time now);
 
     // Records for the installed SAs (current and earlier addresses) and then for
     // the retired ones still kept. Expired entries are dropped first.
-    EspSaExport wireshark(const std::vector<InstalledSa>& installed, Time now);
+    EspSaExport wireshark(const SaTable::Entries& installed, Time now);
 
     std::size_t retired() const { return retired_.size(); }
     void expire(Time now);

@@ -5,6 +5,16 @@
 
 namespace mobiked::daemon {
 
+namespace {
+
+// A rekeyed CHILD_SA keeps its child_id, so the SPI decides when one is given.
+bool names(const InstalledSa& e, const ike::DeleteChildSa& d) {
+    if (d.spi_in != 0 || d.spi_out != 0) return e.sa.spi_in == d.spi_in || (d.spi_out != 0 && e.sa.spi_out == d.spi_out);
+    return e.sa.child_id == d.child_id;
+}
+
+}  // namespace
+
 SaTable::~SaTable() {
     for (auto& e : entries_) wipe_keys(e);
 }
@@ -28,55 +38,99 @@ bool SaTable::apply(const ike::SaCommand& cmd, Time now) {
 }
 
 bool SaTable::install(const ike::InstallChildSa& c, Time now) {
-    auto it = std::find_if(entries_.begin(), entries_.end(),
-                           [&](const InstalledSa& e) { return e.sa.spi_in == c.spi_in; });
-    if (it != entries_.end()) {
+    if (auto found = by_spi_.find(c.spi_in); found != by_spi_.end()) {
+        auto it = found->second;
+        // The SPI names the entry, not the IKE SA: it may change hands.
+        const bool moves = it->sa.ike_sa_id != c.ike_sa_id;
+        const std::uint64_t seq = moves ? unlink(it) : 0;
         wipe_keys(*it);
         *it = InstalledSa{c, now};
-    } else {
-        entries_.push_back(InstalledSa{c, now});
+        if (moves) link(it, seq);
+        return true;
     }
+    auto it = entries_.insert(entries_.end(), InstalledSa{c, now});
+    by_spi_.emplace(c.spi_in, it);
+    by_ike_[c.ike_sa_id].push_back(Member{next_seq_++, it});
     return true;
 }
 
-// A rekeyed CHILD_SA keeps its child_id, so the SPI decides when one is given.
+const SaTable::Member* SaTable::match(const ike::DeleteChildSa& d) const {
+    auto m = by_ike_.find(d.ike_sa_id);
+    if (m == by_ike_.end()) return nullptr;
+    auto hit = std::find_if(m->second.begin(), m->second.end(), [&](const Member& x) { return names(*x.it, d); });
+    return hit == m->second.end() ? nullptr : &*hit;
+}
+
+const InstalledSa* SaTable::find(const ike::DeleteChildSa& d) const {
+    const Member* hit = match(d);
+    return hit ? &*hit->it : nullptr;
+}
+
 bool SaTable::remove(const ike::DeleteChildSa& d) {
-    auto match = [&](const InstalledSa& e) {
-        if (e.sa.ike_sa_id != d.ike_sa_id) return false;
-        if (d.spi_in != 0 || d.spi_out != 0) return e.sa.spi_in == d.spi_in || (d.spi_out != 0 && e.sa.spi_out == d.spi_out);
-        return e.sa.child_id == d.child_id;
-    };
-    auto it = std::find_if(entries_.begin(), entries_.end(), match);
-    if (it == entries_.end()) return false;
+    const Member* hit = match(d);
+    if (!hit) return false;
+    auto it = hit->it;
+    unlink(it);
+    by_spi_.erase(it->sa.spi_in);
     wipe_keys(*it);
     entries_.erase(it);
     return true;
 }
 
 bool SaTable::update(const ike::UpdateSaAddresses& u) {
-    bool any = false;
-    for (auto& e : entries_) {
-        if (e.sa.ike_sa_id != u.ike_sa_id) continue;
-        e.sa.local = u.local;
-        e.sa.remote = u.remote;
-        e.sa.udp_encap = u.udp_encap;
-        any = true;
+    auto m = by_ike_.find(u.ike_sa_id);
+    if (m == by_ike_.end()) return false;
+    for (const Member& x : m->second) {
+        x.it->sa.local = u.local;
+        x.it->sa.remote = u.remote;
+        x.it->sa.udp_encap = u.udp_encap;
     }
-    return any;
+    return true;
 }
 
 std::size_t SaTable::remove_ike_sa(std::uint64_t ike_sa_id) {
-    std::size_t n = 0;
-    for (auto it = entries_.begin(); it != entries_.end();) {
-        if (it->sa.ike_sa_id == ike_sa_id) {
-            wipe_keys(*it);
-            it = entries_.erase(it);
-            ++n;
-        } else {
-            ++it;
-        }
+    auto m = by_ike_.find(ike_sa_id);
+    if (m == by_ike_.end()) return 0;
+    const std::size_t n = m->second.size();
+    for (const Member& x : m->second) {
+        by_spi_.erase(x.it->sa.spi_in);
+        wipe_keys(*x.it);
+        entries_.erase(x.it);
     }
+    by_ike_.erase(m);
     return n;
+}
+
+void SaTable::move_ike_sa(std::uint64_t from_ike_sa_id, std::uint64_t to_ike_sa_id) {
+    if (from_ike_sa_id == to_ike_sa_id) return;
+    auto m = by_ike_.find(from_ike_sa_id);
+    if (m == by_ike_.end()) return;
+    Members moving = std::move(m->second);
+    by_ike_.erase(m);
+    for (const Member& x : moving) x.it->sa.ike_sa_id = to_ike_sa_id;
+    Members& to = by_ike_[to_ike_sa_id];
+    if (to.empty()) {
+        to = std::move(moving);
+        return;
+    }
+    const auto mid = static_cast<std::ptrdiff_t>(to.size());
+    to.insert(to.end(), moving.begin(), moving.end());
+    std::inplace_merge(to.begin(), to.begin() + mid, to.end(), [](const Member& a, const Member& b) { return a.seq < b.seq; });
+}
+
+std::uint64_t SaTable::unlink(Entries::iterator it) {
+    auto m = by_ike_.find(it->sa.ike_sa_id);
+    auto x = std::find_if(m->second.begin(), m->second.end(), [&](const Member& y) { return y.it == it; });
+    const std::uint64_t seq = x->seq;
+    m->second.erase(x);
+    if (m->second.empty()) by_ike_.erase(m);
+    return seq;
+}
+
+void SaTable::link(Entries::iterator it, std::uint64_t seq) {
+    Members& v = by_ike_[it->sa.ike_sa_id];
+    auto at = std::upper_bound(v.begin(), v.end(), seq, [](std::uint64_t s, const Member& y) { return s < y.seq; });
+    v.insert(at, Member{seq, it});
 }
 
 }  // namespace mobiked::daemon

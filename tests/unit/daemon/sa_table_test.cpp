@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "daemon/esp_export.hpp"
 #include "daemon/sa_table.hpp"
 #include "daemon/udp_io.hpp"
@@ -35,13 +37,44 @@ TEST(SaTable, InstallDeleteUpdate) {
     EXPECT_TRUE(t.apply(child(1, 1, 0x100, 0x299), Time{}));  // same inbound SPI replaces
     EXPECT_EQ(t.size(), 3u);
     Endpoint moved{*IpAddress::parse("192.0.2.9"), 4500};
-    EXPECT_TRUE(t.apply(ike::UpdateSaAddresses{1, moved, t.entries()[0].sa.remote, true}, Time{}));
+    EXPECT_TRUE(t.apply(ike::UpdateSaAddresses{1, moved, t.entries().front().sa.remote, true}, Time{}));
     for (const auto& e : t.entries()) EXPECT_EQ(e.sa.local == moved, e.sa.ike_sa_id == 1);
     EXPECT_TRUE(t.apply(ike::DeleteChildSa{1, 2, 0x101, 0x201}, Time{}));
     EXPECT_FALSE(t.apply(ike::DeleteChildSa{1, 2, 0x101, 0x201}, Time{}));
     EXPECT_FALSE(t.apply(ike::UpdateSaAddresses{9, moved, moved, false}, Time{}));
     EXPECT_EQ(t.remove_ike_sa(1), 1u);
     EXPECT_EQ(t.size(), 1u);
+}
+
+// find() and for_each_child() are what EspKeyArchive uses to see a command's
+// SAs before the table acts: they must agree with apply().
+TEST(SaTable, FindAndChildrenAgreeWithApply) {
+    SaTable t;
+    t.apply(child(2, 1, 0x10, 0x20), Time{});
+    t.apply(child(1, 1, 0x11, 0x21), Time{});
+    t.apply(child(1, 2, 0x12, 0x22), Time{});
+    t.apply(child(2, 2, 0x13, 0x23), Time{});
+    EXPECT_EQ(t.find(ike::DeleteChildSa{1, 9, 0x12, 0, false})->sa.child_id, 2u);
+    EXPECT_EQ(t.find(ike::DeleteChildSa{1, 9, 0x12, 0x21, false})->sa.spi_in, 0x11u);  // first in install order
+    EXPECT_EQ(t.find(ike::DeleteChildSa{1, 2, 0, 0, false})->sa.spi_in, 0x12u);
+    EXPECT_EQ(t.find(ike::DeleteChildSa{1, 1, 0x10, 0, false}), nullptr);  // IKE SA 2's
+    EXPECT_EQ(t.find(ike::DeleteChildSa{3, 1, 0, 0, false}), nullptr);
+    auto spis = [&](std::uint64_t ike) {
+        std::vector<std::uint32_t> v;
+        t.for_each_child(ike, [&](const InstalledSa& e) { v.push_back(e.sa.spi_in); });
+        return v;
+    };
+    EXPECT_EQ(spis(1), (std::vector<std::uint32_t>{0x11, 0x12}));
+    EXPECT_TRUE(spis(3).empty());
+    t.move_ike_sa(1, 2);
+    EXPECT_EQ(spis(2), (std::vector<std::uint32_t>{0x10, 0x11, 0x12, 0x13}));
+    EXPECT_TRUE(spis(1).empty());
+    t.apply(child(3, 1, 0x11, 0x31), Time{});  // the SPI changes IKE SA
+    EXPECT_EQ(spis(2), (std::vector<std::uint32_t>{0x10, 0x12, 0x13}));
+    EXPECT_EQ(spis(3), (std::vector<std::uint32_t>{0x11}));
+    EXPECT_EQ(t.find(ike::DeleteChildSa{3, 1, 0, 0, false})->sa.spi_out, 0x31u);
+    EXPECT_EQ(t.remove_ike_sa(2), 3u);
+    EXPECT_TRUE(spis(2).empty());
 }
 
 TEST(EspExport, WiresharkRecords) {
