@@ -641,6 +641,8 @@ void DataPlane::enforcement_changed(Time now) {
 std::optional<Time> DataPlane::next_deadline() const {
     std::optional<Time> t;
     if (enforce_dirty_) t = enforce_due_;
+    // A run of nft has no fd to wake the loop when it ends.
+    if (enforcer_ && enforcer_->busy() && (!t || enforce_check_ < *t)) t = enforce_check_;
     for (const Draining& d : draining_)
         if (!t || d.until < *t) t = d.until;
     return t;
@@ -648,11 +650,18 @@ std::optional<Time> DataPlane::next_deadline() const {
 
 void DataPlane::poll(Time now) {
     last_now_ = std::max(last_now_, now);
-    if (enforce_dirty_ && now >= enforce_due_) {
-        const auto t0 = std::chrono::steady_clock::now();
-        sync_enforcement();
-        enforce_cost_ = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - t0);
-        enforce_last_ = now;
+    if (enforcer_) {
+        if (auto st = enforcer_->poll()) {
+            enforce_cost_ = std::chrono::duration_cast<Duration>(enforcer_->last_run_time());
+            enforcement_result(*st);
+        }
+        if (enforce_dirty_ && now >= enforce_due_) {
+            enforce_dirty_ = false;
+            enforce_last_ = now;
+            // Queued behind a run in flight if there is one: the latest SPD wins.
+            if (auto st = enforcer_->apply_async(enforced_policies()); !st) enforcement_result(st);
+        }
+        enforce_check_ = now + kEnforcePoll;
     }
     for (auto it = draining_.begin(); it != draining_.end();) {
         if (it->until > now) {
@@ -816,6 +825,10 @@ void DataPlane::readd_discards() {
 void DataPlane::sync_enforcement() {
     enforce_dirty_ = false;
     if (!enforcer_) return;
+    enforcement_result(enforcer_->apply(enforced_policies()));
+}
+
+std::vector<EnforcedPolicy> DataPlane::enforced_policies() const {
     std::vector<EnforcedPolicy> v;
     for (const ipsec::Policy& p : spd_.policies())
         if (p.action != ipsec::Action::bypass) to_enforced(p, v);
@@ -823,7 +836,10 @@ void DataPlane::sync_enforcement() {
     // so every SPD entry keeps its order.
     for (const auto& e : configured_)
         if (e.action == EnforcedPolicy::Action::protect && std::find(v.begin(), v.end(), e) == v.end()) v.push_back(e);
-    auto st = enforcer_->apply(v);
+    return v;
+}
+
+void DataPlane::enforcement_result(const Status& st) {
     if (st) {
         enforce_error_.clear();
         return;

@@ -163,13 +163,16 @@ public:
     // Brings the nftables table up to date with the SPD now (cheap when nothing
     // changed; config load and reload).
     void sync_enforcement();
-    // The same, coalesced, for SA installs, deletes and moves: running nft
-    // costs 10-20 ms of this thread, so a busy gateway must not pay it per SA.
-    // The table is rewritten from poll() at least kEnforceDelay later and at
-    // most ~10% of the time. Meanwhile the TUN routes already steer the new
-    // SA's traffic; the table is the belt to those braces.
+    // The same, coalesced and asynchronous, for SA installs, deletes and
+    // moves: nft takes 10-20 ms, which must neither stall the traffic that
+    // just moved nor be paid per SA on a busy gateway. poll() starts the
+    // rewrite at least kEnforceDelay later, with nft running at most ~10% of
+    // the time, and reaps it (next_deadline() asks for a poll every
+    // kEnforcePoll while it runs). Meanwhile the TUN routes already steer the
+    // new SA's traffic; the table is the belt to those braces.
     void enforcement_changed(Time now);
     static constexpr Duration kEnforceDelay = std::chrono::milliseconds(20);
+    static constexpr Duration kEnforcePoll = std::chrono::milliseconds(2);
     bool enforcing() const { return enforcer_ && enforcer_->installed(); }
 
     // Timers: the rekey grace periods. poll() at next_deadline() (or later).
@@ -267,13 +270,16 @@ private:
     std::unique_ptr<TunDevice> tun_;
     std::unique_ptr<Rtnetlink> netlink_;  // null in tests: no routes
     std::unique_ptr<RouteSet> routes_;
+    std::vector<EnforcedPolicy> enforced_policies() const;  // the SPD and configured_, as the table has them
+    void enforcement_result(const Status& st);              // logs each distinct error once
     std::unique_ptr<Enforcer> enforcer_;  // null in tests and with enforce = false
     std::vector<EnforcedPolicy> configured_;
     std::vector<ipsec::Policy::Id> discard_ids_;  // configured DISCARD entries in the SPD
     bool enforce_dirty_ = false;
     Time enforce_due_{};
-    Time enforce_last_{};       // when the last rewrite started
-    Duration enforce_cost_{};   // how long it took (wall clock)
+    Time enforce_last_{};       // when the last rewrite was asked for
+    Duration enforce_cost_{};   // how long the last asynchronous one ran (wall clock, start to reaping)
+    Time enforce_check_{};      // when poll() next looks at a run in flight
     Time last_now_{};           // the latest time handed in, for calls without one
     std::string enforce_error_;                   // last error logged (each logged once)
     std::array<std::uint8_t, kIcmpTooBigMax> icmp_buf_{};

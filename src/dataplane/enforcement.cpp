@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -123,7 +124,20 @@ std::string render_enforcement_removal(const EnforcementConfig& c) {
     return "add table inet " + c.table + "\ndelete table inet " + c.table + "\n";
 }
 
-Status run_nft(const std::string& script, std::chrono::milliseconds limit) {
+std::vector<std::string> nft_command() { return {"nft", "-f", "-"}; }
+
+namespace {
+
+constexpr std::size_t kMaxMessage = 2048;  // stderr kept per run
+constexpr std::size_t kMaxPipe = 1 << 20;
+
+struct Child {
+    pid_t pid = -1;
+    int in = -1;   // its stdin, write end
+    int err = -1;  // its stdout and stderr, read end
+};
+
+Result<Child> spawn_piped(const std::vector<std::string>& command) {
     int in[2], err[2];
     if (::pipe2(in, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno)};
     if (::pipe2(err, O_CLOEXEC) != 0) {
@@ -148,10 +162,11 @@ Status run_nft(const std::string& script, std::chrono::milliseconds limit) {
     sigaddset(&deflt, SIGINT);
     posix_spawnattr_setsigdefault(&attr, &deflt);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    char arg0[] = "nft", arg1[] = "-f", arg2[] = "-";
-    char* argv[] = {arg0, arg1, arg2, nullptr};
-    pid_t pid = -1;
-    const int rc = ::posix_spawnp(&pid, "nft", &fa, &attr, argv, environ);
+    std::vector<char*> argv;
+    for (const std::string& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    Child c;
+    const int rc = ::posix_spawnp(&c.pid, argv[0], &fa, &attr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     ::close(in[0]);
@@ -159,70 +174,212 @@ Status run_nft(const std::string& script, std::chrono::milliseconds limit) {
     if (rc != 0) {
         ::close(in[1]);
         ::close(err[0]);
-        return Error{std::string("cannot run nft: ") + std::strerror(rc)};
+        return Error{"cannot run " + command.front() + ": " + std::strerror(rc)};
     }
-    // The script is small (a pipe holds 64 KiB); write it all, then close.
+    c.in = in[1];
+    c.err = err[0];
+    return c;
+}
+
+// Puts the whole script into the pipe so that the caller need not wait for
+// the child to read it. A pipe holds 64 KiB; a larger script (hundreds of
+// policies) first grows it to fit, up to kMaxPipe (the default
+// fs.pipe-max-size). Beyond that, or when the kernel refuses, the write blocks
+// until the child has read the rest: acceptable, as nft reads all its input
+// before it does anything else, and tables that large are rare.
+bool write_script(int fd, const std::string& script) {
+    if (script.size() > 65536)
+        (void)::fcntl(fd, F_SETPIPE_SZ, static_cast<int>(std::min<std::size_t>(script.size(), kMaxPipe)));
+    // A child that exits without reading must not kill the caller with
+    // SIGPIPE (the daemon ignores it; tests and tools need not).
+    sigset_t pipe_sig, old;
+    sigemptyset(&pipe_sig);
+    sigaddset(&pipe_sig, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_sig, &old);
     std::size_t off = 0;
-    bool write_failed = false;
+    bool ok = true, broken = false;
     while (off < script.size()) {
-        ssize_t n = ::write(in[1], script.data() + off, script.size() - off);
+        const ssize_t n = ::write(fd, script.data() + off, script.size() - off);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            write_failed = true;
+            broken = n < 0 && errno == EPIPE;
+            ok = false;
             break;
         }
         off += static_cast<std::size_t>(n);
     }
-    ::close(in[1]);
-    std::string msg;
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    bool done = false;
-    while (!done) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) break;
-        pollfd p{err[0], POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 50))) > 0) {
-            char buf[512];
-            ssize_t n = ::read(err[0], buf, sizeof buf);
-            if (n > 0 && msg.size() < 2048) msg.append(buf, static_cast<std::size_t>(n));
+    if (broken && sigismember(&old, SIGPIPE) == 0) {
+        const timespec zero{};
+        while (::sigtimedwait(&pipe_sig, nullptr, &zero) < 0 && errno == EINTR) {
         }
-        const pid_t w = ::waitpid(pid, &status, WNOHANG);
-        if (w == pid) done = true;
-        else if (w < 0 && errno != EINTR) break;
     }
-    if (!done) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        ::close(err[0]);
-        return Error{"nft did not finish in " + std::to_string(limit.count()) + " ms"};
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return ok;
+}
+
+}  // namespace
+
+NftRunner::~NftRunner() { kill(); }
+
+Status NftRunner::start(const std::string& script, std::chrono::milliseconds limit) {
+    if (command_.empty()) return Error{"no command to run"};
+    if (running()) return Error{command_.front() + " is already running"};
+    auto child = spawn_piped(command_);
+    if (!child) return Error{child.error()};
+    pid_ = child->pid;
+    err_ = child->err;
+    (void)::fcntl(err_, F_SETFL, ::fcntl(err_, F_GETFL) | O_NONBLOCK);
+    msg_.clear();
+    write_failed_ = !write_script(child->in, script);
+    ::close(child->in);  // EOF: nft starts on the script
+    limit_ = limit;
+    deadline_ = std::chrono::steady_clock::now() + limit;
+    return {};
+}
+
+void NftRunner::drain_stderr() {
+    // Bounded per call, so a child flooding its stderr cannot hold the loop;
+    // what is past kMaxMessage is read and dropped, so the child never blocks on it.
+    for (int i = 0; err_ >= 0 && i < 16; ++i) {
+        char buf[4096];
+        const ssize_t n = ::read(err_, buf, sizeof buf);
+        if (n > 0) {
+            msg_.append(buf, std::min(static_cast<std::size_t>(n), kMaxMessage - std::min(kMaxMessage, msg_.size())));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) close_fds();  // EOF; the exit is still to be reaped
+        return;
     }
-    for (;;) {  // what is left in the pipe
-        char buf[512];
-        ssize_t n = ::read(err[0], buf, sizeof buf);
-        if (n <= 0 || msg.size() >= 2048) break;
-        msg.append(buf, static_cast<std::size_t>(n));
+}
+
+void NftRunner::close_fds() {
+    if (err_ >= 0) ::close(err_);
+    err_ = -1;
+}
+
+Status NftRunner::finish(int wait_status) {
+    drain_stderr();  // what the child wrote last
+    close_fds();
+    pid_ = -1;
+    std::string msg = std::move(msg_);
+    msg_.clear();
+    // A child that failed may have done so before reading its input: its
+    // own message says more than the broken pipe.
+    if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) {
+        if (write_failed_) return Error{command_.front() + ": could not write the script: " + msg};
+        return {};
     }
-    ::close(err[0]);
-    if (write_failed) return Error{"nft: could not write the script: " + msg};
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     if (msg.size() > 400) msg.resize(400);
-    return Error{"nft failed: " + msg};
+    if (msg.empty() && WIFSIGNALED(wait_status)) msg = std::string("killed by ") + ::strsignal(WTERMSIG(wait_status));
+    return Error{command_.front() + " failed: " + msg};
+}
+
+std::optional<Status> NftRunner::poll() {
+    if (!running()) return std::nullopt;
+    drain_stderr();
+    int status = 0;
+    pid_t w;
+    while ((w = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (w == pid_) return finish(status);
+    if (w < 0) {  // ECHILD: reaped behind our back (SIGCHLD ignored); the outcome is unknown
+        const int e = errno;
+        pid_ = -1;
+        close_fds();
+        return Error{"cannot wait for " + command_.front() + ": " + std::strerror(e)};
+    }
+    if (std::chrono::steady_clock::now() < deadline_) return std::nullopt;
+    kill();
+    return Error{command_.front() + " did not finish in " + std::to_string(limit_.count()) + " ms"};
+}
+
+Status NftRunner::wait() {
+    for (;;) {
+        if (!running()) return {};
+        if (auto r = poll()) return *r;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+        // stderr's EOF or text usually comes with the exit: sleep on it; once
+        // it is closed, the exit is a moment away.
+        pollfd p{err_, POLLIN, 0};
+        const int ms = static_cast<int>(std::clamp<long long>(left.count(), 0, err_ >= 0 ? 10 : 1));
+        (void)::poll(&p, err_ >= 0 ? 1 : 0, ms);
+    }
+}
+
+void NftRunner::kill() {
+    if (!running()) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    close_fds();
+    msg_.clear();
+}
+
+Status run_nft(const std::string& script, std::chrono::milliseconds limit, std::vector<std::string> command) {
+    NftRunner r(std::move(command));
+    if (auto st = r.start(script, limit); !st) return st;
+    return r.wait();
 }
 
 Enforcer::~Enforcer() {
-    if (installed_) (void)run_nft(render_enforcement_removal(config_));
+    const bool in_flight = runner_.running();  // it may have committed before the kill
+    runner_.kill();
+    if ((installed_ || in_flight) && runner_.start(render_enforcement_removal(config_))) (void)runner_.wait();
+}
+
+Status Enforcer::start(std::string script) {
+    if (auto st = runner_.start(script); !st) return st;
+    running_ = std::move(script);
+    started_ = std::chrono::steady_clock::now();
+    return {};
+}
+
+void Enforcer::finished(const Status& st) {
+    last_run_time_ = std::chrono::steady_clock::now() - started_;
+    if (st) {
+        last_ = std::move(running_);
+        installed_ = true;
+    }
+    running_.clear();
 }
 
 Status Enforcer::apply(const std::vector<EnforcedPolicy>& policies) {
     std::string s = render_enforcement(config_, policies);
+    if (runner_.running()) finished(runner_.wait());
+    queued_.reset();  // older than `policies`
     if (installed_ && s == last_) return {};
-    auto st = run_nft(s);
-    if (!st) return st;
-    last_ = std::move(s);
-    installed_ = true;
-    return {};
+    if (auto st = start(std::move(s)); !st) return st;
+    auto st = runner_.wait();
+    finished(st);
+    return st;
+}
+
+Status Enforcer::apply_async(const std::vector<EnforcedPolicy>& policies) {
+    std::string s = render_enforcement(config_, policies);
+    if (runner_.running()) {
+        if (s == running_) queued_.reset();
+        else queued_ = std::move(s);
+        return {};
+    }
+    queued_.reset();
+    if (installed_ && s == last_) return {};
+    return start(std::move(s));
+}
+
+std::optional<Status> Enforcer::poll() {
+    auto r = runner_.poll();
+    if (!r) return std::nullopt;
+    finished(*r);
+    if (!queued_) return r;
+    std::string s = std::move(*queued_);
+    queued_.reset();
+    if (installed_ && s == last_) return r;
+    if (auto st = start(std::move(s)); !st) return st;
+    return r;
 }
 
 }  // namespace mobiked::dataplane
