@@ -515,17 +515,8 @@ void DataPlane::release_routes(const std::vector<RouteRef>& routes) {
 
 Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
     if (c.protocol != wire::ProtocolId::esp) return Error{"the data plane carries ESP only"};
-    for (std::size_t i = 0; i < children_.size(); ++i)
-        if (children_[i].spi_in == c.spi_in) {
-            erase_child(i);
-            break;
-        }
-    for (auto it = draining_.begin(); it != draining_.end(); ++it)
-        if (it->spi_in == c.spi_in) {
-            sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in);
-            draining_.erase(it);
-            break;
-        }
+    if (Child* old = find_child(c.spi_in)) erase_child(*old);
+    if (draining_.contains(c.spi_in)) erase_draining(c.spi_in);
     auto in = ipsec::Sa::create(sa_params(c, ipsec::Direction::inbound), now, rng_);
     if (!in) return Error{"inbound SA: " + in.error()};
     auto out = ipsec::Sa::create(sa_params(c, ipsec::Direction::outbound), now, rng_);
@@ -535,7 +526,7 @@ Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
         sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in);
         return Error{"outbound SPI already in use"};
     }
-    Child child{c.ike_sa_id, c.child_id, c.child_name, c.spi_in, c.spi_out, {}, {}};
+    Child child{c.ike_sa_id, c.child_id, c.child_name, c.spi_in, c.spi_out, next_seq_++, nullptr, {}, {}};
     child.policies = add_policies(c.local_ts, c.remote_ts, c.mode, c.child_name, true);
     for (ipsec::Policy::Id id : child.policies) {
         const ipsec::Policy* p = spd_.get(id);
@@ -547,7 +538,10 @@ Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
     const ipsec::Sa* out_sa = sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out, c.spi_in);
     const unsigned mtu = std::min(opts_.tun.mtu, inner_mtu(*out_sa, opts_.path_mtu));
     child.routes = add_routes(c.local_ts, c.remote_ts, c.mode, c.local.address, mtu);
-    children_.push_back(std::move(child));
+    child.out_sa = out_sa;
+    Child& added = children_.emplace(c.spi_in, std::move(child)).first->second;
+    by_ike_[c.ike_sa_id].children.push_back(&added);  // the newest seq: stays ascending
+    by_out_sa_.emplace(out_sa, &added);
     flush_pending(now);
     enforcement_changed(now);
     return {};
@@ -555,33 +549,71 @@ Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
 
 void DataPlane::note_events(const ipsec::Sa& sa, ipsec::EventSet events) {
     ++counters_.lifetime_events;
-    const bool in = sa.params().direction == ipsec::Direction::inbound;
-    auto it = std::find_if(children_.begin(), children_.end(),
-                           [&](const Child& c) { return in ? c.spi_in == sa.spi() : sad_.find(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out, c.spi_in) == &sa; });
-    if (it == children_.end() || (!events.any_soft() && !events.any_hard())) return;
-    notices_.push_back(LifetimeNotice{it->ike_sa_id, it->child_id, events.any_hard(), events.to_string()});
+    const Child* c = nullptr;
+    if (sa.params().direction == ipsec::Direction::inbound) {
+        c = find_child(sa.spi());
+    } else if (auto it = by_out_sa_.find(&sa); it != by_out_sa_.end()) {
+        c = it->second;
+    }
+    if (c == nullptr || (!events.any_soft() && !events.any_hard())) return;
+    notices_.push_back(LifetimeNotice{c->ike_sa_id, c->child_id, events.any_hard(), events.to_string()});
 }
 
-void DataPlane::erase_child(std::size_t index, bool keep_inbound) {
-    Child& c = children_[index];
+DataPlane::Child* DataPlane::find_child(std::uint32_t spi_in) {
+    auto it = children_.find(spi_in);
+    return it == children_.end() ? nullptr : &it->second;
+}
+
+const DataPlane::Child* DataPlane::find_child(std::uint32_t spi_in) const {
+    auto it = children_.find(spi_in);
+    return it == children_.end() ? nullptr : &it->second;
+}
+
+void DataPlane::erase_child(Child& c, bool keep_inbound, bool unlink) {
     policy_.unbind(c.spi_out, c.spi_in);
     for (ipsec::Policy::Id id : c.policies) spd_.remove(id);
     if (!keep_inbound) sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in);
     sad_.remove(ipsec::Direction::outbound, ipsec::Protocol::esp, c.spi_out, c.spi_in);
     release_routes(c.routes);
-    children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(index));
+    by_out_sa_.erase(c.out_sa);
+    if (auto m = unlink ? by_ike_.find(c.ike_sa_id) : by_ike_.end(); m != by_ike_.end()) {
+        auto& v = m->second.children;
+        if (auto it = std::find(v.begin(), v.end(), &c); it != v.end()) v.erase(it);  // not swapped: keeps install order
+        if (v.empty() && m->second.draining.empty()) by_ike_.erase(m);
+    }
+    const std::uint32_t spi_in = c.spi_in;  // the key must not live in the node it erases
+    children_.erase(spi_in);
+}
+
+void DataPlane::erase_draining(std::uint32_t spi_in, bool unlink) {
+    auto it = draining_.find(spi_in);
+    if (it == draining_.end()) return;
+    sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, spi_in);
+    drain_order_.erase({it->second.until, spi_in});
+    if (auto m = unlink ? by_ike_.find(it->second.ike_sa_id) : by_ike_.end(); m != by_ike_.end()) {
+        auto& v = m->second.draining;
+        if (auto d = std::find(v.begin(), v.end(), spi_in); d != v.end()) v.erase(d);
+        if (v.empty() && m->second.children.empty()) by_ike_.erase(m);
+    }
+    draining_.erase(it);
 }
 
 bool DataPlane::remove(const ike::DeleteChildSa& d, Time now) {
-    for (std::size_t i = 0; i < children_.size(); ++i) {
-        const Child& c = children_[i];
-        if (c.ike_sa_id != d.ike_sa_id) continue;
-        bool match = d.spi_in != 0 || d.spi_out != 0 ? c.spi_in == d.spi_in || (d.spi_out != 0 && c.spi_out == d.spi_out)
-                                                     : c.child_id == d.child_id;
+    auto m = by_ike_.find(d.ike_sa_id);
+    if (m == by_ike_.end()) return false;
+    for (Child* c : m->second.children) {
+        bool match = d.spi_in != 0 || d.spi_out != 0 ? c->spi_in == d.spi_in || (d.spi_out != 0 && c->spi_out == d.spi_out)
+                                                     : c->child_id == d.child_id;
         if (!match) continue;
-        if (d.rekeyed && opts_.rekey_grace > Duration::zero())
-            draining_.push_back(Draining{c.ike_sa_id, c.spi_in, now + opts_.rekey_grace});
-        erase_child(i, d.rekeyed && opts_.rekey_grace > Duration::zero());
+        const bool drain = d.rekeyed && opts_.rekey_grace > Duration::zero();
+        if (drain) {
+            // No entry for this SPI yet: install took any, and only this child could add one.
+            const Time until = now + opts_.rekey_grace;
+            draining_.emplace(c->spi_in, Draining{c->ike_sa_id, c->spi_in, until});
+            drain_order_.emplace(until, c->spi_in);
+            m->second.draining.push_back(c->spi_in);
+        }
+        erase_child(*c, drain);  // returns before the loop sees its changed vector
         enforcement_changed(now);
         return true;
     }
@@ -590,22 +622,21 @@ bool DataPlane::remove(const ike::DeleteChildSa& d, Time now) {
 
 bool DataPlane::update(const ike::UpdateSaAddresses& u) {
     bool any = false;
-    for (const Child& c : children_) {
-        if (c.ike_sa_id != u.ike_sa_id) continue;
-        for (auto [dir, spi] : {std::pair{ipsec::Direction::inbound, c.spi_in}, std::pair{ipsec::Direction::outbound, c.spi_out}})
-            if (ipsec::Sa* sa = sad_.find(dir, ipsec::Protocol::esp, spi, c.spi_in)) sa->update_endpoints(u.local, u.remote, u.udp_encap);
-        any = true;
-    }
+    if (auto m = by_ike_.find(u.ike_sa_id); m != by_ike_.end())
+        for (const Child* c : m->second.children) {
+            for (auto [dir, spi] : {std::pair{ipsec::Direction::inbound, c->spi_in}, std::pair{ipsec::Direction::outbound, c->spi_out}})
+                if (ipsec::Sa* sa = sad_.find(dir, ipsec::Protocol::esp, spi, c->spi_in)) sa->update_endpoints(u.local, u.remote, u.udp_encap);
+            any = true;
+        }
     // MOBIKEv2: in the same call, so no packet sees new endpoints with old selectors.
     for (const auto& t : u.transport) move_transport(u.ike_sa_id, t, u.local.address);
     return any;
 }
 
 void DataPlane::move_transport(std::uint64_t ike_sa_id, const ike::TransportSelectors& t, const IpAddress& local) {
-    auto it = std::find_if(children_.begin(), children_.end(),
-                           [&](const Child& c) { return c.ike_sa_id == ike_sa_id && c.spi_in == t.spi_in; });
-    if (it == children_.end()) return;
-    Child& c = *it;
+    Child* found = find_child(t.spi_in);
+    if (found == nullptr || found->ike_sa_id != ike_sa_id) return;
+    Child& c = *found;
     // SAD: the SA selectors of both directions.
     for (auto [dir, spi] : {std::pair{ipsec::Direction::inbound, c.spi_in}, std::pair{ipsec::Direction::outbound, c.spi_out}})
         if (ipsec::Sa* sa = sad_.find(dir, ipsec::Protocol::esp, spi, c.spi_in)) sa->update_selectors(to_ipsec(t.local_ts), to_ipsec(t.remote_ts));
@@ -643,8 +674,7 @@ std::optional<Time> DataPlane::next_deadline() const {
     if (enforce_dirty_) t = enforce_due_;
     // A run of nft has no fd to wake the loop when it ends.
     if (enforcer_ && enforcer_->busy() && (!t || enforce_check_ < *t)) t = enforce_check_;
-    for (const Draining& d : draining_)
-        if (!t || d.until < *t) t = d.until;
+    if (!drain_order_.empty() && (!t || drain_order_.begin()->first < *t)) t = drain_order_.begin()->first;
     return t;
 }
 
@@ -663,31 +693,18 @@ void DataPlane::poll(Time now) {
         }
         enforce_check_ = now + kEnforcePoll;
     }
-    for (auto it = draining_.begin(); it != draining_.end();) {
-        if (it->until > now) {
-            ++it;
-            continue;
-        }
-        sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, it->spi_in);
-        it = draining_.erase(it);
-    }
+    while (!drain_order_.empty() && drain_order_.begin()->first <= now) erase_draining(drain_order_.begin()->second);
 }
 
 std::size_t DataPlane::remove_ike_sa(std::uint64_t ike_sa_id) {
-    for (auto it = draining_.begin(); it != draining_.end();) {
-        if (it->ike_sa_id != ike_sa_id) {
-            ++it;
-            continue;
-        }
-        sad_.remove(ipsec::Direction::inbound, ipsec::Protocol::esp, it->spi_in);
-        it = draining_.erase(it);
-    }
     std::size_t n = 0;
-    for (std::size_t i = children_.size(); i-- > 0;)
-        if (children_[i].ike_sa_id == ike_sa_id) {
-            erase_child(i);
-            ++n;
-        }
+    // Taken out whole, so no erase below searches its member lists.
+    if (auto node = by_ike_.extract(ike_sa_id)) {
+        for (std::uint32_t spi : node.mapped().draining) erase_draining(spi, false);
+        const auto& kids = node.mapped().children;
+        n = kids.size();
+        for (auto it = kids.rbegin(); it != kids.rend(); ++it) erase_child(**it, false, false);  // newest first, as always
+    }
     // After the routes: the kernel would flush routes whose source goes first.
     for (auto it = virtual_ips_.begin(); it != virtual_ips_.end();) {
         if (it->first != ike_sa_id) {
@@ -722,10 +739,15 @@ void DataPlane::move_virtual_ips(std::uint64_t from_ike_sa_id, std::uint64_t to_
 }
 
 void DataPlane::move_ike_sa(std::uint64_t from_ike_sa_id, std::uint64_t to_ike_sa_id) {
-    for (auto& c : children_)
-        if (c.ike_sa_id == from_ike_sa_id) c.ike_sa_id = to_ike_sa_id;
-    for (auto& d : draining_)
-        if (d.ike_sa_id == from_ike_sa_id) d.ike_sa_id = to_ike_sa_id;
+    if (auto node = from_ike_sa_id != to_ike_sa_id ? by_ike_.extract(from_ike_sa_id) : decltype(by_ike_)::node_type{}) {
+        IkeSaMembers& from = node.mapped();
+        for (Child* c : from.children) c->ike_sa_id = to_ike_sa_id;
+        for (std::uint32_t spi : from.draining) draining_.at(spi).ike_sa_id = to_ike_sa_id;
+        IkeSaMembers& to = by_ike_[to_ike_sa_id];
+        const auto mid = to.children.insert(to.children.end(), from.children.begin(), from.children.end());
+        std::inplace_merge(to.children.begin(), mid, to.children.end(), [](const Child* a, const Child* b) { return a->seq < b->seq; });
+        to.draining.insert(to.draining.end(), from.draining.begin(), from.draining.end());
+    }
     move_virtual_ips(from_ike_sa_id, to_ike_sa_id);
 }
 
@@ -862,16 +884,16 @@ unsigned DataPlane::inner_mtu(const ipsec::Sa& sa, unsigned path_mtu) {
 
 Time DataPlane::last_inbound(std::uint64_t ike_sa_id) const {
     Time last{};
-    for (const Child& c : children_)
-        if (c.ike_sa_id == ike_sa_id)
-            if (const ipsec::Sa* in = sad_.find(ipsec::Direction::inbound, ipsec::Protocol::esp, c.spi_in))
+    if (auto m = by_ike_.find(ike_sa_id); m != by_ike_.end())
+        for (const Child* c : m->second.children)
+            if (const ipsec::Sa* in = sad_.find(ipsec::Direction::inbound, ipsec::Protocol::esp, c->spi_in))
                 last = std::max(last, in->counters().last_packet);
     return last;
 }
 
 std::optional<ChildTraffic> DataPlane::traffic(std::uint32_t spi_in) const {
-    auto it = std::find_if(children_.begin(), children_.end(), [&](const Child& c) { return c.spi_in == spi_in; });
-    if (it == children_.end()) return std::nullopt;
+    const Child* it = find_child(spi_in);
+    if (it == nullptr) return std::nullopt;
     ChildTraffic t;
     if (const ipsec::Sa* in = sad_.find(ipsec::Direction::inbound, ipsec::Protocol::esp, it->spi_in)) {
         t.packets_in = in->counters().packets;

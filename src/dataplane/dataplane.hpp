@@ -21,7 +21,9 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -207,8 +209,16 @@ private:
         std::string name;
         std::uint32_t spi_in = 0;
         std::uint32_t spi_out = 0;
+        std::uint64_t seq = 0;  // install order: a delete takes the first match in it
+        const ipsec::Sa* out_sa = nullptr;
         std::vector<ipsec::Policy::Id> policies;
         std::vector<RouteRef> routes;
+    };
+    // What one IKE SA holds, so per-IKE-SA work costs its own CHILD_SAs, not
+    // everyone's. children is in ascending seq (an IKE rekey merges two).
+    struct IkeSaMembers {
+        std::vector<Child*> children;
+        std::vector<std::uint32_t> draining;  // inbound SPIs
     };
     struct TrapEntry {
         Trap trap;
@@ -251,7 +261,11 @@ private:
                                      const std::vector<ike::TrafficSelectorRange>& remote_ts,
                                      ike::IpsecMode mode, const IpAddress& transport_src, unsigned mtu);
     void release_routes(const std::vector<RouteRef>& routes);
-    void erase_child(std::size_t index, bool keep_inbound = false);
+    // `unlink`: also take it out of its IKE SA's members (remove_ike_sa took them).
+    void erase_child(Child& c, bool keep_inbound = false, bool unlink = true);
+    void erase_draining(std::uint32_t spi_in, bool unlink = true);
+    Child* find_child(std::uint32_t spi_in);
+    const Child* find_child(std::uint32_t spi_in) const;
     // MOBIKEv2: new selectors for a transport-mode child (SAD, its policies
     // and their SPD-cache entries, routes); configured policies stay.
     void move_transport(std::uint64_t ike_sa_id, const ike::TransportSelectors& t, const IpAddress& local);
@@ -292,11 +306,20 @@ private:
     ipsec::SpdCache cache_;
     ipsec::OutboundPolicy policy_{spd_, cache_};
     ipsec::Sad sad_;
-    std::vector<Child> children_;
+    // By inbound SPI (unique: install replaces), node-based so Child* stays
+    // valid in the indexes below.
+    std::unordered_map<std::uint32_t, Child> children_;
+    std::unordered_map<std::uint64_t, IkeSaMembers> by_ike_;
+    // The packet path's lifetime events name the outbound SA by pointer only:
+    // its SAD key's second half (our inbound SPI) is not in the SA, and two
+    // peers may have chosen the same outbound SPI.
+    std::unordered_map<const ipsec::Sa*, Child*> by_out_sa_;
+    std::uint64_t next_seq_ = 0;
     std::vector<std::pair<std::uint64_t, IpAddress>> virtual_ips_;  // (IKE SA, address on the TUN)
     std::vector<TrapEntry> traps_;
     std::vector<Pending> pending_;
-    std::vector<Draining> draining_;
+    std::unordered_map<std::uint32_t, Draining> draining_;  // by inbound SPI
+    std::set<std::pair<Time, std::uint32_t>> drain_order_;   // (until, inbound SPI): next expiry first
     std::vector<LifetimeNotice> notices_;
     Counters counters_;
     std::vector<std::uint8_t> buf_;  // one packet with ESP headroom and tailroom
