@@ -59,14 +59,24 @@ void OutboundPolicy::bind(Policy::Id policy, const SaSelector& selector, std::ui
     // Newest first: after a rekey the new SA wins while the old one drains.
     auto& v = bindings_[policy];
     v.insert(v.begin(), Binding{selector, spi, ref, protocol});
+    auto& ids = by_sa_[sa_key(spi, ref)];
+    if (std::find(ids.begin(), ids.end(), policy) == ids.end()) ids.push_back(policy);
     ++bind_generation_;
 }
 
 void OutboundPolicy::unbind(std::uint32_t spi, std::uint32_t ref) {
-    for (auto& [id, v] : bindings_)
-        v.erase(std::remove_if(v.begin(), v.end(),
-                               [&](const Binding& b) { return b.spi == spi && b.ref == ref; }),
-                v.end());
+    if (auto sa = by_sa_.find(sa_key(spi, ref)); sa != by_sa_.end()) {
+        for (Policy::Id id : sa->second) {
+            auto it = bindings_.find(id);
+            if (it == bindings_.end()) continue;
+            auto& v = it->second;
+            v.erase(std::remove_if(v.begin(), v.end(),
+                                   [&](const Binding& b) { return b.spi == spi && b.ref == ref; }),
+                    v.end());
+            if (v.empty()) bindings_.erase(it);
+        }
+        by_sa_.erase(sa);
+    }
     cache_.erase_sa(spi, ref);
 }
 

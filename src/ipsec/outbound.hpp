@@ -59,6 +59,10 @@ private:
     const Spd& spd_;
     SpdCache& cache_;
     std::unordered_map<Policy::Id, std::vector<Binding>> bindings_;
+    // (spi, ref) -> the policies it is bound to: unbind touches only those,
+    // not every policy ever bound (a gateway's deletes were O(all policies)).
+    static std::uint64_t sa_key(std::uint32_t spi, std::uint32_t ref) { return std::uint64_t{spi} << 32 | ref; }
+    std::unordered_map<std::uint64_t, std::vector<Policy::Id>> by_sa_;
     std::uint64_t bind_generation_ = 0;
 };
 
