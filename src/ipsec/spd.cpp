@@ -1,15 +1,12 @@
 #include "ipsec/spd.hpp"
 
 #include <algorithm>
-#include <limits>
 #include <type_traits>
 
 namespace mobiked::ipsec {
 namespace {
 
 __extension__ typedef unsigned __int128 u128;
-
-constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 
 int width_of(IpAddress::Family f) { return f == IpAddress::Family::v4 ? 32 : 128; }
 
@@ -46,6 +43,30 @@ void decompose(u128 a, u128 b, int width, F&& emit) {
         a = last + 1;
     }
 }
+
+// Calls emit(family, base, length) for each prefix of a remote selector;
+// the prefixes tile the selector's range exactly.
+template <typename F>
+void remote_prefixes(const AddressSelector& remote, F&& emit) {
+    if (remote.any) {
+        // ANY covers both families: the /0 prefix of each.
+        emit(IpAddress::Family::v4, u128{0}, 0);
+        emit(IpAddress::Family::v6, u128{0}, 0);
+        return;
+    }
+    const IpAddress::Family fam = remote.range.first.family();
+    if (fam != remote.range.last.family()) return;  // matches nothing
+    const u128 a = to_u128(remote.range.first);
+    const u128 b = to_u128(remote.range.last);
+    if (a <= b) decompose(a, b, width_of(fam), [&](u128 base, int len) { emit(fam, base, len); });
+}
+
+// Relabelling takes the smallest aligned range of 2^bits keys around the spot
+// that holds at most kDensity^bits policies (kDensity = 2/T, T = 1.5 in
+// Bender et al.'s terms): sparse enough that spreading them evenly leaves
+// gaps of about 1.5^bits keys, which is what bounds relabels to O(log n)
+// per insert, amortised.
+constexpr double kDensity = 4.0 / 3.0;
 
 bool range_admits(const AddressSelector& s, const AddressRange& r) {
     return s.any || (s.range.contains(r.first) && s.range.contains(r.last));
@@ -157,67 +178,96 @@ std::size_t Spd::MatcherHash::operator()(const Matcher& m) const {
     return static_cast<std::size_t>(h);
 }
 
-template <typename Map, typename Key>
-void Spd::Index::add_prefix(Map& map, const Key& key, std::uint8_t length, Candidate c) {
+void Spd::Index::count_length(bool six, std::uint8_t length, bool add) {
+    std::uint32_t& uses = six ? uses_v6[length] : uses_v4[length];
+    auto& lengths = six ? lengths_v6 : lengths_v4;
+    if (add) {
+        if (uses++ == 0)
+            lengths.insert(std::upper_bound(lengths.begin(), lengths.end(), length, std::greater<>()),
+                           length);
+    } else if (--uses == 0) {
+        lengths.erase(std::find(lengths.begin(), lengths.end(), length));
+    }
+}
+
+namespace {
+
+template <typename C>
+auto by_key(std::vector<C>& v, std::uint64_t key) {
+    return std::lower_bound(v.begin(), v.end(), key,
+                            [](const C& c, std::uint64_t k) { return c.key < k; });
+}
+
+}  // namespace
+
+template <typename Key>
+void Spd::Index::add(const Key& key, std::uint8_t length, Candidate c) {
+    auto& map = map_of(key);
     Candidate* b = map.find(key);
     if (b == nullptr) {
         map.insert(key, c);
     } else {
         if (b->matcher != kList) {
-            lists.push_back({*b});
-            *b = Candidate{static_cast<std::uint32_t>(lists.size() - 1), kList};
+            std::uint32_t id;
+            if (free_lists.empty()) {
+                id = static_cast<std::uint32_t>(lists.size());
+                lists.emplace_back();
+            } else {
+                id = free_lists.back();
+                free_lists.pop_back();
+            }
+            lists[id].push_back(*b);
+            *b = Candidate{0, id, kList};
         }
-        auto& v = lists[b->pos];
-        v.insert(
-            std::upper_bound(v.begin(), v.end(), c.pos,
-                             [](std::uint32_t pos, const Candidate& x) { return pos < x.pos; }),
-            c);
+        auto& v = lists[b->slot];
+        v.insert(by_key(v, c.key), c);
     }
-    auto& lengths = std::is_same_v<Key, std::uint64_t> ? lengths_v4 : lengths_v6;
-    if (std::find(lengths.begin(), lengths.end(), length) == lengths.end()) {
-        lengths.push_back(length);
-        std::sort(lengths.begin(), lengths.end(), std::greater<>());
-    }
+    count_length(std::is_same_v<Key, Prefix6>, length, true);
 }
 
-void Spd::Index::add(const AddressSelector& remote, Candidate c) {
-    auto add_range = [&](IpAddress::Family fam, u128 a, u128 b) {
-        decompose(a, b, width_of(fam), [&](u128 base, int len) {
-            const auto length = static_cast<std::uint8_t>(len);
-            if (fam == IpAddress::Family::v4)
-                add_prefix(v4, static_cast<std::uint64_t>(base) << 8 | length, length, c);
-            else
-                add_prefix(v6,
-                           Prefix6{static_cast<std::uint64_t>(base >> 64),
-                                   static_cast<std::uint64_t>(base), length},
-                           length, c);
-        });
-    };
-    if (remote.any) {
-        // ANY covers both families: the /0 prefix of each.
-        add_range(IpAddress::Family::v4, 0, 0xffffffffu);
-        add_range(IpAddress::Family::v6, 0, ~u128{0});
-        return;
+// The bucket holds the candidate: add() put it there under the same key.
+template <typename Key>
+void Spd::Index::erase(const Key& key, std::uint8_t length, std::uint64_t order) {
+    auto& map = map_of(key);
+    Candidate* b = map.find(key);
+    if (b->matcher != kList) {
+        map.erase(key);
+    } else {
+        auto& v = lists[b->slot];
+        v.erase(by_key(v, order));
+        if (v.size() == 1) {
+            // Back inline, and the list's memory freed: the bucket of a wide
+            // prefix may have held many policies.
+            const std::uint32_t id = b->slot;
+            *b = v.front();
+            v = {};
+            free_lists.push_back(id);
+        }
     }
-    if (remote.range.first.family() != remote.range.last.family()) return;  // matches nothing
-    const u128 a = to_u128(remote.range.first);
-    const u128 b = to_u128(remote.range.last);
-    if (a <= b) add_range(remote.range.first.family(), a, b);
+    count_length(std::is_same_v<Key, Prefix6>, length, false);
 }
 
-std::uint32_t Spd::Index::scan(const Candidate& bucket, const std::vector<Matcher>& ms,
-                               const FlowSelector& f, std::uint32_t best) const {
+template <typename Key>
+Spd::Candidate* Spd::Index::find(const Key& key, std::uint64_t order) {
+    Candidate* b = map_of(key).find(key);
+    if (b->matcher != kList) return b;
+    return &*by_key(lists[b->slot], order);
+}
+
+Spd::Best Spd::Index::scan(const Candidate& bucket, const std::vector<Matcher>& ms,
+                           const FlowSelector& f, Best best) const {
     if (bucket.matcher != kList)
-        return bucket.pos < best && ms[bucket.matcher].matches(f) ? bucket.pos : best;
-    for (const Candidate& c : lists[bucket.pos]) {
-        if (c.pos >= best) break;
-        if (ms[c.matcher].matches(f)) return c.pos;
+        return bucket.key < best.key && ms[bucket.matcher].matches(f) ? Best{bucket.key, bucket.slot}
+                                                                       : best;
+    for (const Candidate& c : lists[bucket.slot]) {
+        if (c.key >= best.key) break;
+        if (ms[c.matcher].matches(f)) return {c.key, c.slot};
     }
     return best;
 }
 
-std::uint32_t Spd::Index::first_match4(const std::vector<Matcher>& ms, const FlowSelector& f,
-                                       std::uint32_t addr, std::uint32_t best) const {
+Spd::Best Spd::Index::first_match4(const std::vector<Matcher>& ms, const FlowSelector& f,
+                                   std::uint32_t addr, Best best) const {
     for (std::uint8_t len : lengths_v4) {
         const std::uint64_t masked = len == 0 ? 0 : addr & ~std::uint32_t{0} << (32 - len);
         if (const Candidate* b = v4.find(masked << 8 | len)) best = scan(*b, ms, f, best);
@@ -225,9 +275,8 @@ std::uint32_t Spd::Index::first_match4(const std::vector<Matcher>& ms, const Flo
     return best;
 }
 
-std::uint32_t Spd::Index::first_match6(const std::vector<Matcher>& ms, const FlowSelector& f,
-                                       std::uint64_t hi, std::uint64_t lo,
-                                       std::uint32_t best) const {
+Spd::Best Spd::Index::first_match6(const std::vector<Matcher>& ms, const FlowSelector& f,
+                                   std::uint64_t hi, std::uint64_t lo, Best best) const {
     const u128 addr = u128{hi} << 64 | lo;
     for (std::uint8_t len : lengths_v6) {
         const u128 masked = addr & mask_of(128, len);
@@ -238,77 +287,224 @@ std::uint32_t Spd::Index::first_match6(const std::vector<Matcher>& ms, const Flo
     return best;
 }
 
-Spd::Spd() = default;
+Spd::Spd(std::uint64_t end_gap) : end_gap_(std::max<std::uint64_t>(end_gap, 1)) {}
 
 std::uint32_t Spd::intern(const Policy& p) {
     const Matcher m{p.local, p.protocol, p.local_port, p.remote_port};
-    if (const std::uint32_t* id = matcher_ids_.find(m)) return *id;
-    const auto id = static_cast<std::uint32_t>(matchers_.size());
-    matchers_.push_back(m);
+    if (const std::uint32_t* id = matcher_ids_.find(m)) {
+        ++matcher_refs_[*id];
+        return *id;
+    }
+    std::uint32_t id;
+    if (free_matchers_.empty()) {
+        id = static_cast<std::uint32_t>(matchers_.size());
+        matchers_.push_back(m);
+        matcher_refs_.push_back(1);
+    } else {
+        id = free_matchers_.back();
+        free_matchers_.pop_back();
+        matchers_[id] = m;
+        matcher_refs_[id] = 1;
+    }
     matcher_ids_.insert(m, id);
     return id;
 }
 
-void Spd::index_policy(std::uint32_t pos) {
-    const Policy& p = policies_[pos];
-    const Candidate c{pos, intern(p)};
-    if (p.action == Action::protect) {
-        spd_s_.add(p.remote, c);
-        return;
+// Matchers are reference-counted: SAs come and go with selectors of their
+// own, and a matcher nobody uses any more would otherwise stay forever.
+void Spd::release(std::uint32_t matcher) {
+    if (--matcher_refs_[matcher] != 0) return;
+    matcher_ids_.erase(matchers_[matcher]);
+    free_matchers_.push_back(matcher);
+}
+
+// f(index, bucket key, prefix length) for each bucket that holds p.
+template <typename F>
+void Spd::for_each_bucket(const Policy& p, F&& f) {
+    std::array<Index*, 2> indexes{};
+    if (p.action == Action::protect)
+        indexes[0] = &spd_s_;
+    else
+        indexes = {p.inbound ? &spd_i_ : nullptr, p.outbound ? &spd_o_ : nullptr};
+    remote_prefixes(p.remote, [&](IpAddress::Family fam, u128 base, int len) {
+        const auto length = static_cast<std::uint8_t>(len);
+        for (Index* ix : indexes) {
+            if (ix == nullptr) continue;
+            if (fam == IpAddress::Family::v4)
+                f(*ix, static_cast<std::uint64_t>(base) << 8 | length, length);
+            else
+                f(*ix,
+                  Prefix6{static_cast<std::uint64_t>(base >> 64), static_cast<std::uint64_t>(base),
+                          length},
+                  length);
+        }
+    });
+}
+
+void Spd::index_node(std::uint32_t slot) {
+    Node& n = node(slot);
+    n.matcher = intern(n.policy);
+    const Candidate c{n.key, slot, n.matcher};
+    for_each_bucket(n.policy,
+                    [&](Index& ix, const auto& key, std::uint8_t length) { ix.add(key, length, c); });
+}
+
+void Spd::unindex_node(std::uint32_t slot) {
+    const Node& n = node(slot);
+    for_each_bucket(n.policy, [&](Index& ix, const auto& key, std::uint8_t length) {
+        ix.erase(key, length, n.key);
+    });
+    release(n.matcher);
+}
+
+// Keys 0 and 2^64 - 1 are never given out: they stand for "before the
+// first" and "after the last", and 2^64 - 1 is also Best's "no match".
+std::optional<std::uint64_t> Spd::key_between(std::uint32_t prev, std::uint32_t next) const {
+    const std::uint64_t lo = prev == kNil ? 0 : node(prev).key;
+    const std::uint64_t hi = next == kNil ? ~std::uint64_t{0} : node(next).key;
+    if (hi - lo < 2) return std::nullopt;
+    if (prev == kNil && next == kNil) return std::uint64_t{1} << 63;
+    if (next == kNil) return lo + std::min(end_gap_, (hi - lo) / 2);
+    if (prev == kNil) return hi - std::min(end_gap_, (hi - lo) / 2);
+    return lo + (hi - lo) / 2;
+}
+
+// `slot` is linked between two policies whose keys leave no room. Widen an
+// aligned key range around them until it is sparse enough, then spread the
+// keys in it. The policies in range are contiguous in the list (keys grow
+// along it), so walking out from `slot` finds them all.
+void Spd::relabel_around(std::uint32_t slot) {
+    const Node& fresh = node(slot);
+    // No room means at least one neighbour: an empty SPD has all the room.
+    const std::uint64_t anchor = fresh.prev != kNil ? node(fresh.prev).key : node(fresh.next).key;
+    std::uint32_t first = slot, last = slot;
+    std::size_t count = 1;
+    double limit = 1;
+    for (unsigned bits = 1;; ++bits) {
+        limit *= kDensity;
+        const u128 lo = u128{anchor} >> bits << bits;
+        const u128 hi = lo + (u128{1} << bits);
+        auto inside = [&](std::uint32_t s) {
+            return s != kNil && node(s).key >= lo && node(s).key < hi;
+        };
+        while (inside(node(first).prev)) {
+            first = node(first).prev;
+            ++count;
+        }
+        while (inside(node(last).next)) {
+            last = node(last).next;
+            ++count;
+        }
+        // The whole key space (bits = 64) is the last resort: it holds
+        // every policy, evenly spread with room for 2^63 of them.
+        if (bits == 64 || static_cast<double>(count) <= limit) {
+            spread(first, count, anchor, bits, slot);
+            return;
+        }
     }
-    if (p.inbound) spd_i_.add(p.remote, c);
-    if (p.outbound) spd_o_.add(p.remote, c);
 }
 
-void Spd::rebuild() {
-    spd_s_ = Index{};
-    spd_i_ = Index{};
-    spd_o_ = Index{};
-    matchers_.clear();
-    matcher_ids_.clear();
-    for (std::uint32_t i = 0; i < policies_.size(); ++i) index_policy(i);
-    ++generation_;
+// New keys for the `count` policies from `first` on, evenly spaced inside
+// the aligned range of 2^bits keys holding `anchor`, none on its ends. The
+// order is kept, so bucket lists stay sorted; `fresh` is not indexed yet.
+void Spd::spread(std::uint32_t first, std::size_t count, std::uint64_t anchor, unsigned bits,
+                 std::uint32_t fresh) {
+    const u128 lo = u128{anchor} >> bits << bits;
+    const u128 step = (u128{1} << bits) / (count + 1);
+    // Candidates are found by their old key (binary search in sorted
+    // lists), so every one is found before any key is rewritten.
+    std::vector<std::pair<Candidate*, std::uint64_t>> moves;
+    std::uint32_t s = first;
+    for (std::size_t k = 0; k < count; ++k, s = node(s).next) {
+        Node& n = node(s);
+        const auto key = static_cast<std::uint64_t>(lo + step * (k + 1));
+        if (s != fresh)
+            for_each_bucket(n.policy, [&](Index& ix, const auto& bucket, std::uint8_t) {
+                moves.emplace_back(ix.find(bucket, n.key), key);
+            });
+        n.key = key;
+    }
+    for (auto [c, key] : moves) c->key = key;
+    relabeled_ += count;
 }
 
-Policy::Id Spd::add(Policy p) {
-    p.id = next_id_++;
-    policies_.push_back(std::move(p));
-    index_policy(static_cast<std::uint32_t>(policies_.size() - 1));
+Policy::Id Spd::link(Policy p, std::uint32_t prev, std::uint32_t next) {
+    std::uint32_t slot;
+    if (free_slots_.empty()) {
+        if (slots_ % kChunk == 0) chunks_.emplace_back(kChunk);
+        slot = slots_++;
+    } else {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+    }
+    // Ids wrap after 2^32 policies: skip those still in use, and 0 (unset).
+    do p.id = next_id_++;
+    while (p.id == 0 || slot_of_.find(p.id) != nullptr);
+    Node& n = node(slot);
+    n.policy = std::move(p);
+    n.prev = prev;
+    n.next = next;
+    (prev == kNil ? head_ : node(prev).next) = slot;
+    (next == kNil ? tail_ : node(next).prev) = slot;
+    ++size_;
+    if (const auto key = key_between(prev, next))
+        n.key = *key;
+    else
+        relabel_around(slot);
+    slot_of_.insert(n.policy.id, slot);
+    index_node(slot);
     ++generation_;
-    return policies_.back().id;
+    return n.policy.id;
 }
+
+Policy::Id Spd::add(Policy p) { return link(std::move(p), tail_, kNil); }
 
 std::optional<Policy::Id> Spd::insert_before(Policy::Id before, Policy p) {
-    auto it = std::find_if(policies_.begin(), policies_.end(),
-                           [&](const Policy& q) { return q.id == before; });
-    if (it == policies_.end()) return std::nullopt;
-    p.id = next_id_++;
-    const Policy::Id id = p.id;
-    policies_.insert(it, std::move(p));
-    rebuild();
-    return id;
+    const std::uint32_t* slot = slot_of_.find(before);
+    if (slot == nullptr) return std::nullopt;
+    const std::uint32_t next = *slot;  // link() may move the map's slots
+    return link(std::move(p), node(next).prev, next);
 }
 
 bool Spd::remove(Policy::Id id) {
-    auto it = std::find_if(policies_.begin(), policies_.end(), [&](const Policy& q) { return q.id == id; });
-    if (it == policies_.end()) return false;
-    policies_.erase(it);
-    rebuild();
+    const std::uint32_t* found = slot_of_.find(id);
+    if (found == nullptr) return false;
+    const std::uint32_t slot = *found;
+    slot_of_.erase(id);
+    unindex_node(slot);
+    Node& n = node(slot);
+    (n.prev == kNil ? head_ : node(n.prev).next) = n.next;
+    (n.next == kNil ? tail_ : node(n.next).prev) = n.prev;
+    n = Node{};  // frees the policy's strings and vectors now, not at reuse
+    free_slots_.push_back(slot);
+    --size_;
+    ++generation_;
     return true;
 }
 
 void Spd::clear() {
-    policies_.clear();
-    rebuild();
+    chunks_.clear();
+    free_slots_.clear();
+    slots_ = 0;
+    head_ = tail_ = kNil;
+    size_ = 0;
+    slot_of_.clear();
+    matchers_.clear();
+    matcher_refs_.clear();
+    free_matchers_.clear();
+    matcher_ids_.clear();
+    spd_s_ = Index{};
+    spd_i_ = Index{};
+    spd_o_ = Index{};
+    ++generation_;
 }
 
 const Policy* Spd::lookup(Direction d, const FlowSelector& f) const {
     const Index& clear = d == Direction::outbound ? spd_o_ : spd_i_;
-    std::uint32_t best = kNone;
+    Best best;
     if (f.remote.is_v4()) {
         const auto addr = static_cast<std::uint32_t>(to_u128(f.remote));
-        best =
-            clear.first_match4(matchers_, f, addr, spd_s_.first_match4(matchers_, f, addr, best));
+        best = clear.first_match4(matchers_, f, addr, spd_s_.first_match4(matchers_, f, addr, best));
     } else {
         const u128 addr = to_u128(f.remote);
         const auto hi = static_cast<std::uint64_t>(addr >> 64);
@@ -316,11 +512,11 @@ const Policy* Spd::lookup(Direction d, const FlowSelector& f) const {
         best = clear.first_match6(matchers_, f, hi, lo,
                                   spd_s_.first_match6(matchers_, f, hi, lo, best));
     }
-    return best == kNone ? nullptr : &policies_[best];
+    return best.slot == kNil ? nullptr : &node(best.slot).policy;
 }
 
 const Policy* Spd::lookup_for_peer(std::string_view identity, const SaSelector& requested) const {
-    for (const Policy& p : policies_)
+    for (const Policy& p : policies())
         if (p.action == Action::protect && p.name && name_matches(*p.name, identity) &&
             p.admits(requested))
             return &p;
@@ -328,28 +524,27 @@ const Policy* Spd::lookup_for_peer(std::string_view identity, const SaSelector& 
 }
 
 const Policy* Spd::get(Policy::Id id) const {
-    for (const Policy& p : policies_)
-        if (p.id == id) return &p;
-    return nullptr;
+    const std::uint32_t* slot = slot_of_.find(id);
+    return slot == nullptr ? nullptr : &node(*slot).policy;
 }
 
 std::vector<const Policy*> Spd::spd_s() const {
     std::vector<const Policy*> out;
-    for (const Policy& p : policies_)
+    for (const Policy& p : policies())
         if (p.action == Action::protect) out.push_back(&p);
     return out;
 }
 
 std::vector<const Policy*> Spd::spd_i() const {
     std::vector<const Policy*> out;
-    for (const Policy& p : policies_)
+    for (const Policy& p : policies())
         if (p.action != Action::protect && p.inbound) out.push_back(&p);
     return out;
 }
 
 std::vector<const Policy*> Spd::spd_o() const {
     std::vector<const Policy*> out;
-    for (const Policy& p : policies_)
+    for (const Policy& p : policies())
         if (p.action != Action::protect && p.outbound) out.push_back(&p);
     return out;
 }

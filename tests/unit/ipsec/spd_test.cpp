@@ -4,6 +4,7 @@
 // seed 001, the PAD and the SAD.
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <random>
 
 #include "ipsec/outbound.hpp"
@@ -41,6 +42,13 @@ AddressSelector prefix(std::string_view a, unsigned len, bool pfp = false) {
     return *AddressSelector::prefix(ip(a), len, pfp);
 }
 
+// The policy at position i of the global order.
+const Policy& nth(const Spd& spd, std::size_t i) {
+    auto it = spd.policies().begin();
+    std::advance(it, static_cast<std::ptrdiff_t>(i));
+    return *it;
+}
+
 std::string lookup_label(const Spd& spd, const FlowSelector& f, Direction d = Direction::outbound) {
     const Policy* p = spd.lookup(d, f);
     return p == nullptr ? "none" : p->label;
@@ -65,7 +73,7 @@ TEST(Spd, FirstMatchWinsAmongOverlappingPolicies) {
     wide_first.label = "wide-first";
     ASSERT_TRUE(spd.insert_before(narrow_id, wide_first));
     EXPECT_EQ(lookup_label(spd, flow("10.0.0.1", "10.1.2.3")), "wide-first");
-    EXPECT_TRUE(spd.remove(spd.policies()[0].id));
+    EXPECT_TRUE(spd.remove(spd.policies().front().id));
     EXPECT_EQ(lookup_label(spd, flow("10.0.0.1", "10.1.2.3")), "narrow");
     EXPECT_TRUE(spd.remove(wide_id));
     EXPECT_EQ(lookup_label(spd, flow("10.0.0.1", "10.1.9.3")), "all");
@@ -203,7 +211,7 @@ TEST(Spd, IndexedLookupEqualsLinearScanOnRandomPolicies) {
             p.outbound = rnd(2) == 0;
             spd.add(p);
         }
-        if (round % 2 == 1) spd.remove(spd.policies()[5].id);  // exercise the rebuild path
+        if (round % 2 == 1) spd.remove(nth(spd, 5).id);  // exercise removal
         for (int q = 0; q < 400; ++q) {
             FlowSelector f;
             f.local = v4(rnd(4));
@@ -264,8 +272,8 @@ TEST(Spd, EarlierOverlappingPolicyWinsOverIndexedLaterOne) {
     EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.6.9", ipproto::tcp, 999, 80)), "site-6");
 }
 
-// The data plane puts each new CHILD_SA's policies at the front: every
-// such insert shifts every position in the index.
+// The data plane puts each new CHILD_SA's policies at the front: the new
+// policy must come first without disturbing the order of the others.
 TEST(Spd, InsertAtFrontReordersTheIndex) {
     Spd spd;
     for (std::uint32_t i = 0; i < 100; ++i) {
@@ -288,7 +296,7 @@ TEST(Spd, InsertAtFrontReordersTheIndex) {
     // Insert in the middle, ahead of site-50 only.
     Policy mid = policy(Action::discard, "mid");
     mid.remote = prefix("10.0.0.0", 16);
-    ASSERT_TRUE(spd.insert_before(spd.policies()[2 + 50].id, mid));
+    ASSERT_TRUE(spd.insert_before(nth(spd, 2 + 50).id, mid));
     EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.49.1")), "site-49");
     EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.50.1")), "mid");
     EXPECT_EQ(lookup_label(spd, flow("1.1.1.1", "10.0.51.1")), "mid");
@@ -372,14 +380,14 @@ TEST(Spd, IndexedLookupEqualsLinearScanAcrossChanges) {
                 break;
             case 1: {
                 const Policy::Id before =
-                    spd.policies()[rnd(2) ? 0 : rnd(static_cast<std::uint32_t>(spd.size()))].id;
+                    nth(spd, rnd(2) ? 0 : rnd(static_cast<std::uint32_t>(spd.size()))).id;
                 ASSERT_TRUE(spd.insert_before(before, random_policy(made++)));
                 break;
             }
             default:
                 if (spd.size() > 1) {
                     ASSERT_TRUE(
-                        spd.remove(spd.policies()[rnd(static_cast<std::uint32_t>(spd.size()))].id));
+                        spd.remove(nth(spd, rnd(static_cast<std::uint32_t>(spd.size()))).id));
                 }
         }
         for (int q = 0; q < 100; ++q) {
