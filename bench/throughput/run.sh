@@ -16,6 +16,8 @@
 # Environment: MOBIKED_BIN [build/release] (directory with mobiked and mobikectl),
 # DURATION [10] seconds per iperf3 run, REPEAT [1] rounds, ONLY=plain,mobiked,strongswan
 # OFFLOAD=false: mobiked without GSO/GRO and TUN offloads (daemon key offload)
+# WORKERS=N: mobiked's data-plane threads (daemon key workers; default auto, one per core)
+# STREAMS=N: parallel TCP streams (iperf3 -P) in every run [1]
 # (comma list), PERF=1 records `perf record -g` of the initiating mobiked during its first
 # run into the work dir (perf.data, and perf-report.txt), KEEP=1 keeps the work dir,
 # MSS / ZEROCOPY: passed to iperf3 (-M, -Z) when set. Must run as root. Bounded by
@@ -70,6 +72,7 @@ iperf() {
     local extra=()
     [ -n "${MSS:-}" ] && extra+=(-M "$MSS")
     [ -n "${ZEROCOPY:-}" ] && extra+=(-Z)
+    [ "${STREAMS:-1}" != 1 ] && extra+=(-P "$STREAMS")
     ip netns exec "$na" timeout $((DURATION + 15)) iperf3 -c "$dst" -B "$src" -p "$port" -t "$DURATION" \
         -J "${extra[@]}" >"$out" 2>"$W/$label.client.err"
     kill_pid "$spid" 2
@@ -92,6 +95,7 @@ daemon = {
   tun = "mk$2";
   log = { default = "warning"; };
   offload = ${OFFLOAD:-true};
+  workers = $(case ${WORKERS:-auto} in auto) echo '"auto"' ;; *) echo "$WORKERS" ;; esac);
 };
 connections = {
   c = {

@@ -267,9 +267,17 @@ void Translator::daemon_section(const Setting& s, DaemonSettings& d) {
     if (!expect_group(s)) return;
     check_keys(s, {"control_socket", "ike_port", "natt_port", "log", "cookie_threshold", "half_open_per_source",
                    "max_half_open", "export_ike_keys", "tun", "tun_mtu", "nat_keepalive", "metrics", "enforce", "discard",
-                   "df_bit", "offload"});
+                   "df_bit", "offload", "workers"});
     with(s, "enforce", [&](const Setting& v) { if (auto b = bool_of(v)) d.enforce = *b; });
     with(s, "offload", [&](const Setting& v) { if (auto b = bool_of(v)) d.offload = *b; });
+    with(s, "workers", [&](const Setting& v) {
+        if (v.getType() == Setting::TypeString) {
+            if (std::string(v.c_str()) != "auto") return error(v, "'workers' must be \"auto\" or a number from 1 to 64");
+            d.workers = 0;
+        } else if (auto n = int_of(v, 1, DaemonSettings::kMaxWorkers)) {
+            d.workers = static_cast<unsigned>(*n);
+        }
+    });
     with(s, "discard", [&](const Setting& v) {
         d.discard = selectors(v);
         for (const auto& t : d.discard)

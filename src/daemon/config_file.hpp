@@ -52,6 +52,10 @@ struct DaemonSettings {
     // sockets, TSO/checksum offload on the TUN. Off only to measure or to
     // work around a kernel that mishandles them.
     bool offload = true;
+    // Data-plane threads, each reading its own TUN queue; 0 = one per CPU
+    // core the daemon may run on (at most kMaxAutoWorkers).
+    unsigned workers = 0;
+    static constexpr unsigned kMaxWorkers = 64, kMaxAutoWorkers = 8;
     // subsystem -> level name ("debug", "info", "warning", "error", "off");
     // "default" applies to subsystems not listed.
     std::map<std::string, std::string> log_levels{{"default", "info"}};

@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -64,6 +65,8 @@ Status Daemon::init() {
     std::vector<std::string> warnings;
     if (auto st = udp_.open(config_.daemon.ike_port, config_.daemon.natt_port, warnings); !st) return st;
     for (const auto& w : warnings) log("net").warn("{}", w);
+    // Before any data-plane worker sends through these sockets.
+    udp_.set_source_pins(&source_pins_);
     start_dataplane();
     start_address_monitor();
     control_ = std::make_unique<ControlServer>(epoll_fd_, [this](std::uint64_t c, std::string_view l) { on_request(c, l); });
@@ -440,6 +443,13 @@ void Daemon::start_dataplane() {
     o.tun.name = config_.daemon.tun_name;
     o.tun.mtu = config_.daemon.tun_mtu;
     o.tun.offload = config_.daemon.offload;
+    o.workers = config_.daemon.workers;
+    if (o.workers == 0) {
+        cpu_set_t cpus;
+        CPU_ZERO(&cpus);
+        const int n = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+        o.workers = std::clamp(static_cast<unsigned>(n), 1u, DaemonSettings::kMaxAutoWorkers);
+    }
     o.enforce = config_.daemon.enforce;
     o.ike_port = config_.daemon.ike_port;
     o.natt_port = config_.daemon.natt_port;
@@ -452,8 +462,8 @@ void Daemon::start_dataplane() {
     };
     hooks.send_udp_batch = [this](std::span<const dataplane::OutDatagram> b) { return udp_.send_batch(b); };
     hooks.acquire = [this](const dataplane::AcquireRequest& r) { on_acquire(r); };
-    hooks.log = [](dataplane::LogLevel l, const std::string& m) {
-        auto& lg = log("dp");
+    // Workers log too: the logger is looked up here, once, not in log()'s map.
+    hooks.log = [&lg = log("dp")](dataplane::LogLevel l, const std::string& m) {
         switch (l) {
             case dataplane::LogLevel::debug: return lg.debug("{}", m);
             case dataplane::LogLevel::info: return lg.info("{}", m);
@@ -472,9 +482,11 @@ void Daemon::start_dataplane() {
     udp_.set_natt_receive_buffer(4 << 20);
     udp_.set_gso(config_.daemon.offload);
     if (config_.daemon.offload) udp_.enable_gro();
+    if (auto st = dataplane_->start_workers(); !st) log("dp").warn("data plane on one thread: {}", st.error());
     const crypto::AeadSelection& aead = crypto::aead_selection();
-    log("dp").info("data plane on {} (MTU {}, offloads {}), AES-GCM by {}: {}", dataplane_->tun_name(), o.tun.mtu,
-                   config_.daemon.offload ? "on" : "off", crypto::to_string(aead.aes_gcm), aead.reason);
+    log("dp").info("data plane on {} (MTU {}, offloads {}, {} thread(s)), AES-GCM by {}: {}", dataplane_->tun_name(),
+                   o.tun.mtu, config_.daemon.offload ? "on" : "off", dataplane_->worker_count() + 1,
+                   crypto::to_string(aead.aes_gcm), aead.reason);
     load_traps();
 }
 

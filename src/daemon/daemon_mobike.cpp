@@ -22,7 +22,6 @@ void Daemon::start_address_monitor() {
     std::string list;
     for (const auto& a : addresses_->addresses()) list += (list.empty() ? "" : " ") + a.to_string();
     log("net").info("local addresses: {}", list.empty() ? "none" : list);
-    udp_.set_source_pins(&source_pins_);
     const AddressSet usable = addresses_->addresses();
     ike::Output out;
     engine_->set_local_addresses(std::vector<IpAddress>(usable.begin(), usable.end()), monotonic_now(), out);

@@ -337,7 +337,7 @@ bool gso_unsupported(int err) { return err == EIO || err == ENOPROTOOPT || err =
 
 }  // namespace
 
-std::size_t UdpSockets::send_batch(std::span<const dataplane::OutDatagram> batch) { return send_run(batch, gso_); }
+std::size_t UdpSockets::send_batch(std::span<const dataplane::OutDatagram> batch) { return send_run(batch, gso()); }
 
 std::size_t UdpSockets::send_run(std::span<const dataplane::OutDatagram> batch, bool gso) {
     std::array<GsoMessage, kMaxMessages> m;
@@ -399,7 +399,7 @@ std::size_t UdpSockets::send_run(std::span<const dataplane::OutDatagram> batch, 
                 for (std::size_t j = n; j-- > done;) from -= m[j].datagrams;
                 if (gso_unsupported(errno)) {
                     // For good: what is left goes one datagram per message.
-                    gso_ = false;
+                    gso_.store(false, std::memory_order_relaxed);
                     sent += send_run(batch.subspan(from, i - from), false);
                     break;
                 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -95,15 +96,17 @@ public:
     std::size_t send_batch(std::span<const dataplane::OutDatagram> batch);
     // UDP GSO on send / GRO on receive; on by default, off for good when the
     // kernel refuses UDP_SEGMENT. `enable_gro` is for the NAT-T sockets.
-    void set_gso(bool on) { gso_ = on; }
-    bool gso() const { return gso_; }
+    void set_gso(bool on) { gso_.store(on, std::memory_order_relaxed); }
+    bool gso() const { return gso_.load(std::memory_order_relaxed); }
     void enable_gro();
     // Source addresses bound to an interface (MOBIKE failover); must outlive us.
     void set_source_pins(const SourcePins* pins) { pins_ = pins; }
 
 private:
     std::size_t send_run(std::span<const dataplane::OutDatagram> batch, bool gso);
-    bool gso_ = true;
+    // Data-plane workers send too (send_batch): what they read or write here
+    // is this flag, the fixed socket list and the pins (locked inside).
+    std::atomic<bool> gso_{true};
     int pin(const IpAddress& source) const { return pins_ ? pins_->ifindex(source) : 0; }
     const SourcePins* pins_ = nullptr;
     struct Socket {

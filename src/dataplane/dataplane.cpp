@@ -1,6 +1,11 @@
 #include "dataplane/dataplane.hpp"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -103,22 +108,80 @@ std::string_view drop_name(Drop d) {
 }
 
 DataPlane::DataPlane(const DataPlaneOptions& options, DataPlaneHooks hooks, crypto::Random* rng,
-                     std::unique_ptr<TunDevice> tun)
+                     std::unique_ptr<TunDevice> tun, std::vector<std::unique_ptr<TunDevice>> more_queues)
     : opts_(options), hooks_(std::move(hooks)), rng_(rng), tun_(std::move(tun)),
-      buf_(kHeadroom + kMaxPacket + kTailroom), slots_(kTxSlots * kTxSlotSize) {
-    tx_udp_.reserve(kTxSlots);
-    tx_raw4_.reserve(kTxSlots);
-    tx_raw6_.reserve(kTxSlots);
-    if (tun_->offloads()) {
-        tso_in_.resize(kVnetHeaderSize + kMaxPacket + 1);
+      buf_(kHeadroom + kMaxPacket + kTailroom), more_queues_(std::move(more_queues)) {
+    init_lane(main_, tun_.get());
+    if (tun_->offloads()) rx_coalescer_ = std::make_unique<TcpCoalescer>();
+}
+
+void DataPlane::init_lane(Lane& lane, TunDevice* tun) {
+    lane.tun = tun;
+    lane.slots.resize(kTxSlots * kTxSlotSize);
+    lane.tx_udp.reserve(kTxSlots);
+    lane.tx_raw4.reserve(kTxSlots);
+    lane.tx_raw6.reserve(kTxSlots);
+    if (tun->offloads()) {
+        lane.tso_in.resize(kVnetHeaderSize + kMaxPacket + 1);
         for (std::size_t i = 0; i < kTxSlots; ++i)
-            slot_data_.emplace_back(slots_.data() + i * kTxSlotSize + kHeadroom, kTxSlotData);
-        slot_len_.resize(kTxSlots);
-        rx_coalescer_ = std::make_unique<TcpCoalescer>();
+            lane.slot_data.emplace_back(lane.slots.data() + i * kTxSlotSize + kHeadroom, kTxSlotData);
+        lane.slot_len.resize(kTxSlots);
+    }
+}
+
+Status DataPlane::start_workers() {
+    if (!workers_.empty() || more_queues_.empty()) return {};
+    stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (stop_fd_ < 0 || wake_fd_ < 0) return Error{std::string("eventfd: ") + std::strerror(errno)};
+    loop_thread_ = std::this_thread::get_id();
+    for (auto& q : more_queues_) {
+        worker_lanes_.push_back(std::make_unique<Lane>());
+        init_lane(*worker_lanes_.back(), q.get());
+    }
+    try {
+        for (auto& lane : worker_lanes_) workers_.emplace_back([this, l = lane.get()] { run_worker(*l); });
+    } catch (const std::system_error& e) {
+        stop_workers();
+        return Error{std::string("worker thread: ") + e.what()};
+    }
+    return {};
+}
+
+void DataPlane::stop_workers() {
+    if (stop_fd_ >= 0) {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto r = ::write(stop_fd_, &one, sizeof one);
+    }
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    for (int* fd : {&stop_fd_, &wake_fd_})
+        if (*fd >= 0) ::close(std::exchange(*fd, -1));
+}
+
+// A worker: its queue until stop_fd_ says to end. Its clock is the daemon's
+// (CLOCK_MONOTONIC), so times compare with those the loop hands in.
+void DataPlane::run_worker(Lane& lane) {
+    pollfd fds[2] = {{lane.tun->fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    for (;;) {
+        if (::poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            log(LogLevel::error, std::string("data-plane worker stops: poll: ") + std::strerror(errno));
+            return;
+        }
+        if (fds[1].revents != 0) return;
+        if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+            log(LogLevel::error, "data-plane worker stops: its TUN queue failed");
+            return;
+        }
+        timespec ts{};
+        ::clock_gettime(CLOCK_MONOTONIC, &ts);
+        drain_tun(lane, std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
     }
 }
 
 DataPlane::~DataPlane() {
+    stop_workers();
     enforcer_.reset();  // the nftables table goes first: nothing is left to leak after it either
     routes_.reset();  // routes go before the rule and the device
     if (netlink_)
@@ -130,9 +193,17 @@ DataPlane::~DataPlane() {
 
 Result<std::unique_ptr<DataPlane>> DataPlane::create(const DataPlaneOptions& options, DataPlaneHooks hooks,
                                                      crypto::Random* rng) {
-    auto tun = open_tun(options.tun);
+    TunOptions to = options.tun;
+    to.queues = std::max(1u, options.workers);
+    auto tun = open_tun(to);
     if (!tun) return Error{tun.error()};
-    auto dp = std::make_unique<DataPlane>(options, std::move(hooks), rng, std::move(*tun));
+    std::vector<std::unique_ptr<TunDevice>> more;
+    for (unsigned i = 1; i < to.queues; ++i) {
+        auto q = open_tun_queue((*tun)->name(), to);
+        if (!q) return Error{"TUN queue " + std::to_string(i) + ": " + q.error()};
+        more.push_back(std::move(*q));
+    }
+    auto dp = std::make_unique<DataPlane>(options, std::move(hooks), rng, std::move(*tun), std::move(more));
     dp->netlink_ = std::make_unique<Rtnetlink>();
     if (dp->tun_->offloads()) {
         // Bounds a TSO read to what one batch of slots can take.
@@ -164,107 +235,141 @@ Result<std::unique_ptr<DataPlane>> DataPlane::create(const DataPlaneOptions& opt
 
 std::vector<int> DataPlane::fds() const {
     std::vector<int> out;
-    for (int fd : {tun_->fd(), raw4_.fd(), raw6_.fd()})
+    for (int fd : {tun_->fd(), raw4_.fd(), raw6_.fd(), wake_fd_})
         if (fd >= 0) out.push_back(fd);
     return out;
 }
 
-bool DataPlane::owns(int fd) const { return fd >= 0 && (fd == tun_->fd() || fd == raw4_.fd() || fd == raw6_.fd()); }
-
-void DataPlane::on_readable(int fd, Time now) {
-    if (fd == tun_->fd()) drain_tun(now);
-    else if (fd == raw4_.fd()) drain_raw(raw4_, now);
-    else if (fd == raw6_.fd()) drain_raw(raw6_, now);
+bool DataPlane::owns(int fd) const {
+    return fd >= 0 && (fd == tun_->fd() || fd == raw4_.fd() || fd == raw6_.fd() || fd == wake_fd_);
 }
 
-void DataPlane::drain_tun(Time now) {
-    if (tun_->offloads()) return drain_tun_segmented(now);
+void DataPlane::on_readable(int fd, Time now) {
+    if (fd == tun_->fd()) drain_tun(main_, now);
+    else if (fd == raw4_.fd()) drain_raw(raw4_, now);
+    else if (fd == raw6_.fd()) drain_raw(raw6_, now);
+    else if (fd == wake_fd_) take_wakeup();
+}
+
+void DataPlane::take_wakeup() {
+    std::uint64_t n = 0;
+    [[maybe_unused]] auto r = ::read(wake_fd_, &n, sizeof n);
+    Lock g(mu_);
+    for (const AcquireRequest& req : std::exchange(acquires_, {}))
+        if (hooks_.acquire) hooks_.acquire(req);
+    // Lifetime notices stay for take_lifetime_notices(), which the loop calls next.
+}
+
+// Reads happen without the lock and each batch is resolved and sealed under
+// it; what a worker raised for the loop wakes it once the lock is released.
+void DataPlane::drain_tun(Lane& lane, Time now) {
+    if (lane.tun->offloads()) return drain_tun_segmented(lane, now);
     for (std::size_t round = 0; round < kMaxPacketsPerWake / kTxBatch; ++round) {
+        std::array<std::size_t, kTxBatch> lengths{};
         std::size_t n = 0;
-        batching_ = true;
         for (; n < kTxBatch; ++n) {
-            std::span<std::uint8_t> slot{slots_.data() + n * kTxSlotSize, kTxSlotSize};
-            auto len = tun_->read(slot.subspan(kHeadroom, kTxSlotData));
+            auto len = lane.tun->read({lane.slots.data() + n * kTxSlotSize + kHeadroom, kTxSlotData});
             if (!len) break;
-            if (*len >= kTxSlotData) {  // truncated by the read: never seal a partial packet
-                ++counters_.tun_packets_in;
-                counters_.drop(Drop::too_big);
-                continue;
-            }
-            ipsec::PacketBuffer pkt(slot, kHeadroom, *len);
-            outbound(pkt, now);
+            lengths[n] = *len;
         }
-        batching_ = false;
-        flush_tx();
+        if (n == 0) return;
+        bool wake = false;
+        {
+            Lock g(mu_);
+            lane.batching = true;
+            for (std::size_t i = 0; i < n; ++i) {
+                if (lengths[i] >= kTxSlotData) {  // truncated by the read: never seal a partial packet
+                    ++counters_.tun_packets_in;
+                    counters_.drop(Drop::too_big);
+                    continue;
+                }
+                ipsec::PacketBuffer pkt({lane.slots.data() + i * kTxSlotSize, kTxSlotSize}, kHeadroom, lengths[i]);
+                outbound(lane, pkt, now);
+            }
+            lane.batching = false;
+            wake = std::exchange(wake_loop_, false);
+        }
+        if (wake) {
+            const std::uint64_t one = 1;
+            [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
+        }
+        flush_tx(lane);
         if (n < kTxBatch) return;
     }
 }
 
-void DataPlane::drain_tun_segmented(Time now) {
+void DataPlane::drain_tun_segmented(Lane& lane, Time now) {
     std::size_t used = 0;  // slots holding packets of this batch
-    batching_ = true;
+    bool wake = false;
     for (int reads = 0; reads < kMaxPacketsPerWake; ++reads) {
-        auto len = tun_->read(tso_in_);
+        auto len = lane.tun->read(lane.tso_in);
         if (!len) break;
-        const std::span<std::uint8_t> in{tso_in_.data(), *len};
+        const std::span<std::uint8_t> in{lane.tso_in.data(), *len};
         const auto h = parse_vnet_header(in);
-        if (!h || *len >= tso_in_.size()) {  // a full buffer was truncated
-            ++counters_.tun_packets_in;
-            counters_.drop(h ? Drop::too_big : Drop::malformed);
-            continue;
-        }
         if (kTxSlots - used < kMaxTsoSegments) {
-            batching_ = false;
-            flush_tx();
-            batching_ = true;
+            flush_tx(lane);
             used = 0;
         }
-        const auto n = segment_gso(*h, in.subspan(kVnetHeaderSize),
-                                   std::span<const std::span<std::uint8_t>>(slot_data_).subspan(used),
-                                   std::span<std::size_t>(slot_len_).subspan(used));
+        const auto n = h && *len < lane.tso_in.size()  // a full buffer was truncated
+                           ? segment_gso(*h, in.subspan(kVnetHeaderSize),
+                                         std::span<const std::span<std::uint8_t>>(lane.slot_data).subspan(used),
+                                         std::span<std::size_t>(lane.slot_len).subspan(used))
+                           : std::nullopt;
+        Lock g(mu_);
         if (!n) {
             ++counters_.tun_packets_in;
-            counters_.drop(Drop::malformed);
+            counters_.drop(h && *len >= lane.tso_in.size() ? Drop::too_big : Drop::malformed);
             continue;
         }
         // The segments of one read share addresses, protocol and ports:
         // the first one's policy decision and SA hold for all of them.
+        lane.batching = true;
         ipsec::Sa* sa = nullptr;
         for (std::size_t i = used; i < used + *n; ++i) {
-            ipsec::PacketBuffer pkt({slots_.data() + i * kTxSlotSize, kTxSlotSize}, kHeadroom, slot_len_[i]);
+            ipsec::PacketBuffer pkt({lane.slots.data() + i * kTxSlotSize, kTxSlotSize}, kHeadroom, lane.slot_len[i]);
             if (i == used) {
                 sa = resolve_outbound(pkt, now);
             } else if (sa != nullptr) {
                 ++counters_.tun_packets_in;
                 counters_.tun_bytes_in += pkt.size();
             } else {
-                outbound(pkt, now);  // no SA for the first: each one takes the full path (ACQUIRE queue, drops)
+                outbound(lane, pkt, now);  // no SA for the first: each one takes the full path (ACQUIRE queue, drops)
                 continue;
             }
-            if (sa != nullptr) seal_and_send(*sa, pkt, now);
+            if (sa != nullptr) seal_and_send(lane, *sa, pkt, now);
         }
+        lane.batching = false;
+        wake = std::exchange(wake_loop_, false) || wake;
         used += *n;
     }
-    batching_ = false;
-    flush_tx();
+    if (wake) {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
+    }
+    flush_tx(lane);
 }
 
-void DataPlane::flush_tx() {
+void DataPlane::flush_tx(Lane& lane) {
+    std::size_t sent = 0, failed = 0;
     auto flush = [&](std::vector<OutDatagram>& q, auto&& send) {
         if (q.empty()) return;
-        const std::size_t sent = send(std::span<const OutDatagram>(q));
-        counters_.esp_packets_out += sent;
-        counters_.drops[static_cast<std::size_t>(Drop::send_failed)] += q.size() - std::min(sent, q.size());
+        const std::size_t k = std::min(send(std::span<const OutDatagram>(q)), q.size());
+        sent += k;
+        failed += q.size() - k;
         q.clear();
     };
-    flush(tx_udp_, [&](std::span<const OutDatagram> q) -> std::size_t {
+    flush(lane.tx_udp, [&](std::span<const OutDatagram> q) -> std::size_t {
         if (hooks_.send_udp_batch) return hooks_.send_udp_batch(q);
         std::size_t k = 0;
         for (const auto& d : q) k += hooks_.send_udp && hooks_.send_udp(d.local, d.remote, d.data) ? 1 : 0;
         return k;
     });
-    flush(tx_raw4_, [&](std::span<const OutDatagram> q) { return raw4_.fd() >= 0 ? raw4_.send_batch(q) : 0; });
-    flush(tx_raw6_, [&](std::span<const OutDatagram> q) { return raw6_.fd() >= 0 ? raw6_.send_batch(q) : 0; });
+    flush(lane.tx_raw4, [&](std::span<const OutDatagram> q) { return raw4_.fd() >= 0 ? raw4_.send_batch(q) : 0; });
+    flush(lane.tx_raw6, [&](std::span<const OutDatagram> q) { return raw6_.fd() >= 0 ? raw6_.send_batch(q) : 0; });
+    if (sent + failed == 0) return;
+    Lock g(mu_);
+    counters_.esp_packets_out += sent;
+    counters_.drops[static_cast<std::size_t>(Drop::send_failed)] += failed;
 }
 
 void DataPlane::drain_raw(RawEspSocket& s, Time now) {
@@ -272,6 +377,7 @@ void DataPlane::drain_raw(RawEspSocket& s, Time now) {
     for (int i = 0; i < kMaxPacketsPerWake; ++i) {
         bool bad = false;
         auto p = s.receive({buf_.data() + kHeadroom, kMaxPacket}, bad);
+        Lock g(mu_);
         if (!p) {
             if (!bad) break;
             counters_.drop(Drop::malformed);
@@ -284,16 +390,18 @@ void DataPlane::drain_raw(RawEspSocket& s, Time now) {
 }
 
 void DataPlane::on_tun_packet(ByteView ip_packet, Time now) {
+    Lock g(mu_);
     if (ip_packet.size() > kMaxPacket) return counters_.drop(Drop::too_big);
     std::memcpy(buf_.data() + kHeadroom, ip_packet.data(), ip_packet.size());
     ipsec::PacketBuffer pkt(buf_, kHeadroom, ip_packet.size());
     // buf_ is reused by the next call: never queue a view of it for a batch.
-    const bool was_batching = std::exchange(batching_, false);
-    outbound(pkt, now);
-    batching_ = was_batching;
+    const bool was_batching = std::exchange(main_.batching, false);
+    outbound(main_, pkt, now);
+    main_.batching = was_batching;
 }
 
 void DataPlane::on_udp_esp(const Endpoint& local, const Endpoint& remote, ByteView esp, Time now) {
+    Lock g(mu_);
     if (esp.size() > kMaxPacket) return counters_.drop(Drop::too_big);
     std::memcpy(buf_.data() + kHeadroom, esp.data(), esp.size());
     ipsec::PacketBuffer pkt(buf_, kHeadroom, esp.size());
@@ -302,11 +410,12 @@ void DataPlane::on_udp_esp(const Endpoint& local, const Endpoint& remote, ByteVi
 
 void DataPlane::on_udp_esp(const Endpoint& local, const Endpoint& remote, ipsec::PacketBuffer& esp, Time now) {
     if (esp.headroom() < ipsec::kMinHeadroom) return on_udp_esp(local, remote, esp.view(), now);
+    Lock g(mu_);
     inbound(local, remote, esp, now);
 }
 
-void DataPlane::outbound(ipsec::PacketBuffer& pkt, Time now) {
-    if (ipsec::Sa* sa = resolve_outbound(pkt, now)) seal_and_send(*sa, pkt, now);
+void DataPlane::outbound(Lane& lane, ipsec::PacketBuffer& pkt, Time now) {
+    if (ipsec::Sa* sa = resolve_outbound(pkt, now)) seal_and_send(lane, *sa, pkt, now);
 }
 
 ipsec::Sa* DataPlane::resolve_outbound(ipsec::PacketBuffer& pkt, Time now) {
@@ -333,23 +442,23 @@ ipsec::Sa* DataPlane::resolve_outbound(ipsec::PacketBuffer& pkt, Time now) {
     return sa;
 }
 
-void DataPlane::seal_and_send(ipsec::Sa& sa, ipsec::PacketBuffer& pkt, Time now) {
-    if (pkt.size() > kMinInnerMtu && too_big(sa, pkt.view(), now)) return counters_.drop(Drop::path_mtu);
+void DataPlane::seal_and_send(Lane& lane, ipsec::Sa& sa, ipsec::PacketBuffer& pkt, Time now) {
+    if (pkt.size() > kMinInnerMtu && too_big(*lane.tun, sa, pkt.view(), now)) return counters_.drop(Drop::path_mtu);
     const ipsec::PacketResult r = ipsec::esp::seal(sa, pkt, now);
     if (!r.events.empty()) note_events(sa, r.events);
     if (!r.ok()) return counters_.drop(r.status);
-    if (!send_sealed(sa, pkt, r)) return counters_.drop(Drop::send_failed);
-    if (!batching_) ++counters_.esp_packets_out;  // batched: counted by flush_tx()
+    if (!send_sealed(lane, sa, pkt, r)) return counters_.drop(Drop::send_failed);
+    if (!lane.batching) ++counters_.esp_packets_out;  // batched: counted by flush_tx()
 }
 
-bool DataPlane::send_sealed(const ipsec::Sa& sa, ipsec::PacketBuffer& pkt, const ipsec::PacketResult& r) {
+bool DataPlane::send_sealed(Lane& lane, const ipsec::Sa& sa, ipsec::PacketBuffer& pkt, const ipsec::PacketResult& r) {
     const ipsec::SaParams& p = sa.params();
     const std::size_t offset = p.udp_encap ? r.esp_offset : r.ip_header_len;
     ByteView esp{pkt.data() + offset, pkt.size() - offset};
     counters_.esp_bytes_out += esp.size();
     RawEspSocket& s = p.remote.address.is_v4() ? raw4_ : raw6_;
-    if (batching_) {
-        auto& q = p.udp_encap ? tx_udp_ : p.remote.address.is_v4() ? tx_raw4_ : tx_raw6_;
+    if (lane.batching) {
+        auto& q = p.udp_encap ? lane.tx_udp : p.remote.address.is_v4() ? lane.tx_raw4 : lane.tx_raw6;
         q.push_back(OutDatagram{p.local, p.remote, esp});
         return true;
     }
@@ -383,19 +492,52 @@ void DataPlane::deliver(ipsec::PacketBuffer& pkt) {
             rx_batching_ = true;
             if (!rx_coalescer_->add(pkt.view())) return counters_.drop(Drop::too_big);
         }
-    } else if (!tun_->write(pkt.view())) {
+    } else if (!queue_for(pkt.view()).write(pkt.view())) {
         return counters_.drop(Drop::tun_write_failed);
     }
     ++counters_.tun_packets_out;
     counters_.tun_bytes_out += pkt.size();
 }
 
+// The coalescer is the loop's alone: its writes need no lock.
 void DataPlane::end_rx_batch() {
     rx_batching_ = false;
     if (!rx_coalescer_ || rx_coalescer_->empty()) return;
+    std::uint64_t failed = 0;
     rx_coalescer_->flush([&](ByteView item) {
-        if (!tun_->write_with_header(item)) counters_.drop(Drop::tun_write_failed);
+        if (!queue_for(item.subspan(std::min(item.size(), kVnetHeaderSize))).write_with_header(item)) ++failed;
     });
+    if (failed == 0) return;
+    Lock g(mu_);
+    counters_.drops[static_cast<std::size_t>(Drop::tun_write_failed)] += failed;
+}
+
+TunDevice& DataPlane::queue_for(ByteView ip) const {
+    if (more_queues_.empty() || workers_.empty()) return *tun_;
+    // Symmetric in the two directions (XOR of the ends), so both halves of a
+    // flow hash alike; addresses and the first 4 bytes after a 20/40-byte
+    // header (the ports of TCP and UDP without IPv4 options) are enough.
+    std::uint32_t h = 0;
+    std::size_t ends = 0, header = 0;
+    if (ip.size() >= 20 && (ip[0] >> 4) == 4) ends = 4, header = 20;
+    else if (ip.size() >= 40 && (ip[0] >> 4) == 6) ends = 16, header = 40;
+    const std::size_t src = header == 20 ? 12 : 8;
+    for (std::size_t i = 0; i < ends; i += 4) {
+        std::uint32_t a = 0, b = 0;
+        std::memcpy(&a, ip.data() + src + i, 4);
+        std::memcpy(&b, ip.data() + src + ends + i, 4);
+        h ^= a ^ b;
+    }
+    if (header != 0 && ip.size() >= header + 4) {
+        std::uint16_t a = 0, b = 0;
+        std::memcpy(&a, ip.data() + header, 2);
+        std::memcpy(&b, ip.data() + header + 2, 2);
+        h ^= static_cast<std::uint32_t>(a ^ b);
+    }
+    h *= 0x9E3779B1u;  // the high bits mix every input bit
+    const std::size_t n = more_queues_.size() + 1;
+    const std::size_t q = (static_cast<std::uint64_t>(h) * n) >> 32;
+    return q == 0 ? *tun_ : *more_queues_[q - 1];
 }
 
 void DataPlane::acquire(const ipsec::OutboundDecision& d, const ipsec::FlowSelector& f, ByteView packet, Time now) {
@@ -429,7 +571,9 @@ void DataPlane::acquire(const ipsec::OutboundDecision& d, const ipsec::FlowSelec
     ++counters_.acquires;
     log(LogLevel::info, "ACQUIRE " + trap->trap.connection + "/" + trap->trap.child + " for " + f.local.to_string() +
                             " -> " + f.remote.to_string());
-    hooks_.acquire(req);
+    if (on_loop()) return hooks_.acquire(req);
+    acquires_.push_back(std::move(req));
+    wake_loop();
 }
 
 // After an install: queues whose packets now resolve to an SA are sent.
@@ -514,6 +658,7 @@ void DataPlane::release_routes(const std::vector<RouteRef>& routes) {
 }
 
 Status DataPlane::install(const ike::InstallChildSa& c, Time now) {
+    Lock g(mu_);
     if (c.protocol != wire::ProtocolId::esp) return Error{"the data plane carries ESP only"};
     if (Child* old = find_child(c.spi_in)) erase_child(*old);
     if (draining_.contains(c.spi_in)) erase_draining(c.spi_in);
@@ -557,6 +702,7 @@ void DataPlane::note_events(const ipsec::Sa& sa, ipsec::EventSet events) {
     }
     if (c == nullptr || (!events.any_soft() && !events.any_hard())) return;
     notices_.push_back(LifetimeNotice{c->ike_sa_id, c->child_id, events.any_hard(), events.to_string()});
+    if (!on_loop()) wake_loop();
 }
 
 DataPlane::Child* DataPlane::find_child(std::uint32_t spi_in) {
@@ -599,6 +745,7 @@ void DataPlane::erase_draining(std::uint32_t spi_in, bool unlink) {
 }
 
 bool DataPlane::remove(const ike::DeleteChildSa& d, Time now) {
+    Lock g(mu_);
     auto m = by_ike_.find(d.ike_sa_id);
     if (m == by_ike_.end()) return false;
     for (Child* c : m->second.children) {
@@ -621,6 +768,7 @@ bool DataPlane::remove(const ike::DeleteChildSa& d, Time now) {
 }
 
 bool DataPlane::update(const ike::UpdateSaAddresses& u) {
+    Lock g(mu_);
     bool any = false;
     if (auto m = by_ike_.find(u.ike_sa_id); m != by_ike_.end())
         for (const Child* c : m->second.children) {
@@ -663,6 +811,7 @@ void DataPlane::move_transport(std::uint64_t ike_sa_id, const ike::TransportSele
 }
 
 void DataPlane::enforcement_changed(Time now) {
+    Lock g(mu_);
     last_now_ = std::max(last_now_, now);
     if (!enforcer_ || enforce_dirty_) return;
     enforce_dirty_ = true;
@@ -670,6 +819,7 @@ void DataPlane::enforcement_changed(Time now) {
 }
 
 std::optional<Time> DataPlane::next_deadline() const {
+    Lock g(mu_);
     std::optional<Time> t;
     if (enforce_dirty_) t = enforce_due_;
     // A run of nft has no fd to wake the loop when it ends.
@@ -679,6 +829,7 @@ std::optional<Time> DataPlane::next_deadline() const {
 }
 
 void DataPlane::poll(Time now) {
+    Lock g(mu_);
     last_now_ = std::max(last_now_, now);
     if (enforcer_) {
         if (auto st = enforcer_->poll()) {
@@ -697,6 +848,7 @@ void DataPlane::poll(Time now) {
 }
 
 std::size_t DataPlane::remove_ike_sa(std::uint64_t ike_sa_id) {
+    Lock g(mu_);
     std::size_t n = 0;
     // Taken out whole, so no erase below searches its member lists.
     if (auto node = by_ike_.extract(ike_sa_id)) {
@@ -725,6 +877,7 @@ std::size_t DataPlane::remove_ike_sa(std::uint64_t ike_sa_id) {
 }
 
 Status DataPlane::add_virtual_ip(std::uint64_t ike_sa_id, const IpAddress& a) {
+    Lock g(mu_);
     if (std::find(virtual_ips_.begin(), virtual_ips_.end(), std::pair{ike_sa_id, a}) != virtual_ips_.end()) return {};
     virtual_ips_.emplace_back(ike_sa_id, a);
     if (!netlink_) return {};
@@ -734,11 +887,13 @@ Status DataPlane::add_virtual_ip(std::uint64_t ike_sa_id, const IpAddress& a) {
 }
 
 void DataPlane::move_virtual_ips(std::uint64_t from_ike_sa_id, std::uint64_t to_ike_sa_id) {
+    Lock g(mu_);
     for (auto& v : virtual_ips_)
         if (v.first == from_ike_sa_id) v.first = to_ike_sa_id;
 }
 
 void DataPlane::move_ike_sa(std::uint64_t from_ike_sa_id, std::uint64_t to_ike_sa_id) {
+    Lock g(mu_);
     if (auto node = from_ike_sa_id != to_ike_sa_id ? by_ike_.extract(from_ike_sa_id) : decltype(by_ike_)::node_type{}) {
         IkeSaMembers& from = node.mapped();
         for (Child* c : from.children) c->ike_sa_id = to_ike_sa_id;
@@ -752,6 +907,7 @@ void DataPlane::move_ike_sa(std::uint64_t from_ike_sa_id, std::uint64_t to_ike_s
 }
 
 std::vector<IpAddress> DataPlane::virtual_ips() const {
+    Lock g(mu_);
     std::vector<IpAddress> out;
     for (const auto& v : virtual_ips_)
         if (std::find(out.begin(), out.end(), v.second) == out.end()) out.push_back(v.second);
@@ -759,6 +915,7 @@ std::vector<IpAddress> DataPlane::virtual_ips() const {
 }
 
 void DataPlane::set_traps(const std::vector<Trap>& traps) {
+    Lock g(mu_);
     for (const TrapEntry& t : traps_) {
         for (ipsec::Policy::Id id : t.policies) spd_.remove(id);
         release_routes(t.routes);
@@ -777,7 +934,7 @@ void DataPlane::set_traps(const std::vector<Trap>& traps) {
     sync_enforcement();
 }
 
-bool DataPlane::too_big(const ipsec::Sa& sa, ByteView packet, Time now) {
+bool DataPlane::too_big(TunDevice& tun, const ipsec::Sa& sa, ByteView packet, Time now) {
     const unsigned mtu = std::min(opts_.tun.mtu, inner_mtu(sa, opts_.path_mtu));
     if (mtu_verdict(packet, mtu, opts_.df) != MtuVerdict::icmp) return false;
     if (now - icmp_window_ >= std::chrono::seconds(1)) {
@@ -788,7 +945,7 @@ bool DataPlane::too_big(const ipsec::Sa& sa, ByteView packet, Time now) {
     const std::size_t n = build_too_big(packet, mtu, icmp_buf_);
     if (n == 0) return true;  // too big, but no ICMP may be sent about it (e.g. an ICMP error)
     ++icmp_sent_;
-    if (tun_->write({icmp_buf_.data(), n})) {
+    if (tun.write({icmp_buf_.data(), n})) {
         ++counters_.tun_packets_out;
         counters_.tun_bytes_out += n;
     } else {
@@ -821,6 +978,7 @@ void to_enforced(const ipsec::Policy& p, std::vector<EnforcedPolicy>& out) {
 }  // namespace
 
 void DataPlane::set_configured_policies(std::vector<EnforcedPolicy> policies) {
+    Lock g(mu_);
     configured_ = std::move(policies);
     readd_discards();
     sync_enforcement();
@@ -845,6 +1003,7 @@ void DataPlane::readd_discards() {
 }
 
 void DataPlane::sync_enforcement() {
+    Lock g(mu_);
     enforce_dirty_ = false;
     if (!enforcer_) return;
     enforcement_result(enforcer_->apply(enforced_policies()));
@@ -882,7 +1041,28 @@ unsigned DataPlane::inner_mtu(const ipsec::Sa& sa, unsigned path_mtu) {
     return static_cast<unsigned>(body - 2 + (transport ? ip_hdr : 0));
 }
 
+Counters DataPlane::counters() const {
+    Lock g(mu_);
+    return counters_;
+}
+
+std::size_t DataPlane::child_sa_count() const {
+    Lock g(mu_);
+    return children_.size();
+}
+
+bool DataPlane::enforcing() const {
+    Lock g(mu_);
+    return enforcer_ && enforcer_->installed();
+}
+
+std::vector<LifetimeNotice> DataPlane::take_lifetime_notices() {
+    Lock g(mu_);
+    return std::exchange(notices_, {});
+}
+
 Time DataPlane::last_inbound(std::uint64_t ike_sa_id) const {
+    Lock g(mu_);
     Time last{};
     if (auto m = by_ike_.find(ike_sa_id); m != by_ike_.end())
         for (const Child* c : m->second.children)
@@ -892,6 +1072,7 @@ Time DataPlane::last_inbound(std::uint64_t ike_sa_id) const {
 }
 
 std::optional<ChildTraffic> DataPlane::traffic(std::uint32_t spi_in) const {
+    Lock g(mu_);
     const Child* it = find_child(spi_in);
     if (it == nullptr) return std::nullopt;
     ChildTraffic t;

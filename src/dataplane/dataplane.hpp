@@ -11,18 +11,30 @@
 // ahead of all others (the newest SA wins after a rekey), and routes for its
 // remote selectors into the TUN (reference counted, in a dedicated table).
 //
-// Single-threaded: the daemon calls everything from its event loop. Packets
-// are untrusted; parsing is bounded by the ipsec/ functions and the buffer.
+// Threads: the daemon's event loop calls every public function; with
+// options.workers > 1 the TUN has that many queues (IFF_MULTI_QUEUE) and
+// workers-1 threads of our own each read and seal one of them, the loop
+// reading the first. One mutex guards the databases and SAs: a thread holds
+// it while it resolves and seals a batch (one TUN read, up to 64 segments)
+// or opens one inbound packet, never during its system calls, so TUN reads,
+// sendmmsg and TUN writes of several threads overlap. What workers raise for
+// the loop (ACQUIREs, lifetime notices) waits for it and wakes it through
+// the descriptor in fds(); the hooks are called on the loop's thread, except
+// send_udp_batch and log, which workers call too (both must be thread-safe).
+// Packets are untrusted; parsing is bounded by the ipsec/ functions and the
+// buffer.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -65,6 +77,9 @@ struct DataPlaneOptions {
     // Inner packets larger than their SA's path allows (RFC 4301 §8): see DfPolicy.
     DfPolicy df = DfPolicy::copy;
     unsigned icmp_rate = 100;  // ICMP Fragmentation Needed / Packet Too Big per second at most
+    // Threads sealing TUN traffic: the caller's loop and workers-1 more, each
+    // with its own TUN queue (tun.queues is set to match).
+    unsigned workers = 1;
 };
 
 // A trap policy: PROTECT without an SA; the first packet triggers IKE.
@@ -116,11 +131,18 @@ public:
     static Result<std::unique_ptr<DataPlane>> create(const DataPlaneOptions& options, DataPlaneHooks hooks,
                                                      crypto::Random* rng);
     // For tests: an already opened device, no sockets, routes or rules.
+    // `more_queues` are read by worker threads (started by start_workers()).
     DataPlane(const DataPlaneOptions& options, DataPlaneHooks hooks, crypto::Random* rng,
-              std::unique_ptr<TunDevice> tun);
+              std::unique_ptr<TunDevice> tun, std::vector<std::unique_ptr<TunDevice>> more_queues = {});
     ~DataPlane();
     DataPlane(const DataPlane&) = delete;
     DataPlane& operator=(const DataPlane&) = delete;
+
+    // One worker thread per extra TUN queue; call once the hooks' targets and
+    // the source pins are in place. Each waits for its queue with poll(), so
+    // fakes in tests need a pollable fd().
+    Status start_workers();
+    std::size_t worker_count() const { return workers_.size(); }
 
     std::vector<int> fds() const;
     bool owns(int fd) const;
@@ -175,20 +197,21 @@ public:
     void enforcement_changed(Time now);
     static constexpr Duration kEnforceDelay = std::chrono::milliseconds(20);
     static constexpr Duration kEnforcePoll = std::chrono::milliseconds(2);
-    bool enforcing() const { return enforcer_ && enforcer_->installed(); }
+    bool enforcing() const;
 
     // Timers: the rekey grace periods. poll() at next_deadline() (or later).
     std::optional<Time> next_deadline() const;
     void poll(Time now);
     // Lifetime limits reached by traffic since the last call.
-    std::vector<LifetimeNotice> take_lifetime_notices() { return std::exchange(notices_, {}); }
+    std::vector<LifetimeNotice> take_lifetime_notices();
 
-    const Counters& counters() const { return counters_; }
+    Counters counters() const;
     std::optional<ChildTraffic> traffic(std::uint32_t spi_in) const;
-    std::size_t child_sa_count() const { return children_.size(); }
+    std::size_t child_sa_count() const;
     // When the last ESP packet was received and accepted on the IKE SA's
     // CHILD_SAs (MOBIKE path liveness: the peer reaches us); Time{} if none.
     Time last_inbound(std::uint64_t ike_sa_id) const;
+    // Before start_workers(); pins are read by the sending threads.
     void set_source_pins(const SourcePins* pins) {
         raw4_.set_source_pins(pins);
         raw6_.set_source_pins(pins);
@@ -238,20 +261,44 @@ private:
         std::vector<Bytes> packets;
     };
 
-    void outbound(ipsec::PacketBuffer& pkt, Time now);
+    // One thread's share of the outbound path: the TUN queue it reads, the
+    // slots it seals into and its send queues. Touched by that thread only.
+    struct Lane {
+        TunDevice* tun = nullptr;
+        std::vector<std::uint8_t> slots;
+        // TUN offloads: one super-packet as read, and per-slot views for segment_gso.
+        std::vector<std::uint8_t> tso_in;
+        std::vector<std::span<std::uint8_t>> slot_data;
+        std::vector<std::size_t> slot_len;
+        bool batching = false;  // sealed packets are queued for flush_tx() instead of sent
+        std::vector<OutDatagram> tx_udp, tx_raw4, tx_raw6;
+    };
+    void init_lane(Lane& lane, TunDevice* tun);
+    bool on_loop() const { return workers_.empty() || std::this_thread::get_id() == loop_thread_; }
+    // Run by a worker with mu_ held: the loop has ACQUIREs or notices to take.
+    void wake_loop() { wake_loop_ = true; }
+    void run_worker(Lane& lane);
+    void stop_workers();
+    void outbound(Lane& lane, ipsec::PacketBuffer& pkt, Time now);
     // The SA a cleartext packet goes out on, or null when it was dropped or
     // queued for an ACQUIRE (counted either way).
     ipsec::Sa* resolve_outbound(ipsec::PacketBuffer& pkt, Time now);
-    void seal_and_send(ipsec::Sa& sa, ipsec::PacketBuffer& pkt, Time now);
+    void seal_and_send(Lane& lane, ipsec::Sa& sa, ipsec::PacketBuffer& pkt, Time now);
     void inbound(const Endpoint& local, const Endpoint& remote, ipsec::PacketBuffer& pkt, Time now);
-    bool send_sealed(const ipsec::Sa& sa, ipsec::PacketBuffer& pkt, const ipsec::PacketResult& r);
+    bool send_sealed(Lane& lane, const ipsec::Sa& sa, ipsec::PacketBuffer& pkt, const ipsec::PacketResult& r);
     void acquire(const ipsec::OutboundDecision& d, const ipsec::FlowSelector& f, ByteView packet, Time now);
+    void take_wakeup();  // the loop: the ACQUIREs workers raised go to the hook
     void flush_pending(Time now);
-    void drain_tun(Time now);
+    void drain_tun(Lane& lane, Time now);
     // With TUN offloads: reads may be TSO super-packets, cut here into slots.
-    void drain_tun_segmented(Time now);
+    void drain_tun_segmented(Lane& lane, Time now);
     void deliver(ipsec::PacketBuffer& pkt);
-    void flush_tx();
+    // The queue a decrypted packet goes into: the kernel sends a flow's
+    // replies to the queue it last received the flow on, so spreading flows
+    // here spreads the outbound work over the workers.
+    TunDevice& queue_for(ByteView ip_packet) const;
+    // Sends the lane's queues (no lock held), then counts under mu_.
+    void flush_tx(Lane& lane);
     void drain_raw(RawEspSocket& s, Time now);
 
     std::vector<ipsec::Policy::Id> add_policies(const std::vector<ike::TrafficSelectorRange>& local_ts,
@@ -272,7 +319,7 @@ private:
     void note_events(const ipsec::Sa& sa, ipsec::EventSet events);
     // An inner packet too big for `sa`'s path: true when it was answered
     // (ICMP back into the TUN, or dropped by the rate limit) and must not be sent.
-    bool too_big(const ipsec::Sa& sa, ByteView packet, Time now);
+    bool too_big(TunDevice& tun, const ipsec::Sa& sa, ByteView packet, Time now);
     void readd_discards();
     void log(LogLevel l, const std::string& msg) const {
         if (hooks_.log) hooks_.log(l, msg);
@@ -321,19 +368,27 @@ private:
     std::unordered_map<std::uint32_t, Draining> draining_;  // by inbound SPI
     std::set<std::pair<Time, std::uint32_t>> drain_order_;   // (until, inbound SPI): next expiry first
     std::vector<LifetimeNotice> notices_;
+    std::vector<AcquireRequest> acquires_;  // raised by workers, not yet handed to the hook
     Counters counters_;
-    std::vector<std::uint8_t> buf_;  // one packet with ESP headroom and tailroom
-    // Outbound batching: TUN packets are read into slots, sealed in place and
-    // queued; flush_tx() hands each queue to sendmmsg.
-    std::vector<std::uint8_t> slots_;
-    bool batching_ = false;
-    std::vector<OutDatagram> tx_udp_, tx_raw4_, tx_raw6_;
-    // TUN offloads: one super-packet as read, and per-slot views for segment_gso.
-    std::vector<std::uint8_t> tso_in_;
-    std::vector<std::span<std::uint8_t>> slot_data_;
-    std::vector<std::size_t> slot_len_;
-    std::unique_ptr<TcpCoalescer> rx_coalescer_;  // only with offloads
+    std::vector<std::uint8_t> buf_;  // one packet with ESP headroom and tailroom (loop only)
+    // Outbound batching: TUN packets are read into a lane's slots, sealed in
+    // place and queued; flush_tx() hands each queue to sendmmsg.
+    Lane main_;  // the loop's: tun_, and the packets on_tun_packet() is given
+    std::unique_ptr<TcpCoalescer> rx_coalescer_;  // only with offloads (loop only)
     bool rx_batching_ = false;
+
+    // Guards everything above except the lanes, buf_ and the inbound batch.
+    // Recursive: the loop's calls nest (install sends queued packets, the
+    // ACQUIRE hook may call back in), and hold it throughout as before.
+    mutable std::recursive_mutex mu_;
+    using Lock = std::lock_guard<std::recursive_mutex>;
+    std::thread::id loop_thread_;
+    bool wake_loop_ = false;
+    std::vector<std::unique_ptr<TunDevice>> more_queues_;  // queues 1..n-1, one per worker
+    std::vector<std::unique_ptr<Lane>> worker_lanes_;
+    std::vector<std::thread> workers_;
+    int stop_fd_ = -1;  // eventfd: workers exit
+    int wake_fd_ = -1;  // eventfd: workers have something for the loop
 };
 
 }  // namespace mobiked::dataplane

@@ -84,21 +84,51 @@ int set_interface_mtu(const std::string& name, unsigned mtu) {
     return ::ioctl(s.fd, SIOCSIFMTU, &ifr) == 0 ? 0 : errno;
 }
 
-Result<std::unique_ptr<TunDevice>> open_tun(const TunOptions& o) {
-    if (o.name.empty() || o.name.size() >= IFNAMSIZ) return Error{"bad TUN device name '" + o.name + "'"};
+namespace {
+
+// A descriptor attached to the named device (created when missing), or an
+// error naming the step; the name the kernel gave it in `name`.
+Result<int> attach(const std::string& wanted, const TunOptions& o, std::string& name) {
+    if (wanted.empty() || wanted.size() >= IFNAMSIZ) return Error{"bad TUN device name '" + wanted + "'"};
     int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return sys_error("open /dev/net/tun");
-    ifreq ifr = request_for(o.name);
-    ifr.ifr_flags = static_cast<short>(IFF_TUN | IFF_NO_PI | (o.offload ? IFF_VNET_HDR : 0));
+    ifreq ifr = request_for(wanted);
+    // Every queue of a device must ask for the same flags.
+    ifr.ifr_flags = static_cast<short>(IFF_TUN | IFF_NO_PI | (o.offload ? IFF_VNET_HDR : 0) |
+                                       (o.queues > 1 ? IFF_MULTI_QUEUE : 0));
     if (::ioctl(fd, TUNSETIFF, &ifr) != 0) {
-        auto e = sys_error("TUNSETIFF " + o.name);
+        auto e = sys_error("TUNSETIFF " + wanted);
         ::close(fd);
         return e;
     }
-    std::string name = ifr.ifr_name;
+    name = ifr.ifr_name;
     // Offloads that the kernel refuses leave the header on every packet but
     // nothing else changes: reads are never super-packets then.
     if (o.offload) (void)enable_offloads(fd);
+    return fd;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TunDevice>> open_tun_queue(const std::string& name, const TunOptions& o) {
+    std::string got;
+    auto fd = attach(name, o, got);
+    if (!fd) return Error{fd.error()};
+    IoctlSocket s;
+    ifreq q = request_for(got);
+    if (s.fd < 0 || ::ioctl(s.fd, SIOCGIFINDEX, &q) != 0) {
+        auto e = sys_error("SIOCGIFINDEX " + got);
+        ::close(*fd);
+        return e;
+    }
+    return std::unique_ptr<TunDevice>(std::make_unique<LinuxTun>(*fd, got, q.ifr_ifindex, o.offload));
+}
+
+Result<std::unique_ptr<TunDevice>> open_tun(const TunOptions& o) {
+    std::string name;
+    auto opened = attach(o.name, o, name);
+    if (!opened) return Error{opened.error()};
+    const int fd = *opened;
     IoctlSocket s;
     ifreq q = request_for(name);
     bool ok = s.fd >= 0 && ::ioctl(s.fd, SIOCGIFINDEX, &q) == 0;

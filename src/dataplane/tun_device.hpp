@@ -49,12 +49,18 @@ struct TunOptions {
     // TSO/checksum offload: the kernel skips segmenting TCP for us and we skip
     // one read per segment. Falls back to none when the kernel refuses.
     bool offload = false;
+    // Queues (IFF_MULTI_QUEUE): one per data-plane thread; the kernel spreads
+    // flows over them. 1 opens a plain single-queue device.
+    unsigned queues = 1;
 };
 
 // Opens /dev/net/tun, creates (or attaches to) the named device, sets its
 // MTU and brings it up. Errors name the failing step (no /dev/net/tun,
 // missing CAP_NET_ADMIN, ...).
 Result<std::unique_ptr<TunDevice>> open_tun(const TunOptions& options);
+// One more queue of a device open_tun made with options.queues > 1 (same
+// name and flags); reads on it see the flows the kernel steers to it.
+Result<std::unique_ptr<TunDevice>> open_tun_queue(const std::string& name, const TunOptions& options);
 
 // Sets the MTU of an existing interface (0 on success, else errno).
 int set_interface_mtu(const std::string& name, unsigned mtu);
