@@ -47,6 +47,9 @@ Daemon::Daemon(std::string config_path, LoadedConfig config, std::unique_ptr<Cre
 
 Daemon::~Daemon() {
     control_.reset();
+    // Its workers send through udp_ with source_pins_, which go after it in
+    // member order: they must stop first.
+    dataplane_.reset();
     for (int fd : {timer_fd_, signal_fd_, epoll_fd_})
         if (fd >= 0) ::close(fd);
 }
