@@ -4,120 +4,30 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <deque>
-
 #include "crypto/random.hpp"
 #include "dataplane/routes.hpp"
 #include "ipsec/esp.hpp"
 #include "ipsec/ip.hpp"
+#include "test_support.hpp"
 
 namespace mobiked::dataplane {
 namespace {
 
-IpAddress ip(const char* s) { return *IpAddress::parse(s); }
-
-class FakeTun final : public TunDevice {
-public:
-    int fd() const override { return -1; }
-    const std::string& name() const override { return name_; }
-    int ifindex() const override { return 0; }
-    std::optional<std::size_t> read(std::span<std::uint8_t> buf) override {
-        if (queued.empty()) return std::nullopt;
-        Bytes p = std::move(queued.front());
-        queued.pop_front();
-        const std::size_t n = std::min(p.size(), buf.size());
-        std::copy_n(p.begin(), n, buf.begin());
-        return n;
-    }
-    std::deque<Bytes> queued;  // what the kernel would route into the device
-    bool write(ByteView p) override {
-        written.emplace_back(p.begin(), p.end());
-        return true;
-    }
-    std::vector<Bytes> written;
-
-private:
-    std::string name_ = "fake0";
-};
-
-// An IPv4 UDP packet src -> dst with `payload_len` bytes of payload.
-Bytes udp_packet(const IpAddress& src, const IpAddress& dst, std::size_t payload_len, std::uint16_t sport = 1000,
-                 std::uint16_t dport = 2000) {
-    Bytes p(20 + 8 + payload_len);
-    ipsec::write_ipv4_header(p.data(), src, dst, ipsec::ipproto::udp, p.size(), 0, false, 64, 1);
-    store_be16(p.data() + 20, sport);
-    store_be16(p.data() + 22, dport);
-    store_be16(p.data() + 24, static_cast<std::uint16_t>(8 + payload_len));
-    for (std::size_t i = 0; i < payload_len; ++i) p[28 + i] = static_cast<std::uint8_t>(i);
-    return p;
-}
-
-ike::TrafficSelectorRange ts(const char* prefix, unsigned len) {
-    ike::TrafficSelectorRange t;
-    t.range = *AddressRange::from_prefix(ip(prefix), len);
-    return t;
-}
-
-struct Datagram {
-    Endpoint local, remote;
-    Bytes data;
-};
-
-struct Peer {
-    FakeTun* tun = nullptr;
-    std::unique_ptr<DataPlane> dp;
-    std::deque<Datagram> sent;
-    std::vector<AcquireRequest> acquires;
-};
+using namespace test;
 
 class DataPlaneTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        for (Peer* p : {&a_, &b_}) {
-            auto tun = std::make_unique<FakeTun>();
-            p->tun = tun.get();
-            DataPlaneHooks h;
-            h.send_udp = [p](const Endpoint& l, const Endpoint& r, ByteView d) {
-                p->sent.push_back(Datagram{l, r, Bytes(d.begin(), d.end())});
-                return true;
-            };
-            h.acquire = [p](const AcquireRequest& r) { p->acquires.push_back(r); };
-            p->dp = std::make_unique<DataPlane>(DataPlaneOptions{}, std::move(h), rng_.get(), std::move(tun));
-        }
+        a_.start(rng_.get());
+        b_.start(rng_.get());
     }
 
-    // The CHILD_SA as A sees it; B gets the mirror image.
-    ike::InstallChildSa child(bool for_a, std::uint32_t spi_ab = 0xa0b0, std::uint32_t spi_ba = 0xb0a0) {
-        ike::InstallChildSa c;
-        c.ike_sa_id = 1;
-        c.child_id = 1;
-        c.child_name = "net";
-        c.udp_encap = true;
-        Endpoint ea{ip("192.0.2.1"), 4500}, eb{ip("192.0.2.2"), 4500};
-        ike::ChildSaKeys ab{20, 128, 0, Bytes(20, 0x11), {}}, ba{20, 128, 0, Bytes(20, 0x22), {}};
-        auto tsa = ts("10.1.0.0", 16), tsb = ts("10.2.0.0", 16);
-        if (for_a) {
-            c.spi_in = spi_ba, c.spi_out = spi_ab, c.local = ea, c.remote = eb, c.inbound = ba, c.outbound = ab;
-            c.local_ts = {tsa}, c.remote_ts = {tsb};
-        } else {
-            c.spi_in = spi_ab, c.spi_out = spi_ba, c.local = eb, c.remote = ea, c.inbound = ab, c.outbound = ba;
-            c.local_ts = {tsb}, c.remote_ts = {tsa};
-        }
-        return c;
-    }
     void install_both() {
-        ASSERT_TRUE(a_.dp->install(child(true), now_));
-        ASSERT_TRUE(b_.dp->install(child(false), now_));
+        ASSERT_TRUE(a_.dp->install(tunnel_child_sa(true), now_));
+        ASSERT_TRUE(b_.dp->install(tunnel_child_sa(false), now_));
     }
     // Delivers everything A sent to B.
-    void deliver_a_to_b() {
-        while (!a_.sent.empty()) {
-            auto d = std::move(a_.sent.front());
-            a_.sent.pop_front();
-            b_.dp->on_udp_esp(d.remote, d.local, d.data, now_);
-        }
-    }
+    void deliver_a_to_b() { deliver(a_, b_, now_); }
 
     std::unique_ptr<crypto::Random> rng_ = crypto::make_system_random();
     Time now_{std::chrono::seconds(100)};
@@ -185,11 +95,11 @@ TEST_F(DataPlaneTest, InnerPacketOutsideSelectorsDropped) {
     install_both();
     // A's SA carries 10.1/16 -> 10.2/16. A forged inner source outside B's
     // remote selector must not reach B's TUN even with valid ESP.
-    ike::InstallChildSa wide = child(true, 0xc0c0, 0xd0d0);
-    wide.local_ts = {ts("0.0.0.0", 0)};
+    ike::InstallChildSa wide = tunnel_child_sa(true, 0xc0c0, 0xd0d0);
+    wide.local_ts = {ts_prefix("0.0.0.0", 0)};
     a_.dp->remove_ike_sa(1);
     ASSERT_TRUE(a_.dp->install(wide, now_));
-    ike::InstallChildSa narrow = child(false, 0xc0c0, 0xd0d0);
+    ike::InstallChildSa narrow = tunnel_child_sa(false, 0xc0c0, 0xd0d0);
     ASSERT_TRUE(b_.dp->install(narrow, now_));
     a_.dp->on_tun_packet(udp_packet(ip("10.7.0.1"), ip("10.2.0.1"), 10), now_);
     ASSERT_EQ(a_.sent.size(), 1u);
@@ -210,8 +120,8 @@ TEST_F(DataPlaneTest, DeleteStopsTraffic) {
 
 TEST_F(DataPlaneTest, RekeyNewestSaWins) {
     install_both();
-    ASSERT_TRUE(a_.dp->install(child(true, 0xa1b1, 0xb1a1), now_));
-    ASSERT_TRUE(b_.dp->install(child(false, 0xa1b1, 0xb1a1), now_));
+    ASSERT_TRUE(a_.dp->install(tunnel_child_sa(true, 0xa1b1, 0xb1a1), now_));
+    ASSERT_TRUE(b_.dp->install(tunnel_child_sa(false, 0xa1b1, 0xb1a1), now_));
     a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 10), now_);
     ASSERT_EQ(a_.sent.size(), 1u);
     EXPECT_EQ(load_be32(a_.sent.front().data.data()), 0xa1b1u);
@@ -230,8 +140,8 @@ TEST_F(DataPlaneTest, RekeyedSaDrainsInbound) {
     install_both();
     a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 10), now_);  // in flight on the old SA
     ASSERT_EQ(a_.sent.size(), 1u);
-    ASSERT_TRUE(a_.dp->install(child(true, 0xa1b1, 0xb1a1), now_));
-    ASSERT_TRUE(b_.dp->install(child(false, 0xa1b1, 0xb1a1), now_));
+    ASSERT_TRUE(a_.dp->install(tunnel_child_sa(true, 0xa1b1, 0xb1a1), now_));
+    ASSERT_TRUE(b_.dp->install(tunnel_child_sa(false, 0xa1b1, 0xb1a1), now_));
     ike::DeleteChildSa old{1, 1, 0xa0b0, 0xb0a0, true};  // B's view of the old SA
     ASSERT_TRUE(b_.dp->remove(old, now_));
     EXPECT_EQ(b_.dp->next_deadline(), now_ + DataPlaneOptions{}.rekey_grace);
@@ -249,7 +159,7 @@ TEST_F(DataPlaneTest, RekeyedSaDrainsInbound) {
 
 // Volume limits become notices for the daemon (soft: rekey, hard: delete).
 TEST_F(DataPlaneTest, LifetimeNotices) {
-    auto c = child(true);
+    auto c = tunnel_child_sa(true);
     c.lifetimes.rekey_packets = 3;
     c.lifetimes.life_packets = 5;
     ASSERT_TRUE(a_.dp->install(c, now_));
@@ -267,11 +177,11 @@ TEST_F(DataPlaneTest, LifetimeNotices) {
 // both CHILD_SAs install, each peer gets its own traffic and its own
 // lifetime notices, and deleting one leaves the other working.
 TEST_F(DataPlaneTest, TwoPeersWithTheSameOutboundSpi) {
-    ike::InstallChildSa one = child(true, 0xc0ffee, 0x1001);
-    ike::InstallChildSa two = child(true, 0xc0ffee, 0x1002);
+    ike::InstallChildSa one = tunnel_child_sa(true, 0xc0ffee, 0x1001);
+    ike::InstallChildSa two = tunnel_child_sa(true, 0xc0ffee, 0x1002);
     two.ike_sa_id = 2;
     two.remote = {ip("192.0.2.3"), 4500};
-    two.remote_ts = {ts("10.3.0.0", 16)};
+    two.remote_ts = {ts_prefix("10.3.0.0", 16)};
     two.lifetimes.rekey_packets = 2;
     ASSERT_TRUE(a_.dp->install(one, now_));
     ASSERT_TRUE(a_.dp->install(two, now_));
@@ -299,7 +209,7 @@ TEST_F(DataPlaneTest, TwoPeersWithTheSameOutboundSpi) {
 }
 
 TEST_F(DataPlaneTest, TrapQueuesThenFlushes) {
-    Trap t{"c", "net", ike::IpsecMode::tunnel, {ts("10.1.0.0", 16)}, {ts("10.2.0.0", 16)}};
+    Trap t{"c", "net", ike::IpsecMode::tunnel, {ts_prefix("10.1.0.0", 16)}, {ts_prefix("10.2.0.0", 16)}};
     a_.dp->set_traps({t});
     for (int i = 0; i < 20; ++i) a_.dp->on_tun_packet(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 10), now_);
     ASSERT_EQ(a_.acquires.size(), 1u);  // one ACQUIRE, not one per packet

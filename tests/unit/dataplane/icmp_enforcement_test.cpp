@@ -3,18 +3,17 @@
 // answering an inner packet too big for its SA's path.
 #include <gtest/gtest.h>
 
-#include <deque>
-
 #include "crypto/random.hpp"
 #include "dataplane/dataplane.hpp"
 #include "dataplane/enforcement.hpp"
 #include "dataplane/icmp_too_big.hpp"
 #include "ipsec/ip.hpp"
+#include "test_support.hpp"
 
 namespace mobiked::dataplane {
 namespace {
 
-IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+using namespace test;
 
 Bytes v4_packet(const char* src, const char* dst, std::size_t len, bool df, std::uint8_t proto = ipsec::ipproto::udp) {
     Bytes p(len, 0xab);
@@ -153,22 +152,6 @@ TEST(Enforcement, TableNameAndScript) {
     EXPECT_EQ(render_enforcement_removal(c), "add table inet mobiked_mka\ndelete table inet mobiked_mka\n");
 }
 
-class FakeTun final : public TunDevice {
-public:
-    int fd() const override { return -1; }
-    const std::string& name() const override { return name_; }
-    int ifindex() const override { return 0; }
-    std::optional<std::size_t> read(std::span<std::uint8_t>) override { return std::nullopt; }
-    bool write(ByteView p) override {
-        written.emplace_back(p.begin(), p.end());
-        return true;
-    }
-    std::vector<Bytes> written;
-
-private:
-    std::string name_ = "fake0";
-};
-
 TEST(PathMtu, TooBigInnerPacketAnsweredThroughTheTun) {
     auto rng = crypto::make_system_random();
     auto tun = std::make_unique<FakeTun>();
@@ -182,16 +165,7 @@ TEST(PathMtu, TooBigInnerPacketAnsweredThroughTheTun) {
     DataPlaneOptions o;
     o.icmp_rate = 2;
     DataPlane dp(o, std::move(h), rng.get(), std::move(tun));
-    ike::InstallChildSa c;
-    c.ike_sa_id = 1, c.child_id = 1, c.child_name = "net", c.udp_encap = true;
-    c.spi_in = 0xb0a0, c.spi_out = 0xa0b0;
-    c.local = Endpoint{ip("192.0.2.1"), 4500}, c.remote = Endpoint{ip("192.0.2.2"), 4500};
-    c.inbound = ike::ChildSaKeys{20, 128, 0, Bytes(20, 0x22), {}};
-    c.outbound = ike::ChildSaKeys{20, 128, 0, Bytes(20, 0x11), {}};
-    ike::TrafficSelectorRange l, r;
-    l.range = *AddressRange::from_prefix(ip("10.1.0.0"), 16);
-    r.range = *AddressRange::from_prefix(ip("10.2.0.0"), 16);
-    c.local_ts = {l}, c.remote_ts = {r};
+    const ike::InstallChildSa c = tunnel_child_sa(true);
     const Time now{std::chrono::seconds(100)};
     ASSERT_TRUE(dp.install(c, now));
     // 1438 fits AES-GCM in UDP over IPv4 with a 1500-byte path; 1439 with DF does not

@@ -3,34 +3,24 @@
 // hands its TUN one coalesced super-packet carrying the same bytes.
 #include <gtest/gtest.h>
 
-#include <deque>
-
 #include "common/bytes.hpp"
 #include "crypto/random.hpp"
 #include "dataplane/dataplane.hpp"
 #include "dataplane/offload.hpp"
 #include "ipsec/ip.hpp"
+#include "test_support.hpp"
 
 namespace mobiked::dataplane {
 namespace {
 
-IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+using namespace test;
 
-// Reads and writes carry a virtio_net_hdr, as with IFF_VNET_HDR.
-class OffloadTun final : public TunDevice {
+// Reads and writes carry a virtio_net_hdr, as with IFF_VNET_HDR: `written`
+// holds each packet with its vnet header.
+class OffloadTun final : public FakeTun {
 public:
-    int fd() const override { return -1; }
-    const std::string& name() const override { return name_; }
-    int ifindex() const override { return 0; }
+    OffloadTun() : FakeTun("off0") {}
     bool offloads() const override { return true; }
-    std::optional<std::size_t> read(std::span<std::uint8_t> buf) override {
-        if (queued.empty()) return std::nullopt;
-        Bytes p = std::move(queued.front());
-        queued.pop_front();
-        const std::size_t n = std::min(p.size(), buf.size());
-        std::copy_n(p.begin(), n, buf.begin());
-        return n;
-    }
     bool write(ByteView p) override {
         Bytes b(kVnetHeaderSize, 0);
         b.insert(b.end(), p.begin(), p.end());
@@ -41,36 +31,7 @@ public:
         written.emplace_back(p.begin(), p.end());
         return true;
     }
-    std::deque<Bytes> queued;
-    std::vector<Bytes> written;  // each with its vnet header
-
-private:
-    std::string name_ = "off0";
 };
-
-ike::TrafficSelectorRange ts(const char* prefix, unsigned len) {
-    ike::TrafficSelectorRange t;
-    t.range = *AddressRange::from_prefix(ip(prefix), len);
-    return t;
-}
-
-ike::InstallChildSa child(bool for_a) {
-    ike::InstallChildSa c;
-    c.ike_sa_id = 1;
-    c.child_id = 1;
-    c.child_name = "net";
-    c.udp_encap = true;
-    Endpoint ea{ip("192.0.2.1"), 4500}, eb{ip("192.0.2.2"), 4500};
-    ike::ChildSaKeys ab{20, 128, 0, Bytes(20, 0x11), {}}, ba{20, 128, 0, Bytes(20, 0x22), {}};
-    if (for_a) {
-        c.spi_in = 0xb0a0, c.spi_out = 0xa0b0, c.local = ea, c.remote = eb, c.inbound = ba, c.outbound = ab;
-        c.local_ts = {ts("10.1.0.0", 16)}, c.remote_ts = {ts("10.2.0.0", 16)};
-    } else {
-        c.spi_in = 0xa0b0, c.spi_out = 0xb0a0, c.local = eb, c.remote = ea, c.inbound = ab, c.outbound = ba;
-        c.local_ts = {ts("10.2.0.0", 16)}, c.remote_ts = {ts("10.1.0.0", 16)};
-    }
-    return c;
-}
 
 constexpr std::size_t kMss = 1380;  // segments of 1420 bytes fit the SA's inner MTU (1438)
 constexpr std::uint32_t kSeq = 0x10000000;
@@ -104,11 +65,6 @@ Bytes tso_packet(const Bytes& payload) {
     return p;
 }
 
-struct Sent {
-    Endpoint local, remote;
-    Bytes data;
-};
-
 class OffloadPathTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -118,13 +74,13 @@ protected:
         DataPlaneHooks ha;
         ha.send_udp_batch = [this](std::span<const OutDatagram> b) {
             batches_.push_back(b.size());
-            for (const auto& d : b) sent_.push_back(Sent{d.local, d.remote, Bytes(d.data.begin(), d.data.end())});
+            for (const auto& d : b) sent_.push_back(Datagram{d.local, d.remote, Bytes(d.data.begin(), d.data.end())});
             return b.size();
         };
         a_ = std::make_unique<DataPlane>(DataPlaneOptions{}, std::move(ha), rng_.get(), std::move(ta));
         b_ = std::make_unique<DataPlane>(DataPlaneOptions{}, DataPlaneHooks{}, rng_.get(), std::move(tb));
-        ASSERT_TRUE(a_->install(child(true), now_));
-        ASSERT_TRUE(b_->install(child(false), now_));
+        ASSERT_TRUE(a_->install(tunnel_child_sa(true), now_));
+        ASSERT_TRUE(b_->install(tunnel_child_sa(false), now_));
         for (std::size_t i = 0; i < payload_.size(); ++i) payload_[i] = static_cast<std::uint8_t>(i * 7 + 3);
     }
 
@@ -140,7 +96,7 @@ protected:
     OffloadTun* tun_b_ = nullptr;
     std::unique_ptr<DataPlane> a_, b_;
     std::vector<std::size_t> batches_;
-    std::vector<Sent> sent_;
+    std::vector<Datagram> sent_;
     Bytes payload_ = Bytes(20000);
 };
 

@@ -6,44 +6,17 @@
 // CHILD_SA would.
 #include <gtest/gtest.h>
 
-#include <deque>
 #include <map>
 
 #include "crypto/random.hpp"
 #include "dataplane/dataplane.hpp"
 #include "ipsec/ip.hpp"
+#include "test_support.hpp"
 
 namespace mobiked::dataplane {
 namespace {
 
-IpAddress ip(const char* s) { return *IpAddress::parse(s); }
-
-class Tun final : public TunDevice {
-public:
-    int fd() const override { return -1; }
-    const std::string& name() const override { return name_; }
-    int ifindex() const override { return 0; }
-    std::optional<std::size_t> read(std::span<std::uint8_t>) override { return std::nullopt; }
-    bool write(ByteView) override {
-        ++written;
-        return true;
-    }
-    std::size_t written = 0;
-
-private:
-    std::string name_ = "fake0";
-};
-
-struct Datagram {
-    Endpoint local, remote;
-    Bytes data;
-};
-
-struct Peer {
-    Tun* tun = nullptr;
-    std::unique_ptr<DataPlane> dp;
-    std::deque<Datagram> sent;
-};
+using namespace test;
 
 constexpr std::uint32_t kIkeSas = 5000, kPerIke = 4, kChildren = kIkeSas * kPerIke;
 
@@ -54,20 +27,8 @@ IpAddress peer_address(std::uint64_t ike, std::uint32_t net) {
     return IpAddress::v4(0xc6000000u | net << 16 | static_cast<std::uint32_t>(ike & 0xffff));
 }
 
-Bytes udp(const IpAddress& src, const IpAddress& dst) {
-    Bytes p(20 + 8 + 4);
-    ipsec::write_ipv4_header(p.data(), src, dst, ipsec::ipproto::udp, p.size(), 0, false, 64, 1);
-    store_be16(p.data() + 20, 1000);
-    store_be16(p.data() + 22, 2000);
-    store_be16(p.data() + 24, 12);
-    return p;
-}
-
-ike::TrafficSelectorRange range(const IpAddress& first, const IpAddress& last) {
-    ike::TrafficSelectorRange t;
-    t.range = AddressRange{first, last};
-    return t;
-}
+// A small UDP packet src -> dst (1000 -> 2000).
+Bytes udp(const IpAddress& src, const IpAddress& dst) { return udp_packet(src, dst, 4); }
 
 // One CHILD_SA in the model: A's inbound SPI is B's outbound one.
 struct Model {
@@ -78,36 +39,20 @@ struct Model {
 class DataPlaneScaleTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        for (Peer* p : {&a_, &b_}) {
-            auto tun = std::make_unique<Tun>();
-            p->tun = tun.get();
-            DataPlaneHooks h;
-            h.send_udp = [p](const Endpoint& l, const Endpoint& r, ByteView d) {
-                p->sent.push_back(Datagram{l, r, Bytes(d.begin(), d.end())});
-                return true;
-            };
-            p->dp = std::make_unique<DataPlane>(DataPlaneOptions{}, std::move(h), rng_.get(), std::move(tun));
-        }
+        a_.start(rng_.get());
+        b_.start(rng_.get());
     }
 
     // CHILD_SA k (child id k % kPerIke + 1 of its IKE SA) on A, and on B when
     // B is to send on it: B only seals test packets, and fewer SAs there keep
     // the test short (every delete costs a scan in ipsec::OutboundPolicy).
     void install(std::uint32_t k, const Model& m, bool on_b) {
-        ike::InstallChildSa a;
+        ike::InstallChildSa a = child_sa_of_a({ts_range(ip("172.16.0.0"), ip("172.31.255.255"))},
+                                               {ts_range(host(k), host(k))}, m.spi_b, m.spi_a);
         a.ike_sa_id = m.ike;
         a.child_id = k % kPerIke + 1;
-        a.child_name = "net";
-        a.udp_encap = true;
-        a.spi_in = m.spi_a, a.spi_out = m.spi_b;
-        a.local = {ip("192.0.2.1"), 4500}, a.remote = {peer_address(k / kPerIke, 18), 4500};
-        a.inbound = {20, 128, 0, Bytes(20, 0x11), {}}, a.outbound = {20, 128, 0, Bytes(20, 0x22), {}};
-        a.local_ts = {range(ip("172.16.0.0"), ip("172.31.255.255"))}, a.remote_ts = {range(host(k), host(k))};
-        ike::InstallChildSa b = a;
-        std::swap(b.spi_in, b.spi_out);
-        std::swap(b.local, b.remote);
-        std::swap(b.inbound, b.outbound);
-        std::swap(b.local_ts, b.remote_ts);
+        a.remote = {peer_address(k / kPerIke, 18), 4500};
+        const ike::InstallChildSa b = mirrored(a);
         ASSERT_TRUE(a_.dp->install(a, now_));
         if (on_b) {
             ASSERT_TRUE(b_.dp->install(b, now_));
@@ -118,9 +63,7 @@ protected:
     void b_to_a(std::uint32_t k, Time t) {
         b_.dp->on_tun_packet(udp(host(k), ip("172.16.0.1")), t);
         ASSERT_EQ(b_.sent.size(), 1u);
-        Datagram d = std::move(b_.sent.front());
-        b_.sent.clear();
-        a_.dp->on_udp_esp(d.remote, d.local, d.data, t);
+        deliver(b_, a_, t);
     }
 
     // A's view matches the model: every live SA found with its inbound
@@ -157,7 +100,7 @@ TEST_F(DataPlaneScaleTest, InstallRekeyUpdateRemove20000ChildSas) {
         b_to_a(k, t);
         received[k] = t;
     }
-    EXPECT_EQ(a_.tun->written, received.size());
+    EXPECT_EQ(a_.tun->written.size(), received.size());
     check(sas, {}, received);
 
     // Rekey every CHILD_SA: the old inbound halves drain for the grace period.

@@ -3,48 +3,21 @@
 // in one call; traffic from the new address flows, the old one is refused.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <deque>
-
 #include "crypto/random.hpp"
 #include "dataplane/dataplane.hpp"
 #include "ipsec/ip.hpp"
+#include "test_support.hpp"
 
 namespace mobiked::dataplane {
 namespace {
 
-IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+using namespace test;
 
-class Tun final : public TunDevice {
-public:
-    int fd() const override { return -1; }
-    const std::string& name() const override { return name_; }
-    int ifindex() const override { return 0; }
-    std::optional<std::size_t> read(std::span<std::uint8_t>) override { return std::nullopt; }
-    bool write(ByteView p) override {
-        written.emplace_back(p.begin(), p.end());
-        return true;
-    }
-    std::vector<Bytes> written;
-
-private:
-    std::string name_ = "fake0";
-};
-
-Bytes udp(const IpAddress& src, const IpAddress& dst, std::uint16_t seq) {
-    Bytes p(20 + 8 + 2);
-    ipsec::write_ipv4_header(p.data(), src, dst, ipsec::ipproto::udp, p.size(), 0, false, 64, 1);
-    store_be16(p.data() + 20, 5353);
-    store_be16(p.data() + 22, 53);
-    store_be16(p.data() + 24, 10);
+// A UDP packet 5353 -> 53 whose 2-byte payload carries `seq`.
+Bytes numbered_udp(const IpAddress& src, const IpAddress& dst, std::uint16_t seq) {
+    Bytes p = udp_packet(src, dst, 2, 5353, 53);
     store_be16(p.data() + 28, seq);
     return p;
-}
-
-ike::TrafficSelectorRange host(const char* a) {
-    ike::TrafficSelectorRange t;
-    t.range = AddressRange{ip(a), ip(a)};
-    return t;
 }
 
 // Transport mode rebuilds the IP header on the way in: compare addresses and payload.
@@ -55,75 +28,44 @@ void expect_inner(const Bytes& p, const char* src, const char* dst, std::uint16_
     EXPECT_EQ(load_be16(p.data() + 28), seq);
 }
 
-struct Sent {
-    Endpoint local, remote;
-    Bytes data;
-};
-
-struct Host {
-    Tun* tun = nullptr;
-    std::unique_ptr<DataPlane> dp;
-    std::deque<Sent> sent;
-};
-
 class TransportMove : public ::testing::Test {
 protected:
     void SetUp() override {
-        for (Host* h : {&a_, &b_}) {
-            auto tun = std::make_unique<Tun>();
-            h->tun = tun.get();
-            DataPlaneHooks hooks;
-            hooks.send_udp = [h](const Endpoint& l, const Endpoint& r, ByteView d) {
-                h->sent.push_back(Sent{l, r, Bytes(d.begin(), d.end())});
-                return true;
-            };
-            h->dp = std::make_unique<DataPlane>(DataPlaneOptions{}, std::move(hooks), rng_.get(), std::move(tun));
-        }
+        a_.start(rng_.get());
+        b_.start(rng_.get());
         ASSERT_TRUE(a_.dp->install(child(true), now_));
         ASSERT_TRUE(b_.dp->install(child(false), now_));
     }
+    // Transport mode between the hosts themselves.
     ike::InstallChildSa child(bool for_a) {
-        ike::InstallChildSa c;
-        c.ike_sa_id = 1;
-        c.child_id = 1;
+        ike::InstallChildSa c = child_sa_of_a({ts_host("192.0.2.1")}, {ts_host("192.0.2.2")});
         c.child_name = "host";
         c.mode = ike::IpsecMode::transport;
-        c.udp_encap = true;
-        ike::ChildSaKeys ab{20, 128, 0, Bytes(20, 0x11), {}}, ba{20, 128, 0, Bytes(20, 0x22), {}};
-        if (for_a) {
-            c.spi_in = 0xb0a0, c.spi_out = 0xa0b0, c.local = a1_, c.remote = b1_, c.inbound = ba, c.outbound = ab;
-            c.local_ts = {host("192.0.2.1")}, c.remote_ts = {host("192.0.2.2")};
-        } else {
-            c.spi_in = 0xa0b0, c.spi_out = 0xb0a0, c.local = b1_, c.remote = a1_, c.inbound = ab, c.outbound = ba;
-            c.local_ts = {host("192.0.2.2")}, c.remote_ts = {host("192.0.2.1")};
-        }
-        return c;
+        return for_a ? c : mirrored(c);
     }
     // What A sent, to B (as the network would deliver it).
-    void deliver() {
-        for (; !a_.sent.empty(); a_.sent.pop_front())
-            b_.dp->on_udp_esp(a_.sent.front().remote, a_.sent.front().local, a_.sent.front().data, now_);
-    }
+    void deliver() { test::deliver(a_, b_, now_); }
     ike::UpdateSaAddresses moved_a() {
         ike::UpdateSaAddresses u{1, a2_, b1_, true};
-        u.transport.push_back({1, 0xb0a0, 0xa0b0, {host("198.51.100.7")}, {host("192.0.2.2")}});
+        u.transport.push_back({1, 0xb0a0, 0xa0b0, {ts_host("198.51.100.7")}, {ts_host("192.0.2.2")}});
         return u;
     }
     ike::UpdateSaAddresses moved_b() {
         ike::UpdateSaAddresses u{1, b1_, a2_, true};
-        u.transport.push_back({1, 0xa0b0, 0xb0a0, {host("192.0.2.2")}, {host("198.51.100.7")}});
+        u.transport.push_back({1, 0xa0b0, 0xb0a0, {ts_host("192.0.2.2")}, {ts_host("198.51.100.7")}});
         return u;
     }
 
     std::unique_ptr<crypto::Random> rng_ = crypto::make_system_random();
     Time now_{std::chrono::seconds(100)};
-    Endpoint a1_{ip("192.0.2.1"), 4500}, a2_{ip("198.51.100.7"), 4500}, b1_{ip("192.0.2.2"), 4500};
-    Host a_, b_;
+    // A moves from 192.0.2.1 (where child_sa_of_a puts it) to a2_; B stays at b1_.
+    Endpoint a2_{ip("198.51.100.7"), 4500}, b1_{ip("192.0.2.2"), 4500};
+    Peer a_, b_;
 };
 
 TEST_F(TransportMove, StreamContinuesFromTheNewAddress) {
     // Before: 192.0.2.1 -> 192.0.2.2 is protected (and cached in the SPD cache).
-    for (std::uint16_t s = 1; s <= 3; ++s) a_.dp->on_tun_packet(udp(ip("192.0.2.1"), ip("192.0.2.2"), s), now_);
+    for (std::uint16_t s = 1; s <= 3; ++s) a_.dp->on_tun_packet(numbered_udp(ip("192.0.2.1"), ip("192.0.2.2"), s), now_);
     ASSERT_EQ(a_.sent.size(), 3u);
     deliver();
     ASSERT_EQ(b_.tun->written.size(), 3u);
@@ -132,7 +74,7 @@ TEST_F(TransportMove, StreamContinuesFromTheNewAddress) {
     ASSERT_TRUE(a_.dp->update(moved_a()));
     ASSERT_TRUE(b_.dp->update(moved_b()));
     // After: the same SA (same SPI, sequence numbers go on) carries the new address.
-    for (std::uint16_t s = 4; s <= 6; ++s) a_.dp->on_tun_packet(udp(ip("198.51.100.7"), ip("192.0.2.2"), s), now_);
+    for (std::uint16_t s = 4; s <= 6; ++s) a_.dp->on_tun_packet(numbered_udp(ip("198.51.100.7"), ip("192.0.2.2"), s), now_);
     ASSERT_EQ(a_.sent.size(), 3u);
     EXPECT_EQ(a_.sent.front().local, a2_);
     EXPECT_EQ(load_be32(a_.sent.front().data.data()), 0xa0b0u);
@@ -141,19 +83,19 @@ TEST_F(TransportMove, StreamContinuesFromTheNewAddress) {
     expect_inner(b_.tun->written.back(), "198.51.100.7", "192.0.2.2", 6);
     EXPECT_EQ(b_.dp->child_sa_count(), 1u);
     // And back: B answers to the new address.
-    b_.dp->on_tun_packet(udp(ip("192.0.2.2"), ip("198.51.100.7"), 7), now_);
+    b_.dp->on_tun_packet(numbered_udp(ip("192.0.2.2"), ip("198.51.100.7"), 7), now_);
     ASSERT_EQ(b_.sent.size(), 1u);
     EXPECT_EQ(b_.sent.front().remote, a2_);
 }
 
 TEST_F(TransportMove, OldFlowLosesItsCachedProtection) {
-    a_.dp->on_tun_packet(udp(ip("192.0.2.1"), ip("192.0.2.2"), 1), now_);  // fills the SPD cache
+    a_.dp->on_tun_packet(numbered_udp(ip("192.0.2.1"), ip("192.0.2.2"), 1), now_);  // fills the SPD cache
     ASSERT_EQ(a_.sent.size(), 1u);
     deliver();
     ASSERT_TRUE(a_.dp->update(moved_a()));
     // The cached decision for the old flow went with the move: no policy, DISCARD.
     const auto discards = a_.dp->counters().drops[static_cast<std::size_t>(Drop::discard)];
-    a_.dp->on_tun_packet(udp(ip("192.0.2.1"), ip("192.0.2.2"), 2), now_);
+    a_.dp->on_tun_packet(numbered_udp(ip("192.0.2.1"), ip("192.0.2.2"), 2), now_);
     EXPECT_TRUE(a_.sent.empty());
     EXPECT_EQ(a_.dp->counters().drops[static_cast<std::size_t>(Drop::discard)], discards + 1);
 }
@@ -164,14 +106,14 @@ TEST_F(TransportMove, OuterAddressesAloneLeaveStaleSelectors) {
     // refuse. The SAD selectors must move with the endpoints.
     ASSERT_TRUE(a_.dp->update(moved_a()));
     ASSERT_TRUE(b_.dp->update(ike::UpdateSaAddresses{1, b1_, a2_, true}));
-    a_.dp->on_tun_packet(udp(ip("198.51.100.7"), ip("192.0.2.2"), 1), now_);
+    a_.dp->on_tun_packet(numbered_udp(ip("198.51.100.7"), ip("192.0.2.2"), 1), now_);
     ASSERT_EQ(a_.sent.size(), 1u);
     deliver();
     EXPECT_TRUE(b_.tun->written.empty());
     EXPECT_EQ(b_.dp->counters().by_status[static_cast<std::size_t>(ipsec::Status::selector_mismatch)], 1u);
     // The MOBIKEv2 update fixes it.
     ASSERT_TRUE(b_.dp->update(moved_b()));
-    a_.dp->on_tun_packet(udp(ip("198.51.100.7"), ip("192.0.2.2"), 2), now_);
+    a_.dp->on_tun_packet(numbered_udp(ip("198.51.100.7"), ip("192.0.2.2"), 2), now_);
     deliver();
     ASSERT_EQ(b_.tun->written.size(), 1u);
     expect_inner(b_.tun->written.back(), "198.51.100.7", "192.0.2.2", 2);
@@ -179,10 +121,10 @@ TEST_F(TransportMove, OuterAddressesAloneLeaveStaleSelectors) {
 
 TEST_F(TransportMove, UnknownChildOrIkeSaIsIgnored) {
     ike::UpdateSaAddresses u{7, a2_, b1_, true};
-    u.transport.push_back({1, 0xb0a0, 0xa0b0, {host("198.51.100.7")}, {host("192.0.2.2")}});
+    u.transport.push_back({1, 0xb0a0, 0xa0b0, {ts_host("198.51.100.7")}, {ts_host("192.0.2.2")}});
     EXPECT_FALSE(a_.dp->update(u));
     // Nothing moved: the old flow is still protected.
-    a_.dp->on_tun_packet(udp(ip("192.0.2.1"), ip("192.0.2.2"), 1), now_);
+    a_.dp->on_tun_packet(numbered_udp(ip("192.0.2.1"), ip("192.0.2.2"), 1), now_);
     EXPECT_EQ(a_.sent.size(), 1u);
 }
 

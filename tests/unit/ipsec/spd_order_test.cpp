@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <iterator>
-#include <random>
 
 #include "ipsec/spd.hpp"
+#include "spd_test_support.hpp"
 #include "test_util.hpp"
 
 namespace mobiked::ipsec {
@@ -18,65 +18,22 @@ namespace {
 
 using test::ip;
 
+// Policies of every kind, a third of them IPv6, some naming a peer.
+constexpr test::RandomSpdShape kMixedPolicies{.v6_one_in = 3,
+                                              .remote_kinds = 5,
+                                              .shortest_v4_prefix = 18,
+                                              .shortest_v6_prefix = 110,
+                                              .peer_names = true,
+                                              .flow_local_ports = true};
+
 class Model {
 public:
     explicit Model(std::uint32_t seed, std::uint64_t end_gap = std::uint64_t{1} << 32)
-        : spd(end_gap), rng_(seed) {}
+        : spd(end_gap), random_(seed, kMixedPolicies) {}
 
-    std::uint32_t rnd(std::uint32_t n) { return static_cast<std::uint32_t>(rng_() % n); }
-
-    // Addresses from a small universe, so that policies overlap often.
-    IpAddress address(bool six) {
-        if (!six) return IpAddress::v4(0x0a000000u | rnd(4) << 8 | rnd(256));
-        Bytes b = to_bytes(ip("2001:db8::").bytes());
-        b[7] = static_cast<std::uint8_t>(rnd(4));
-        b[15] = static_cast<std::uint8_t>(rnd(256));
-        return *IpAddress::from_bytes(b);
-    }
-
-    Policy random_policy() {
-        Policy p;
-        p.action = static_cast<Action>(rnd(3));
-        p.label = std::to_string(made_++);
-        const bool six = rnd(3) == 0;
-        switch (rnd(5)) {
-            case 0:
-                p.remote = AddressSelector::any_address();
-                break;
-            case 1:
-                p.remote = *AddressSelector::prefix(address(six), six ? 110 + rnd(19) : 18 + rnd(15));
-                break;
-            case 2: {
-                IpAddress a = address(six), b = address(six);
-                if (b < a) std::swap(a, b);
-                p.remote = AddressSelector::range_of(a, b);
-                break;
-            }
-            default:
-                p.remote = AddressSelector::single(address(six));
-                break;
-        }
-        if (rnd(4) == 0) p.local = *AddressSelector::prefix(address(six), six ? 120 : 24);
-        if (rnd(4) == 0) p.protocol = ProtocolSelector::of(rnd(2) ? ipproto::udp : ipproto::tcp);
-        if (rnd(4) == 0)
-            p.remote_port = PortSelector::ports(static_cast<std::uint16_t>(rnd(100)),
-                                                static_cast<std::uint16_t>(100 + rnd(100)));
-        if (rnd(4) == 0) p.name = rnd(2) ? "*@a.example" : "peer.b.example";
-        p.inbound = rnd(2) == 0;
-        p.outbound = rnd(2) == 0;
-        return p;
-    }
-
-    FlowSelector random_flow() {
-        FlowSelector f;
-        const bool six = rnd(3) == 0;
-        f.local = address(six);
-        f.remote = address(six);
-        f.protocol = rnd(2) ? ipproto::udp : ipproto::tcp;
-        f.local_port = static_cast<std::uint16_t>(rnd(300));
-        f.remote_port = static_cast<std::uint16_t>(rnd(300));
-        return f;
-    }
+    std::uint32_t rnd(std::uint32_t n) { return random_.rnd(n); }
+    Policy random_policy() { return random_.policy(std::to_string(made_++)); }
+    FlowSelector random_flow() { return random_.flow(); }
 
     // The operations, applied to both the SPD and the model.
     void add() {
@@ -128,10 +85,6 @@ public:
         EXPECT_GT(spd.generation(), generation);
     }
 
-    static bool in_db(const Policy& p, Direction d) {
-        return p.action == Action::protect || (d == Direction::inbound ? p.inbound : p.outbound);
-    }
-
     std::vector<Policy::Id> ids_of(const std::vector<const Policy*>& v) const {
         std::vector<Policy::Id> out;
         for (const Policy* p : v) out.push_back(p->id);
@@ -175,14 +128,10 @@ public:
         for (int q = 0; q < queries; ++q) {
             const FlowSelector f = random_flow();
             for (Direction d : {Direction::inbound, Direction::outbound}) {
-                Policy::Id expected = 0;
-                for (const Policy& p : ref)
-                    if (in_db(p, d) && p.matches(f)) {
-                        expected = p.id;
-                        break;
-                    }
+                const Policy* expected = test::first_match_by_scan(ref, d, f);
                 const Policy* got = spd.lookup(d, f);
-                ASSERT_EQ(got == nullptr ? 0 : got->id, expected) << "query " << q;
+                ASSERT_EQ(got == nullptr ? 0 : got->id, expected == nullptr ? 0 : expected->id)
+                    << "query " << q;
             }
         }
         for (std::string_view peer : {"alice@a.example", "peer.b.example", "eve@c.example"}) {
@@ -213,7 +162,7 @@ public:
     std::vector<Policy::Id> seen;  // every id handed out, removed ones included
 
 private:
-    std::mt19937 rng_;
+    test::RandomSpd random_;
     int made_ = 0;
 };
 

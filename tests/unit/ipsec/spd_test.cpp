@@ -12,6 +12,7 @@
 #include "ipsec/sad.hpp"
 #include "ipsec/spd.hpp"
 #include "ipsec/spd_cache.hpp"
+#include "spd_test_support.hpp"
 #include "test_util.hpp"
 
 namespace mobiked::ipsec {
@@ -220,16 +221,8 @@ TEST(Spd, IndexedLookupEqualsLinearScanOnRandomPolicies) {
             f.local_port = static_cast<std::uint16_t>(rnd(300));
             f.remote_port = static_cast<std::uint16_t>(rnd(300));
             for (Direction d : {Direction::inbound, Direction::outbound}) {
-                const Policy* expected = nullptr;
-                for (const Policy& p : spd.policies()) {
-                    const bool in_db = p.action == Action::protect ||
-                                       (d == Direction::inbound ? p.inbound : p.outbound);
-                    if (in_db && p.matches(f)) {
-                        expected = &p;
-                        break;
-                    }
-                }
-                ASSERT_EQ(spd.lookup(d, f), expected) << "round " << round << " query " << q;
+                ASSERT_EQ(spd.lookup(d, f), test::first_match_by_scan(spd.policies(), d, f))
+                    << "round " << round << " query " << q;
             }
         }
     }
@@ -330,46 +323,14 @@ TEST(Spd, PoliciesWithEqualSelectorsStayDistinct) {
 // ANY, and the SPD changed between queries by inserts at random positions
 // (the front included) and removals.
 TEST(Spd, IndexedLookupEqualsLinearScanAcrossChanges) {
-    std::mt19937 rng(4242);
-    auto rnd = [&](std::uint32_t n) { return static_cast<std::uint32_t>(rng() % n); };
-    auto v4 = [&]() { return IpAddress::v4(0x0a000000u | rnd(4) << 8 | rnd(256)); };
-    auto v6 = [&]() {
-        Bytes b = to_bytes(ip("2001:db8::").bytes());
-        b[7] = static_cast<std::uint8_t>(rnd(4));
-        b[15] = static_cast<std::uint8_t>(rnd(256));
-        return *IpAddress::from_bytes(b);
-    };
-    auto address = [&](bool six) { return six ? v6() : v4(); };
-    auto random_policy = [&](int i) {
-        Policy p = policy(static_cast<Action>(rnd(3)), std::to_string(i));
-        const bool six = rnd(2) == 0;
-        switch (rnd(4)) {
-            case 0:
-                p.remote = AddressSelector::any_address();
-                break;
-            case 1:
-                p.remote =
-                    *AddressSelector::prefix(address(six), six ? 112 + rnd(17) : 20 + rnd(13));
-                break;
-            case 2: {
-                IpAddress a = address(six), b = address(six);
-                if (b < a) std::swap(a, b);
-                p.remote = AddressSelector::range_of(a, b);
-                break;
-            }
-            default:
-                p.remote = AddressSelector::single(address(six));
-                break;
-        }
-        if (rnd(4) == 0) p.local = *AddressSelector::prefix(address(six), six ? 120 : 24);
-        if (rnd(4) == 0) p.protocol = ProtocolSelector::of(rnd(2) ? ipproto::udp : ipproto::tcp);
-        if (rnd(4) == 0)
-            p.remote_port = PortSelector::ports(static_cast<std::uint16_t>(rnd(100)),
-                                                static_cast<std::uint16_t>(100 + rnd(100)));
-        p.inbound = rnd(2) == 0;
-        p.outbound = rnd(2) == 0;
-        return p;
-    };
+    test::RandomSpd random(4242, {.v6_one_in = 2,
+                                  .remote_kinds = 4,
+                                  .shortest_v4_prefix = 20,
+                                  .shortest_v6_prefix = 112,
+                                  .peer_names = false,
+                                  .flow_local_ports = false});
+    auto rnd = [&](std::uint32_t n) { return random.rnd(n); };
+    auto random_policy = [&](int i) { return random.policy(std::to_string(i)); };
     Spd spd;
     int made = 0;
     for (; made < 40; ++made) spd.add(random_policy(made));
@@ -391,23 +352,10 @@ TEST(Spd, IndexedLookupEqualsLinearScanAcrossChanges) {
                 }
         }
         for (int q = 0; q < 100; ++q) {
-            FlowSelector f;
-            const bool six = rnd(2) == 0;
-            f.local = address(six);
-            f.remote = address(six);
-            f.protocol = rnd(2) ? ipproto::udp : ipproto::tcp;
-            f.remote_port = static_cast<std::uint16_t>(rnd(300));
+            const FlowSelector f = random.flow();
             for (Direction d : {Direction::inbound, Direction::outbound}) {
-                const Policy* expected = nullptr;
-                for (const Policy& p : spd.policies()) {
-                    const bool in_db = p.action == Action::protect ||
-                                       (d == Direction::inbound ? p.inbound : p.outbound);
-                    if (in_db && p.matches(f)) {
-                        expected = &p;
-                        break;
-                    }
-                }
-                ASSERT_EQ(spd.lookup(d, f), expected) << "step " << step << " query " << q;
+                ASSERT_EQ(spd.lookup(d, f), test::first_match_by_scan(spd.policies(), d, f))
+                    << "step " << step << " query " << q;
             }
         }
     }
