@@ -133,7 +133,14 @@ Status DataPlane::start_workers() {
     if (!workers_.empty() || more_queues_.empty()) return {};
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (stop_fd_ < 0 || wake_fd_ < 0) return Error{std::string("eventfd: ") + std::strerror(errno)};
+    if (stop_fd_ < 0 || wake_fd_ < 0) {
+        Error e{std::string("eventfd: ") + std::strerror(errno)};
+        stop_workers();
+        more_queues_.clear();  // detached: the kernel steers nothing to queues nobody reads
+        return e;
+    }
+    // Workers read workers_ (on_loop()) under the lock: none runs until all exist.
+    std::unique_lock g(mu_);
     loop_thread_ = std::this_thread::get_id();
     for (auto& q : more_queues_) {
         worker_lanes_.push_back(std::make_unique<Lane>());
@@ -142,7 +149,11 @@ Status DataPlane::start_workers() {
     try {
         for (auto& lane : worker_lanes_) workers_.emplace_back([this, l = lane.get()] { run_worker(*l); });
     } catch (const std::system_error& e) {
+        g.unlock();  // stop_workers() joins threads that may wait for it
         stop_workers();
+        // Closing a queue detaches it: the kernel steers nothing more to queues nobody reads.
+        worker_lanes_.clear();
+        more_queues_.clear();
         return Error{std::string("worker thread: ") + e.what()};
     }
     return {};

@@ -18,12 +18,12 @@
 #include <thread>
 
 #include "crypto/random.hpp"
-#include "ipsec/ip.hpp"
+#include "test_support.hpp"
 
 namespace mobiked::dataplane {
 namespace {
 
-IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+using namespace test;
 
 // One TUN queue: our end of a socketpair; the test plays the kernel on the other.
 class SocketQueue final : public TunDevice {
@@ -62,41 +62,20 @@ private:
     std::string name_ = "fakemq0";
 };
 
-Bytes udp_packet(const IpAddress& src, const IpAddress& dst, std::uint16_t sport, std::uint32_t tag) {
-    Bytes p(20 + 8 + 64);
-    ipsec::write_ipv4_header(p.data(), src, dst, ipsec::ipproto::udp, p.size(), 0, false, 64, 1);
-    store_be16(p.data() + 20, sport);
-    store_be16(p.data() + 22, 2000);
-    store_be16(p.data() + 24, static_cast<std::uint16_t>(8 + 64));
+// A UDP packet whose first payload word names it.
+Bytes tagged_packet(std::uint16_t sport, std::uint32_t tag) {
+    Bytes p = udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 64, sport);
     store_be32(p.data() + 28, tag);
     return p;
 }
 
-ike::TrafficSelectorRange ts(const char* prefix, unsigned len) {
-    ike::TrafficSelectorRange t;
-    t.range = *AddressRange::from_prefix(ip(prefix), len);
-    return t;
-}
-
-// A's CHILD_SA 10.1/16 <-> 10.2/16 (for_a) or B's mirror of it; `n` varies SPIs and selectors.
-ike::InstallChildSa child_sa(bool for_a, std::uint32_t n = 0) {
-    ike::InstallChildSa c;
+// A's CHILD_SA 0 carries the traffic (10.1/16 <-> 10.2/16); n > 0 are others
+// on IKE SA 1+n with their own SPIs and selectors.
+ike::InstallChildSa child_sa(std::uint32_t n = 0) {
+    const std::string a = "10." + std::to_string(1 + 2 * n) + ".0.0", b = "10." + std::to_string(2 + 2 * n) + ".0.0";
+    auto c = child_sa_of_a({ts_prefix(a, 16)}, {ts_prefix(b, 16)}, 0xa000 + n, 0xb000 + n);
     c.ike_sa_id = 1 + n;
-    c.child_id = 1;
     c.child_name = "net" + std::to_string(n);
-    c.udp_encap = true;
-    const std::uint32_t spi_ab = 0xa000 + n, spi_ba = 0xb000 + n;
-    Endpoint ea{ip("192.0.2.1"), 4500}, eb{ip("192.0.2.2"), 4500};
-    ike::ChildSaKeys ab{20, 128, 0, Bytes(20, 0x11), {}}, ba{20, 128, 0, Bytes(20, 0x22), {}};
-    std::string second = "10." + std::to_string(1 + 2 * n) + ".0.0", third = "10." + std::to_string(2 + 2 * n) + ".0.0";
-    auto tsa = ts(second.c_str(), 16), tsb = ts(third.c_str(), 16);
-    if (for_a) {
-        c.spi_in = spi_ba, c.spi_out = spi_ab, c.local = ea, c.remote = eb, c.inbound = ba, c.outbound = ab;
-        c.local_ts = {tsa}, c.remote_ts = {tsb};
-    } else {
-        c.spi_in = spi_ab, c.spi_out = spi_ba, c.local = eb, c.remote = ea, c.inbound = ab, c.outbound = ba;
-        c.local_ts = {tsb}, c.remote_ts = {tsa};
-    }
     return c;
 }
 
@@ -171,8 +150,8 @@ protected:
 TEST_F(WorkersTest, EveryQueueSealsAndNothingIsLostOrDoubledWhileSasChange) {
     ASSERT_TRUE(a_->start_workers());
     EXPECT_EQ(a_->worker_count(), 2u);
-    ASSERT_TRUE(a_->install(child_sa(true), now_));
-    ASSERT_TRUE(b_->install(child_sa(false), now_));
+    ASSERT_TRUE(a_->install(child_sa(), now_));
+    ASSERT_TRUE(b_->install(mirrored(child_sa()), now_));
 
     constexpr std::uint32_t kPerQueue = 600;
     std::set<std::uint32_t> expected;
@@ -180,7 +159,7 @@ TEST_F(WorkersTest, EveryQueueSealsAndNothingIsLostOrDoubledWhileSasChange) {
         for (std::uint32_t q = 0; q < 3; ++q) {
             const std::uint32_t tag = q << 16 | k;
             // Each queue carries its own flows (source ports), as the kernel steers them.
-            Bytes p = udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), static_cast<std::uint16_t>(1000 + q), tag);
+            Bytes p = tagged_packet(static_cast<std::uint16_t>(1000 + q), tag);
             for (int tries = 0; !queues_[q]->route_in(p); ++tries) {  // a full socket buffer: let it drain
                 ASSERT_LT(tries, 5000);
                 a_->on_readable(queues_[0]->fd(), now_);
@@ -191,7 +170,7 @@ TEST_F(WorkersTest, EveryQueueSealsAndNothingIsLostOrDoubledWhileSasChange) {
         // The loop's other work meanwhile: SAs come and go, counters are read.
         const std::uint32_t other = 1 + k % 50;
         if (k % 2 == 0) {
-            ASSERT_TRUE(a_->install(child_sa(true, other), now_));
+            ASSERT_TRUE(a_->install(child_sa(other), now_));
         } else {
             ike::DeleteChildSa d;
             d.ike_sa_id = 1 + other;
@@ -231,9 +210,9 @@ TEST_F(WorkersTest, EveryQueueSealsAndNothingIsLostOrDoubledWhileSasChange) {
 
 TEST_F(WorkersTest, AcquireRaisedOnAWorkerIsHandedToTheLoop) {
     ASSERT_TRUE(a_->start_workers());
-    Trap t{"conn", "net", ike::IpsecMode::tunnel, {ts("10.1.0.0", 16)}, {ts("10.2.0.0", 16)}};
+    Trap t{"conn", "net", ike::IpsecMode::tunnel, {ts_prefix("10.1.0.0", 16)}, {ts_prefix("10.2.0.0", 16)}};
     a_->set_traps({t});
-    ASSERT_TRUE(queues_[1]->route_in(udp_packet(ip("10.1.0.1"), ip("10.2.0.9"), 1000, 7)));
+    ASSERT_TRUE(queues_[1]->route_in(udp_packet(ip("10.1.0.1"), ip("10.2.0.9"), 64)));
     const int wake = wake_fd();
     ASSERT_GE(wake, 0);
     pollfd p{wake, POLLIN, 0};
@@ -248,11 +227,11 @@ TEST_F(WorkersTest, AcquireRaisedOnAWorkerIsHandedToTheLoop) {
 
 TEST_F(WorkersTest, LifetimeNoticeFromAWorkerWakesTheLoop) {
     ASSERT_TRUE(a_->start_workers());
-    auto c = child_sa(true);
+    auto c = child_sa();
     c.lifetimes.rekey_packets = 3;
     ASSERT_TRUE(a_->install(c, now_));
     for (std::uint32_t k = 0; k < 5; ++k)
-        ASSERT_TRUE(queues_[2]->route_in(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 1002, k)));
+        ASSERT_TRUE(queues_[2]->route_in(tagged_packet(1002, k)));
     pollfd p{wake_fd(), POLLIN, 0};
     ASSERT_EQ(::poll(&p, 1, 5000), 1) << "the worker never woke the loop";
     a_->on_readable(p.fd, now_);
@@ -265,8 +244,8 @@ TEST_F(WorkersTest, LifetimeNoticeFromAWorkerWakesTheLoop) {
 TEST_F(WorkersTest, WithoutStartWorkersTheLoopIsTheOnlyReader) {
     EXPECT_EQ(a_->worker_count(), 0u);
     EXPECT_EQ(a_->fds(), std::vector<int>{queues_[0]->fd()});
-    ASSERT_TRUE(a_->install(child_sa(true), now_));
-    ASSERT_TRUE(queues_[0]->route_in(udp_packet(ip("10.1.0.1"), ip("10.2.0.1"), 1000, 1)));
+    ASSERT_TRUE(a_->install(child_sa(), now_));
+    ASSERT_TRUE(queues_[0]->route_in(tagged_packet(1000, 1)));
     a_->on_readable(queues_[0]->fd(), now_);
     EXPECT_EQ(sent_count(), 1u);
 }
