@@ -104,6 +104,7 @@ private:
     void start_moves(const std::vector<MoveDecision>& decisions, const std::vector<ike::IkeSaInfo>& sas, Time now,
                      ike::Output& out);
     void failover(std::uint64_t ike_sa_id, Time now);
+    void on_probe_answer(const ike::Event& e);  // path_probe_ok: move to the pair that answered
     void reestablish_stranded(const std::vector<ike::IkeSaInfo>& sas, const AddressSet& usable, Time now,
                               ike::Output& out);
     // ESP received on a path-watched SA counts as the path being alive.
@@ -133,6 +134,9 @@ private:
     PathManager paths_;
     SourcePins source_pins_;                 // failover sources bound to their interface
     std::map<std::uint64_t, IpAddress> pinned_by_sa_;  // which SA needs which pin
+    // Failovers waiting for a probe answer: the pairs probed per IKE SA (their
+    // sources that need it are pinned meanwhile, see refresh_source_pins).
+    std::map<std::uint64_t, std::vector<MoveDecision>> probing_;
     std::set<std::uint64_t> watched_;  // IKE SAs with MOBIKE path liveness (path_timeout)
     std::set<std::string> dpd_trapped_;  // connections trapped by dpd_action = trap
     IkeMessageCounters ike_messages_;

@@ -64,6 +64,7 @@ void Daemon::start_moves(const std::vector<MoveDecision>& decisions, const std::
                         d.pin ? " (source pinned to its interface)" : "");
         if (d.pin) pinned_by_sa_[d.ike_sa_id] = d.local.address;
         else pinned_by_sa_.erase(d.ike_sa_id);
+        probing_.erase(d.ike_sa_id);  // the move ends any probe (the engine's too)
         refresh_source_pins();  // before the engine sends the update from it
         if (auto st = engine_->move(d.ike_sa_id, d.local, d.remote, now, out); !st) {
             log("net").warn("IKE SA {}: move failed: {}", d.ike_sa_id, st.error());
@@ -106,14 +107,45 @@ void Daemon::failover(std::uint64_t ike_sa_id, Time now) {
     PathManager::Pinned pinned;
     for (const auto& c : engine_->config().connections)
         if (!c.local_addrs.empty()) pinned[c.name] = c.local_addrs;
-    auto d = paths_.failover(*sa, uplink_addresses(*sa), route, pinned);
-    if (!d) {
+    auto candidates = paths_.failover_candidates(*sa, uplink_addresses(*sa), route, pinned);
+    if (candidates.empty()) {
         log("net").warn("IKE SA {}: path {} <-> {} failed and there is no other address pair to try", ike_sa_id,
                         sa->local.to_string(), sa->remote.to_string());
         return;
     }
+    // Which pair works is unknown: probe them all at once (RFC 4555 §3.5), the
+    // first to answer gets the UPDATE_SA_ADDRESSES (on_probe_answer). Their
+    // sources leave through their own interfaces meanwhile.
     ike::Output out;
-    start_moves({*d}, sas, now, out);
+    probing_[ike_sa_id] = candidates;
+    refresh_source_pins();
+    std::vector<std::pair<Endpoint, Endpoint>> pairs;
+    for (const auto& c : candidates) pairs.emplace_back(c.local, c.remote);
+    if (auto st = engine_->probe_paths(ike_sa_id, std::move(pairs), now, out); !st) {
+        // An update already in flight: it moves on to the best candidate instead.
+        log("net").info("IKE SA {}: no probe ({}): moving straight to the best candidate", ike_sa_id, st.error());
+        probing_.erase(ike_sa_id);
+        paths_.chose(ike_sa_id, candidates.front());
+        start_moves({candidates.front()}, sas, now, out);
+    }
+    process(out);
+}
+
+void Daemon::on_probe_answer(const ike::Event& e) {
+    auto it = probing_.find(e.ike_sa_id);
+    if (it == probing_.end()) return;
+    std::vector<MoveDecision> candidates = std::move(it->second);
+    probing_.erase(it);
+    auto d = std::find_if(candidates.begin(), candidates.end(), [&](const MoveDecision& c) {
+        return c.local.address == e.local.address && c.remote.address == e.remote.address;
+    });
+    if (d == candidates.end()) return refresh_source_pins();
+    d->reason += " (probe answered)";
+    paths_.chose(e.ike_sa_id, *d);
+    const auto sa = engine_->sa_info(e.ike_sa_id);
+    if (!sa) return refresh_source_pins();
+    ike::Output out;
+    start_moves({*d}, {*sa}, monotonic_now(), out);  // pins the chosen source alone
     process(out);
 }
 
@@ -137,6 +169,11 @@ AddressSet Daemon::uplink_addresses(const ike::IkeSaInfo& sa) const {
 void Daemon::refresh_source_pins() {
     source_pins_.clear_all();
     if (!addresses_) return;
+    for (const auto& [id, candidates] : probing_)
+        for (const auto& c : candidates)
+            if (c.pin)
+                if (const int ifindex = addresses_->ifindex_of(c.local.address); ifindex != 0)
+                    source_pins_.set(c.local.address, ifindex);
     for (auto it = pinned_by_sa_.begin(); it != pinned_by_sa_.end();) {
         const int ifindex = addresses_->ifindex_of(it->second);
         if (ifindex == 0) {
@@ -191,11 +228,12 @@ void Daemon::track_path_event(const ike::Event& e) {
             return;
         }
         case K::path_failed: return failover(e.ike_sa_id, monotonic_now());
+        case K::path_probe_ok: return on_probe_answer(e);
         case K::peer_addresses: return evaluate_paths(monotonic_now());
         case K::ike_deleted:
         case K::ike_failed:
             watched_.erase(e.ike_sa_id);
-            if (pinned_by_sa_.erase(e.ike_sa_id)) refresh_source_pins();
+            if (pinned_by_sa_.erase(e.ike_sa_id) + probing_.erase(e.ike_sa_id) > 0) refresh_source_pins();
             return paths_.forget(e.ike_sa_id);
         default: return;
     }

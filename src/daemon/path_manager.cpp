@@ -132,7 +132,15 @@ std::vector<MoveDecision> PathManager::evaluate(const std::vector<ike::IkeSaInfo
 
 std::optional<MoveDecision> PathManager::failover(const ike::IkeSaInfo& sa, const AddressSet& local,
                                                   const RouteLookup& route, const Pinned& pinned) {
-    if (sa.state != ike::IkeState::established || !sa.initiator || !sa.mobike) return std::nullopt;
+    auto all = failover_candidates(sa, local, route, pinned);
+    if (all.empty()) return std::nullopt;
+    chose(sa.id, all.front());
+    return all.front();
+}
+
+std::vector<MoveDecision> PathManager::failover_candidates(const ike::IkeSaInfo& sa, const AddressSet& local,
+                                                           const RouteLookup& route, const Pinned& pinned) {
+    if (sa.state != ike::IkeState::established || !sa.initiator || !sa.mobike) return {};
     std::vector<IpAddress> remotes{sa.remote.address};
     for (const auto& r : sa.peer_addresses)
         if (std::find(remotes.begin(), remotes.end(), r) == remotes.end()) remotes.push_back(r);
@@ -149,24 +157,25 @@ std::optional<MoveDecision> PathManager::failover(const ike::IkeSaInfo& sa, cons
                 if (l == sa.local.address && r == sa.remote.address) continue;
                 pairs.emplace_back(l, r);
             }
-    if (pairs.empty()) return std::nullopt;
+    if (pairs.empty()) return {};
     auto& tried = tried_[sa.id];
     tried.emplace(sa.local.address, sa.remote.address);  // it just failed
-    auto next = std::find_if(pairs.begin(), pairs.end(), [&](const auto& p) { return !tried.contains(p); });
-    if (next == pairs.end()) {
+    if (std::all_of(pairs.begin(), pairs.end(), [&](const auto& p) { return tried.contains(p); })) {
         tried.clear();  // every pair failed once: go round again, links come back
         tried.emplace(sa.local.address, sa.remote.address);
-        next = pairs.begin();
     }
-    tried.insert(*next);
-    const auto [l, r] = *next;
-    const auto src = route ? route(r) : std::nullopt;
-    MoveDecision d{sa.id, Endpoint{l, natt_port_}, Endpoint{r, r == sa.remote.address ? sa.remote.port : natt_port_},
-                   "path " + sa.local.address.to_string() + " <-> " + sa.remote.address.to_string() +
-                       " silent: trying " + l.to_string() + " <-> " + r.to_string()};
-    d.pin = !src || *src != l;
-    d.origin = MoveRecord::Origin::path_failure;
-    return d;
+    std::vector<MoveDecision> out;
+    for (const auto& [l, r] : pairs) {
+        if (tried.contains({l, r})) continue;
+        const auto src = route ? route(r) : std::nullopt;
+        MoveDecision d{sa.id, Endpoint{l, natt_port_}, Endpoint{r, r == sa.remote.address ? sa.remote.port : natt_port_},
+                       "path " + sa.local.address.to_string() + " <-> " + sa.remote.address.to_string() +
+                           " silent: trying " + l.to_string() + " <-> " + r.to_string()};
+        d.pin = !src || *src != l;
+        d.origin = MoveRecord::Origin::path_failure;
+        out.push_back(std::move(d));
+    }
+    return out;
 }
 
 void PathManager::started(std::uint64_t id, MoveRecord::Origin origin, const std::string& reason,

@@ -15,7 +15,8 @@
 //    path keeps working until it breaks (make-before-break);
 //  * the peer announced addresses (RFC 4555 §3.6) and the SA's remote is not
 //    among them (the responder moved): move to the first announced one;
-//  * on path_failed (liveness, no address event) failover() picks the next
+//  * on path_failed (liveness, no address event) failover_candidates() lists
+//    the untried address pairs to probe at once, failover() only the next;
 //    untried address pair, other local addresses first; the list of tried
 //    pairs starts over once a move is confirmed or every pair was tried;
 //  * a route lookup that is not settled yet (no route, or it names an address
@@ -90,6 +91,13 @@ public:
     // The SA's current path failed silently: the next address pair to try.
     std::optional<MoveDecision> failover(const ike::IkeSaInfo& sa, const AddressSet& local, const RouteLookup& route,
                                          const Pinned& pinned = {});
+    // The same, every pair not tried since the last confirmed move, best
+    // first (other local addresses before other peer addresses); all of them
+    // again once each was tried. None is marked tried: probe them, then
+    // chose() the one that answered.
+    std::vector<MoveDecision> failover_candidates(const ike::IkeSaInfo& sa, const AddressSet& local,
+                                                  const RouteLookup& route, const Pinned& pinned = {});
+    void chose(std::uint64_t id, const MoveDecision& d) { tried_[id].emplace(d.local.address, d.remote.address); }
     // Every (local, remote) pair of the SA's family: ours x the peer's
     // announced addresses (or its current one), with what we know of each.
     std::vector<PathCandidate> candidates(const ike::IkeSaInfo& sa, const AddressSet& local) const;

@@ -30,6 +30,7 @@ std::string_view event_kind_name(Event::Kind k) {
         case Event::Kind::child_rekeyed: return "child-rekeyed";
         case Event::Kind::error_received: return "error-received";
         case Event::Kind::path_failed: return "path-failed";
+        case Event::Kind::path_probe_ok: return "path-probe-ok";
         case Event::Kind::peer_addresses: return "peer-addresses";
     }
     return "?";
@@ -144,8 +145,14 @@ void Engine::Impl::set_responder_spi(IkeSa& sa, std::uint64_t spi_r) {
     if (!sa.initiator) by_our_spi[spi_r] = sa.id;
 }
 
-void Engine::Impl::emit(Output& out, Event::Kind kind, const IkeSa& sa, std::string detail, Time now) const {
-    out.events.push_back({kind, sa.id, sa.conn->name, std::move(detail), now});
+Event& Engine::Impl::emit(Output& out, Event::Kind kind, const IkeSa& sa, std::string detail, Time now) const {
+    Event& e = out.events.emplace_back();
+    e.kind = kind;
+    e.ike_sa_id = sa.id;
+    e.connection = sa.conn->name;
+    e.detail = std::move(detail);
+    e.at = now;
+    return e;
 }
 
 void Engine::Impl::mark_established(IkeSa& sa, Time now, Output& out) {
@@ -284,7 +291,8 @@ wire::Header Engine::Impl::make_header(const IkeSa& sa, wire::ExchangeType ex, b
 }
 
 void Engine::Impl::send(const IkeSa& sa, Bytes datagram, Output& out) const {
-    out.datagrams.push_back({sa.local, sa.remote, std::move(datagram)});
+    if (sa.probe_pairs.empty()) return out.datagrams.push_back({sa.local, sa.remote, std::move(datagram)});
+    for (const auto& [local, remote] : sa.probe_pairs) out.datagrams.push_back({local, remote, datagram});
 }
 
 void Engine::Impl::send_request(IkeSa& sa, PendingRequest::Purpose purpose, wire::ExchangeType ex,
@@ -526,6 +534,7 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
         sa.remote = in.remote;
     }
     if (h.is_response()) {
+        if (!sa.probe_pairs.empty()) on_probe_answer(sa, in, now, out);
         PendingRequest req = std::move(*sa.pending);
         sa.pending.reset();
         const std::uint64_t id = sa.id;
@@ -535,6 +544,7 @@ void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Heade
             on_create_child_response(sa, payloads, now, out);
         else on_informational_response(sa, req, payloads, now, out);
         if (IkeSa* still = find_by_id(id)) {
+            still->answered_by_probe = false;
             start_next_queued(*still, now, out);
             if (!reauths.empty()) reauth_progress(*still, now, out);
             reschedule(*still);
@@ -641,6 +651,13 @@ Status Engine::move(std::uint64_t ike_sa_id, const Endpoint& local, const Endpoi
     IkeSa* sa = impl_->find_by_id(ike_sa_id);
     if (!sa || sa->state != IkeState::established) return Error{"no established IKE SA " + std::to_string(ike_sa_id)};
     return impl_->move(*sa, local, remote, now, out);
+}
+
+Status Engine::probe_paths(std::uint64_t ike_sa_id, std::vector<std::pair<Endpoint, Endpoint>> candidates, Time now,
+                           Output& out) {
+    IkeSa* sa = impl_->find_by_id(ike_sa_id);
+    if (!sa || sa->state != IkeState::established) return Error{"no established IKE SA " + std::to_string(ike_sa_id)};
+    return impl_->probe_paths(*sa, std::move(candidates), now, out);
 }
 
 void Engine::set_local_addresses(std::vector<IpAddress> addresses, Time now, Output& out) {

@@ -133,12 +133,16 @@ struct Event {
         // for path_timeout; the daemon should try another address pair.
         path_failed,
         peer_addresses,  // the peer announced its address list (detail lists it)
+        // MOBIKE, original initiator: an address pair given to probe_paths()
+        // answered first; `local` and `remote` name it (as the answer came).
+        path_probe_ok,
     };
     Kind kind = Kind::ike_established;
     std::uint64_t ike_sa_id = 0;
     std::string connection;
     std::string detail;
     Time at{};
+    Endpoint local, remote;  // path_probe_ok only
 };
 std::string_view event_kind_name(Event::Kind k);
 // Ends the detail of the ike_failed event of an established IKE SA whose
@@ -271,6 +275,15 @@ public:
     // to a new address pair with UPDATE_SA_ADDRESSES. UpdateSaAddresses is
     // emitted once the peer confirmed the path (COOKIE2 echoed).
     Status move(std::uint64_t ike_sa_id, const Endpoint& local, const Endpoint& remote, Time now, Output& out);
+    // MOBIKE (original initiator), typically after path_failed: tests the
+    // candidate address pairs (RFC 4555 §3.5, preferred first) with an
+    // INFORMATIONAL carrying NAT_DETECTION_* - the request in flight if there
+    // is one, else a new one - sent, and retransmitted, on every pair at once
+    // (one message ID, so the window stays exact). The first pair that answers
+    // is reported as path_probe_ok; nothing moves until move() is called.
+    // Refused while an address update is in flight (move() resends it).
+    Status probe_paths(std::uint64_t ike_sa_id, std::vector<std::pair<Endpoint, Endpoint>> candidates, Time now,
+                       Output& out);
 
     // MOBIKE: our usable local addresses. When they change, every MOBIKE SA
     // announces them (ADDITIONAL_*_ADDRESS, RFC 4555 §3.6) on the next timer

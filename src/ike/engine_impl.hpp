@@ -74,7 +74,7 @@ struct Engine::Impl {
     void forget_handshake_secrets(IkeSa& sa) const;
     void remove_sa(IkeSa& sa, Event::Kind why, const std::string& detail, Time now, Output& out);
     void remove_child(IkeSa& sa, std::uint32_t child_id, Time now, Output& out);
-    void emit(Output& out, Event::Kind kind, const IkeSa& sa, std::string detail, Time now) const;
+    Event& emit(Output& out, Event::Kind kind, const IkeSa& sa, std::string detail, Time now) const;
     void reschedule(IkeSa& sa);
 
     wire::Header make_header(const IkeSa& sa, wire::ExchangeType ex, bool response, std::uint32_t mid) const;
@@ -209,6 +209,9 @@ struct Engine::Impl {
     void on_mobike_response(IkeSa& sa, const PendingRequest& req, const std::vector<wire::Payload>& p, Time now,
                             Output& out);
     Status move(IkeSa& sa, const Endpoint& local, const Endpoint& remote, Time now, Output& out);
+    Status probe_paths(IkeSa& sa, std::vector<std::pair<Endpoint, Endpoint>> candidates, Time now, Output& out);
+    // A response arrived while probing: the pair it came on is the answer.
+    void on_probe_answer(IkeSa& sa, const Datagram& in, Time now, Output& out);
 
     // --- CREATE_CHILD_SA (create_child.cpp, ike_rekey.cpp)
     void start_create_child(IkeSa& sa, const QueuedExchange& ex, Time now, Output& out);

@@ -166,6 +166,11 @@ struct IkeSa {
     std::vector<std::string> leased_from;   // gateway: pools to release on deletion
     Bytes cookie2;                          // our COOKIE2 awaiting its echo
     bool update_again = false;              // moved again while an update was in flight
+    // probe_paths(): the pairs the request in flight goes to instead of
+    // local/remote until one answers (and answered_by_probe while that answer
+    // is handled: it says nothing about the current pair).
+    std::vector<std::pair<Endpoint, Endpoint>> probe_pairs;
+    bool answered_by_probe = false;
 
     // Message IDs (RFC 7296 §2.2), window size 1.
     std::uint32_t next_request_id = 0;

@@ -98,7 +98,7 @@ void Engine::Impl::on_informational_response(IkeSa& sa, const PendingRequest& re
         on_mobike_response(sa, req, p, now, out);
         return;
     }
-    if (req.purpose == P::liveness) on_path_probe_response(sa, p, now, out);
+    if (req.purpose == P::liveness && !sa.answered_by_probe) on_path_probe_response(sa, p, now, out);
     for (const auto& pl : p) {
         const auto* n = std::get_if<wire::NotifyPayload>(&pl.body);
         if (!n || !wire::notify::is_error(n->type)) continue;

@@ -22,6 +22,8 @@ constexpr std::size_t kCookie2Size = 16;
 // Bounds on address lists: what we keep of a peer's, what we announce.
 constexpr std::size_t kMaxPeerAddresses = 32;
 constexpr std::size_t kMaxAnnounced = 16;
+// Address pairs one probe goes to at once.
+constexpr std::size_t kMaxProbePairs = 8;
 
 bool is_link_local(const IpAddress& a) {
     const auto b = a.bytes();
@@ -394,7 +396,10 @@ void Engine::Impl::seed_natd_seen(IkeSa& sa) const {
 
 std::vector<wire::Payload> Engine::Impl::liveness_payloads(const IkeSa& sa) const {
     std::vector<wire::Payload> p;
-    if (sa.initiator && mobike_active(sa)) append_nat_detection(sa, sa.local, sa.remote, p);
+    if (!sa.initiator || !mobike_active(sa)) return p;
+    // A probe of other pairs: the hashes of the first (preferred) one.
+    const auto& [local, remote] = sa.probe_pairs.empty() ? std::pair{sa.local, sa.remote} : sa.probe_pairs.front();
+    append_nat_detection(sa, local, remote, p);
     return p;
 }
 
@@ -555,6 +560,7 @@ Status Engine::Impl::move(IkeSa& sa, const Endpoint& local, const Endpoint& remo
     sa.remote = remote;
     sa.path_alive_at = now;
     sa.path_failed = false;
+    sa.probe_pairs.clear();  // a move decides the path: probing is over
     if (sa.pending) {
         sa.pending->last_sent = now;
         for (const auto& d : sa.pending->datagrams) send(sa, d, out);
@@ -566,6 +572,47 @@ Status Engine::Impl::move(IkeSa& sa, const Endpoint& local, const Endpoint& remo
     queue_exchange(sa, PendingRequest::Purpose::update_addresses, now, out);
     reschedule(sa);
     return {};
+}
+
+Status Engine::Impl::probe_paths(IkeSa& sa, std::vector<std::pair<Endpoint, Endpoint>> candidates, Time now,
+                                 Output& out) {
+    if (!mobike_active(sa)) return Error{"MOBIKE was not negotiated on IKE SA " + std::to_string(sa.id)};
+    if (!sa.initiator) return Error{"only the original initiator probes paths (RFC 4555 §3.5)"};
+    using P = PendingRequest::Purpose;
+    if (sa.pending && (sa.pending->purpose == P::update_addresses || sa.pending->purpose == P::return_routability))
+        return Error{"an address update is in flight"};
+    std::erase_if(candidates, [&](const auto& c) {
+        return !address_authorized(sa, c.first.address, true) || !address_authorized(sa, c.second.address, false);
+    });
+    if (candidates.size() > kMaxProbePairs) candidates.resize(kMaxProbePairs);
+    if (candidates.empty()) return Error{"no address pair to probe"};
+    sa.probe_pairs = std::move(candidates);
+    std::string list;
+    for (const auto& [l, r] : sa.probe_pairs) list += (list.empty() ? "" : ", ") + l.to_string() + " <-> " + r.to_string();
+    log_sa(LogLevel::info, sa, "probing " + list);
+    if (sa.pending) {
+        // The request in flight (often the liveness check that found the
+        // path silent) is the probe: out on every pair now.
+        sa.pending->last_sent = now;
+        for (const auto& d : sa.pending->datagrams) send(sa, d, out);
+    } else {
+        queue_exchange(sa, P::liveness, now, out);
+    }
+    reschedule(sa);
+    return {};
+}
+
+void Engine::Impl::on_probe_answer(IkeSa& sa, const Datagram& in, Time now, Output& out) {
+    const bool ours = std::any_of(sa.probe_pairs.begin(), sa.probe_pairs.end(), [&](const auto& c) {
+        return c.first.address == in.local.address && c.second.address == in.remote.address;
+    });
+    sa.probe_pairs.clear();
+    if (!ours) return;  // on the current pair after all: nothing to report
+    sa.answered_by_probe = true;
+    log_sa(LogLevel::info, sa, "probe answered on " + in.local.to_string() + " <-> " + in.remote.to_string());
+    Event& e = emit(out, Event::Kind::path_probe_ok, sa, in.local.to_string() + " <-> " + in.remote.to_string(), now);
+    e.local = in.local;
+    e.remote = in.remote;
 }
 
 }  // namespace mobiked::ike

@@ -189,9 +189,9 @@ else failed "$WHAT: $RESULT_E"; fi
 
 # ------------------------------------------------------------- f. silent cut
 # Link 1 stops carrying anything (b drops all on vb1), with no address, link
-# or route event: a's liveness check declares the path failed after 300 ms
-# and fails over to link 2's address, pinned to va2 since the route still
-# points into the dead link.
+# or route event: a's liveness check declares the path failed after 300 ms,
+# probes the other address pairs and fails over to link 2's address (the one
+# that answers), pinned to va2 since the route still points into the dead link.
 WHAT="silent cut"
 log_step "$WHAT"
 silent_cut() {
@@ -205,6 +205,9 @@ RESULT_F="a->b lost $LOST of 600 probes (longest gap $GAP ms), b->a lost $RLOST 
 if [ "${LOST:-999}" -le 80 ] && [ "${RLOST:-999}" -le 80 ]; then pass "$WHAT: probe recovered, $RESULT_F"
 else failed "$WHAT: $RESULT_F"; fi
 grep -q "silent for" "$D/a.log" && pass "$WHAT: a logged the path failure" || failed "$WHAT: no path failure in a's log"
+# RFC 4555 §3.5: the candidate pairs were probed (NAT_DETECTION_*) before the update.
+grep -q "probe answered on 198.51.100.11" "$D/a.log" && pass "$WHAT: the new pair answered a probe before the update" \
+    || failed "$WHAT: no probe answered in a's log ($(grep -c probing "$D/a.log") probing lines)"
 ip netns exec "$B" nft delete table inet mkcut 2>/dev/null
 
 ctl a list-sas >"$D/list-sas.txt" 2>&1

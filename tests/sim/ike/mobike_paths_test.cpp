@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 
 #include "sim/ike/sim_network.hpp"
 
@@ -207,6 +208,74 @@ TEST(MobikePaths, SilentPathIsDetectedWithinTheTimeoutAndFailsOver) {
     // The new path stays up: no further failure while it answers.
     p.net.run_for(2s);
     EXPECT_EQ(p.i->count_events(Event::Kind::path_failed), 1u);
+}
+
+// RFC 4555 §3.5 / seed 001 "Detection": once the current pair is given up,
+// the other pairs are tested with NAT_DETECTION_* before any update. One
+// request (one message ID) goes out on every candidate at once; only the pair
+// that answers gets the UPDATE_SA_ADDRESSES.
+TEST(MobikePaths, SilentPathFailoverProbesEveryCandidateAndMovesToTheOneThatAnswers) {
+    Pair p([](Config& c) { c = with_path_timeout(std::move(c)); }, true);
+    ASSERT_TRUE(p.move(kI, {kRAddr, 4500}).ok());
+    ASSERT_TRUE(p.net.run_until([&] { return p.r->has_event(Event::Kind::ike_moved); }, 2s));
+    p.net.run_for(1s);
+    ASSERT_EQ(p.sa(p.i).peer_addresses, (std::vector<IpAddress>{kRAddr, kR2Addr}));
+    // The initiator's first uplink dies, and so does the path from its second
+    // one to the responder's first address: only kI2 <-> kR2 still works.
+    std::map<std::pair<IpAddress, IpAddress>, std::size_t> sent_on;
+    p.net.set_filter([&](Datagram& dg) {
+        if (dg.local.address == kIAddr || dg.local.address == kI2Addr) ++sent_on[{dg.local.address, dg.remote.address}];
+        const bool first_uplink = dg.local.address == kIAddr || dg.remote.address == kIAddr;
+        const bool broken = (dg.local.address == kI2Addr && dg.remote.address == kRAddr) ||
+                            (dg.local.address == kRAddr && dg.remote.address == kI2Addr);
+        return first_uplink || broken ? Verdict::drop : Verdict::deliver;
+    });
+    const Time cut = p.net.now();
+    ASSERT_TRUE(p.net.run_until([&] { return p.i->has_event(Event::Kind::path_failed); }, 2s));
+    sent_on.clear();
+    // The daemon's path manager lists the candidates, best first.
+    const std::vector<std::pair<Endpoint, Endpoint>> candidates{{kI2, {kRAddr, 4500}}, {kI2, kR2}, {{kIAddr, 4500}, kR2}};
+    Output out;
+    ASSERT_TRUE(p.i->engine->probe_paths(p.sa(p.i).id, candidates, p.net.now(), out).ok());
+    p.net.apply(*p.i, out);
+    ASSERT_TRUE(p.net.run_until([&] { return p.i->has_event(Event::Kind::path_probe_ok); }, 2s));
+    const auto ok = std::find_if(p.i->events.begin(), p.i->events.end(),
+                                 [](const Event& e) { return e.kind == Event::Kind::path_probe_ok; });
+    EXPECT_EQ(ok->local.address, kI2Addr);
+    EXPECT_EQ(ok->remote, kR2);
+    // Every candidate got the probe; nothing moved on either side yet.
+    EXPECT_GE(sent_on[std::pair(kI2Addr, kRAddr)], 1u);
+    EXPECT_GE(sent_on[std::pair(kI2Addr, kR2Addr)], 1u);
+    EXPECT_GE(sent_on[std::pair(kIAddr, kR2Addr)], 1u);
+    EXPECT_EQ(p.i->count_events(Event::Kind::ike_moved), 1u);
+    EXPECT_EQ(p.r->count_events(Event::Kind::ike_moved), 1u);
+    EXPECT_TRUE(p.i->logged("N(NATD_S_IP) N(NATD_D_IP)"));
+    // The daemon moves to the pair that answered: the update goes there alone.
+    sent_on.clear();
+    ASSERT_TRUE(p.move(ok->local, ok->remote).ok());
+    ASSERT_TRUE(p.net.run_until([&] { return p.r->count_events(Event::Kind::ike_moved) == 2 &&
+                                             p.i->count_events(Event::Kind::ike_moved) == 2; },
+                                2s));
+    EXPECT_LE(p.net.now() - cut, 340ms);
+    EXPECT_EQ(sent_on.size(), 1u);
+    EXPECT_EQ(p.sa(p.r).remote.address, kI2Addr);
+    EXPECT_EQ(p.sa(p.r).local, kR2);
+    EXPECT_FALSE(p.sa(p.i).path_failed);
+    p.net.run_for(2s);
+    EXPECT_EQ(p.i->count_events(Event::Kind::path_failed), 1u);
+}
+
+TEST(MobikePaths, ProbeIsRefusedWhileAnUpdateIsInFlightAndWithoutMobike) {
+    Pair p([](Config& c) { c = with_path_timeout(std::move(c)); });
+    Output out;
+    ASSERT_TRUE(p.move(kI2, {kRAddr, 4500}).ok());  // its update is now in flight
+    EXPECT_FALSE(p.i->engine->probe_paths(p.sa(p.i).id, {{kI, {kRAddr, 4500}}}, p.net.now(), out).ok());
+    EXPECT_FALSE(p.r->engine->probe_paths(p.sa(p.r).id, {{{kRAddr, 4500}, kI}}, p.net.now(), out).ok());  // responder
+    EXPECT_TRUE(out.datagrams.empty());
+    Pair q([](Config& c) {
+        for (auto& conn : c.connections) conn.mobike = false;
+    });
+    EXPECT_FALSE(q.i->engine->probe_paths(q.sa(q.i).id, {{kI2, {kRAddr, 500}}}, q.net.now(), out).ok());
 }
 
 TEST(MobikePaths, TrafficFromThePeerReplacesProbes) {

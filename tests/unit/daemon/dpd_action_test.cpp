@@ -32,7 +32,12 @@ bool has_error(const ConfigParseResult& r, const std::string& fragment) {
 }
 
 ike::Event dead(const std::string& conn) {
-    return {ike::Event::Kind::ike_failed, 7, conn, "giving up after 5 retransmits" + std::string(ike::kPeerDead), {}};
+    ike::Event e;
+    e.kind = ike::Event::Kind::ike_failed;
+    e.ike_sa_id = 7;
+    e.connection = conn;
+    e.detail = "giving up after 5 retransmits" + std::string(ike::kPeerDead);
+    return e;
 }
 
 }  // namespace

@@ -346,6 +346,37 @@ TEST(PathManager, FailoverTriesOtherLocalAddressesFirstThenOtherPeerAddresses) {
     EXPECT_NE(d4->local.address, s.local.address);
 }
 
+TEST(PathManager, FailoverCandidatesListEveryUntriedPairBestFirstForOneProbe) {
+    PathManager pm;
+    const AddressSet local{ip("192.0.2.1"), ip("198.51.100.1")};
+    auto s = sa_with_peers(1, "192.0.2.1", "203.0.113.2", {"203.0.113.2", "203.0.113.9"});
+    auto c = pm.failover_candidates(s, local, fixed("192.0.2.1"));
+    // Other local address first (to each peer address), then the other peer
+    // address from the failed local one; the failed pair itself is not there.
+    ASSERT_EQ(c.size(), 3u);
+    EXPECT_EQ(c[0].local, ep("198.51.100.1"));
+    EXPECT_EQ(c[0].remote, ep("203.0.113.2"));
+    EXPECT_EQ(c[1].local, ep("198.51.100.1"));
+    EXPECT_EQ(c[1].remote.address, ip("203.0.113.9"));
+    EXPECT_EQ(c[2].local, ep("192.0.2.1"));
+    EXPECT_EQ(c[2].remote.address, ip("203.0.113.9"));
+    EXPECT_TRUE(c[0].pin);   // the route prefers the silent link's address
+    EXPECT_FALSE(c[2].pin);
+    // Listing marks nothing tried: the same list again.
+    EXPECT_EQ(pm.failover_candidates(s, local, fixed("192.0.2.1")).size(), 3u);
+    // The probe's answer was c[1]; when that path fails in turn, the rest.
+    pm.chose(1, c[1]);
+    s.local = c[1].local;
+    s.remote = c[1].remote;
+    auto again = pm.failover_candidates(s, local, fixed("192.0.2.1"));
+    // (The first pair failed earlier; the other local address comes first again.)
+    ASSERT_EQ(again.size(), 2u);
+    EXPECT_EQ(again[0].local, ep("192.0.2.1"));
+    EXPECT_EQ(again[0].remote.address, ip("203.0.113.9"));
+    EXPECT_EQ(again[1].local, ep("198.51.100.1"));
+    EXPECT_EQ(again[1].remote.address, ip("203.0.113.2"));
+}
+
 TEST(PathManager, FailoverWithNothingElseToTry) {
     PathManager pm;
     auto s = sa(1, "192.0.2.1", "203.0.113.2");
