@@ -21,6 +21,7 @@ BUILD_PKGS=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config git)
 LIB_PKGS=(libssl-dev libconfig++-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
           libgtest-dev libgmock-dev libbenchmark-dev libipsec-mb-dev)
 TEST_PKGS=(strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins
+           libstrongswan-standard-plugins
            tshark iperf3 iputils-ping iproute2 nftables openssl gnuplot-nox procps psmisc
            python3 util-linux coreutils)
 PKGS=("${BUILD_PKGS[@]}" "${LIB_PKGS[@]}" "${TEST_PKGS[@]}")
