@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/heap_optional.hpp"
 #include "crypto/key_exchange.hpp"
 #include "crypto/prf.hpp"
 #include "ike/address_pool.hpp"
@@ -175,18 +176,18 @@ struct IkeSa {
     // Message IDs (RFC 7296 §2.2), window size 1.
     std::uint32_t next_request_id = 0;
     std::uint32_t next_peer_request_id = 0;
-    std::optional<PendingRequest> pending;
+    HeapOptional<PendingRequest> pending;  // on the heap: most SAs idle, see heap_optional.hpp
     // Exchanges waiting for the window; a vector, since an empty std::deque
     // already costs 512 bytes and there are many SAs with nothing queued.
     std::vector<QueuedExchange> queued;
-    std::optional<CreateChildContext> create_child;
+    HeapOptional<CreateChildContext> create_child;
     // Last response we sent and the request it answered, for retransmitted requests.
     std::optional<std::uint32_t> last_response_id;
     Bytes last_request_digest;  // SHA-256 of it: a retransmission is recognised without keeping it
     std::vector<Bytes> last_response;
     bool last_request_update = false;  // it carried UPDATE_SA_ADDRESSES
 
-    std::optional<ChildRequest> child_request;
+    HeapOptional<ChildRequest> child_request;
     std::vector<ChildSa> children;
 
     Time created_at{};
