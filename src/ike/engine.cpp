@@ -321,7 +321,8 @@ void Engine::Impl::send_response(IkeSa& sa, wire::ExchangeType ex, std::uint32_t
     log_sa(LogLevel::debug, sa, "sending " + wire::describe(h, payloads) + " to " + sa.request_remote.to_string() +
                                     (dgs.size() > 1 ? " in " + std::to_string(dgs.size()) + " fragments" : ""));
     sa.last_response_id = mid;
-    sa.last_request_digest = crypto::sha256(request);
+    const Bytes digest = crypto::sha256(request);
+    std::copy_n(digest.begin(), std::min(digest.size(), sa.last_request_digest.size()), sa.last_request_digest.begin());
     sa.next_peer_request_id = mid + 1;
     for (const auto& d : dgs) out.datagrams.push_back({sa.request_local, sa.request_remote, d});
     sa.last_response = std::move(dgs);
@@ -474,7 +475,7 @@ void Engine::Impl::on_datagram(const Datagram& in, Time now, Output& out) {
 void Engine::Impl::on_protected(IkeSa& sa, const Datagram& in, const wire::Header& h, Time now, Output& out) {
     if (!h.is_response()) {
         if (sa.last_response_id && h.message_id == *sa.last_response_id) {
-            if (equal_ct(crypto::sha256(in.data), sa.last_request_digest)) {
+            if (equal_ct(crypto::sha256(in.data), ByteView(sa.last_request_digest))) {
                 log_sa(LogLevel::debug, sa, "retransmitting response " + std::to_string(h.message_id));
                 ++counters.responses_retransmitted;
                 // Answer on the path the retransmission took (RFC 7296 §2.11);

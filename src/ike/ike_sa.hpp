@@ -1,6 +1,7 @@
 // State of one IKE SA and its CHILD_SAs inside the engine (not part of the API).
 #pragma once
 
+#include <array>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -183,7 +184,9 @@ struct IkeSa {
     HeapOptional<CreateChildContext> create_child;
     // Last response we sent and the request it answered, for retransmitted requests.
     std::optional<std::uint32_t> last_response_id;
-    Bytes last_request_digest;  // SHA-256 of it: a retransmission is recognised without keeping it
+    // SHA-256 of it: a retransmission is recognised without keeping it (inline:
+    // a heap block per idle SA cost more than the 32 bytes).
+    std::array<std::uint8_t, 32> last_request_digest{};
     std::vector<Bytes> last_response;
     bool last_request_update = false;  // it carried UPDATE_SA_ADDRESSES
 
