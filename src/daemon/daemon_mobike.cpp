@@ -118,6 +118,7 @@ void Daemon::failover(std::uint64_t ike_sa_id, Time now) {
     // sources leave through their own interfaces meanwhile.
     ike::Output out;
     probing_[ike_sa_id] = candidates;
+    paths_.probing(ike_sa_id, candidates);
     refresh_source_pins();
     std::vector<std::pair<Endpoint, Endpoint>> pairs;
     for (const auto& c : candidates) pairs.emplace_back(c.local, c.remote);

@@ -21,6 +21,7 @@ std::string_view candidate_state_name(PathCandidate::State s) {
         case PathCandidate::State::current: return "current";
         case PathCandidate::State::failed: return "failed";
         case PathCandidate::State::available: return "available";
+        case PathCandidate::State::probing: return "probing";
     }
     return "?";
 }
@@ -30,6 +31,7 @@ std::vector<PathCandidate> PathManager::candidates(const ike::IkeSaInfo& sa, con
     for (const auto& r : sa.peer_addresses)
         if (std::find(remotes.begin(), remotes.end(), r) == remotes.end()) remotes.push_back(r);
     const auto tried = tried_.find(sa.id);
+    const auto probed = probing_.find(sa.id);
     std::vector<PathCandidate> out;
     for (const auto& r : remotes)
         for (const auto& l : local) {
@@ -37,6 +39,8 @@ std::vector<PathCandidate> PathManager::candidates(const ike::IkeSaInfo& sa, con
             PathCandidate c{l, r, PathCandidate::State::available};
             if (l == sa.local.address && r == sa.remote.address)
                 c.state = sa.path_failed ? PathCandidate::State::failed : PathCandidate::State::current;
+            else if (probed != probing_.end() && probed->second.contains({l, r}))
+                c.state = PathCandidate::State::probing;
             else if (tried != tried_.end() && tried->second.contains({l, r}))
                 c.state = PathCandidate::State::failed;
             out.push_back(c);
@@ -181,6 +185,7 @@ std::vector<MoveDecision> PathManager::failover_candidates(const ike::IkeSaInfo&
 void PathManager::started(std::uint64_t id, MoveRecord::Origin origin, const std::string& reason,
                           const Endpoint& from_local, const Endpoint& from_remote, const Endpoint& to_local,
                           const Endpoint& to_remote, Time now) {
+    probing_.erase(id);
     if (origin == MoveRecord::Origin::path_failure) failed_over_.insert(id);
     else failed_over_.erase(id);
     auto& h = history_[id];
@@ -204,6 +209,7 @@ void PathManager::established(std::uint64_t id, const Endpoint& local, const End
 
 void PathManager::moved(std::uint64_t id, const Endpoint& local, const Endpoint& remote, Time now) {
     tried_.erase(id);  // a confirmed path: the failover round starts over
+    probing_.erase(id);
     auto& h = history_[id];
     // The engine commits the newest path it was given: that completes the
     // newest pending record (and any superseded one is left unconfirmed).
@@ -236,7 +242,14 @@ void PathManager::moved(std::uint64_t id, const Endpoint& local, const Endpoint&
     confirmed_[id] = {local, remote};
 }
 
+void PathManager::probing(std::uint64_t id, const std::vector<MoveDecision>& pairs) {
+    auto& p = probing_[id];
+    p.clear();
+    for (const auto& d : pairs) p.emplace(d.local.address, d.remote.address);
+}
+
 void PathManager::forget(std::uint64_t id) {
+    probing_.erase(id);
     history_.erase(id);
     confirmed_.erase(id);
     unsettled_since_.erase(id);
@@ -245,6 +258,7 @@ void PathManager::forget(std::uint64_t id) {
 }
 
 void PathManager::renamed(std::uint64_t old_id, std::uint64_t new_id) {
+    probing_.erase(old_id);  // the old SA's probe does not carry over
     if (auto it = history_.find(old_id); it != history_.end()) {
         auto h = std::move(it->second);
         history_.erase(it);

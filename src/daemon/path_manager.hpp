@@ -54,7 +54,7 @@ std::string_view origin_name(MoveRecord::Origin o);
 
 // An address pair an IKE SA could use, for `mobikectl list-sas`.
 struct PathCandidate {
-    enum class State { current, failed, available };
+    enum class State { current, failed, available, probing };
     IpAddress local;
     IpAddress remote;
     State state = State::available;
@@ -97,7 +97,12 @@ public:
     // chose() the one that answered.
     std::vector<MoveDecision> failover_candidates(const ike::IkeSaInfo& sa, const AddressSet& local,
                                                   const RouteLookup& route, const Pinned& pinned = {});
-    void chose(std::uint64_t id, const MoveDecision& d) { tried_[id].emplace(d.local.address, d.remote.address); }
+    void chose(std::uint64_t id, const MoveDecision& d) {
+        tried_[id].emplace(d.local.address, d.remote.address);
+        probing_.erase(id);
+    }
+    // These pairs are being probed (shown as such by candidates()) until chose() or forget().
+    void probing(std::uint64_t id, const std::vector<MoveDecision>& pairs);
     // Every (local, remote) pair of the SA's family: ours x the peer's
     // announced addresses (or its current one), with what we know of each.
     std::vector<PathCandidate> candidates(const ike::IkeSaInfo& sa, const AddressSet& local) const;
@@ -125,6 +130,7 @@ private:
     std::map<std::uint64_t, std::pair<Endpoint, Endpoint>> confirmed_;  // last confirmed path per SA
     std::map<std::uint64_t, Time> unsettled_since_;
     std::map<std::uint64_t, std::set<std::pair<IpAddress, IpAddress>>> tried_;  // failover pairs since the last success
+    std::map<std::uint64_t, std::set<std::pair<IpAddress, IpAddress>>> probing_;  // failover pairs probed now
     // SAs on a path failover chose: the route's preference is known to lead
     // into the silent link, so only a vanished address moves them again.
     std::set<std::uint64_t> failed_over_;

@@ -364,8 +364,14 @@ TEST(PathManager, FailoverCandidatesListEveryUntriedPairBestFirstForOneProbe) {
     EXPECT_FALSE(c[2].pin);
     // Listing marks nothing tried: the same list again.
     EXPECT_EQ(pm.failover_candidates(s, local, fixed("192.0.2.1")).size(), 3u);
+    // While they are probed, list-sas says so.
+    pm.probing(1, c);
+    std::size_t probing = 0;
+    for (const auto& k : pm.candidates(s, local)) probing += k.state == PathCandidate::State::probing ? 1 : 0;
+    EXPECT_EQ(probing, 3u);
     // The probe's answer was c[1]; when that path fails in turn, the rest.
     pm.chose(1, c[1]);
+    for (const auto& k : pm.candidates(s, local)) EXPECT_NE(k.state, PathCandidate::State::probing);
     s.local = c[1].local;
     s.remote = c[1].remote;
     auto again = pm.failover_candidates(s, local, fixed("192.0.2.1"));
