@@ -205,7 +205,10 @@ void Daemon::track_path_event(const ike::Event& e) {
             if (e.kind == K::ike_established) {
                 const auto* c = engine_->config().find_connection(sa->connection);
                 if (sa->initiator && sa->mobike && c && c->path_timeout > Duration::zero()) watched_.insert(sa->id);
-                return paths_.established(sa->id, sa->local, sa->remote);
+                // Without MOBIKE the SA never moves: no path to remember (a
+                // gateway holds many such SAs).
+                if (sa->mobike) paths_.established(sa->id, sa->local, sa->remote);
+                return;
             }
             paths_.moved(sa->id, sa->local, sa->remote, monotonic_now());
             const auto& h = paths_.history(sa->id);
