@@ -115,6 +115,18 @@ TEST(ConfigFile, DefaultsApplied) {
     EXPECT_EQ(r.config.ike.cookie_threshold, 1000u);
 }
 
+TEST(ConfigFile, DataPlaneWorkers) {
+    EXPECT_EQ(parse(kMinimalConn).config.daemon.workers, 0u);  // auto: one per CPU
+    EXPECT_EQ(parse("daemon = {\n  workers = 3;\n};\n").config.daemon.workers, 3u);
+    auto a = parse("daemon = {\n  workers = \"auto\";\n};\n");
+    EXPECT_TRUE(a.errors.empty()) << dump(a);
+    EXPECT_EQ(a.config.daemon.workers, 0u);
+    auto zero = parse("daemon = {\n  workers = 0;\n};\n");
+    EXPECT_TRUE(has_error(zero, "test.conf:2:", "between 1 and 64")) << dump(zero);
+    auto word = parse("daemon = {\n  tun = \"mk0\";\n  workers = \"many\";\n};\n");
+    EXPECT_TRUE(has_error(word, "test.conf:3:", "\"auto\" or a number")) << dump(word);
+}
+
 TEST(ConfigFile, SyntaxErrorHasLine) {
     auto r = parse("daemon = {\n  ike_port = 500;\n  natt_port = = 4500;\n};\n");
     ASSERT_EQ(r.errors.size(), 1u) << dump(r);
