@@ -162,7 +162,7 @@ Status DataPlane::start_workers() {
 void DataPlane::stop_workers() {
     if (stop_fd_ >= 0) {
         const std::uint64_t one = 1;
-        [[maybe_unused]] auto r = ::write(stop_fd_, &one, sizeof one);
+        [[maybe_unused]] auto r = ::write(stop_fd_, &one, sizeof one);  // every worker's poll() sees it
     }
     for (auto& t : workers_) t.join();
     workers_.clear();
@@ -300,10 +300,7 @@ void DataPlane::drain_tun(Lane& lane, Time now) {
             lane.batching = false;
             wake = std::exchange(wake_loop_, false);
         }
-        if (wake) {
-            const std::uint64_t one = 1;
-            [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
-        }
+        if (wake) signal_loop();
         flush_tx(lane);
         if (n < kTxBatch) return;
     }
@@ -353,11 +350,13 @@ void DataPlane::drain_tun_segmented(Lane& lane, Time now) {
         wake = std::exchange(wake_loop_, false) || wake;
         used += *n;
     }
-    if (wake) {
-        const std::uint64_t one = 1;
-        [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
-    }
+    if (wake) signal_loop();
     flush_tx(lane);
+}
+
+void DataPlane::signal_loop() const {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
 }
 
 void DataPlane::flush_tx(Lane& lane) {

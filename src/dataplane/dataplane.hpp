@@ -277,6 +277,7 @@ private:
     bool on_loop() const { return workers_.empty() || std::this_thread::get_id() == loop_thread_; }
     // Run by a worker with mu_ held: the loop has ACQUIREs or notices to take.
     void wake_loop() { wake_loop_ = true; }
+    void signal_loop() const;  // a worker, after releasing mu_: the eventfd the loop polls
     void run_worker(Lane& lane);
     void stop_workers();
     void outbound(Lane& lane, ipsec::PacketBuffer& pkt, Time now);
