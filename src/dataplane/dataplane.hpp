@@ -20,7 +20,8 @@
 // sendmmsg and TUN writes of several threads overlap. What workers raise for
 // the loop (ACQUIREs, lifetime notices) waits for it and wakes it through
 // the descriptor in fds(); the hooks are called on the loop's thread, except
-// send_udp_batch and log, which workers call too (both must be thread-safe).
+// send_udp_batch (send_udp without it) and log, which workers call too (they
+// must be thread-safe).
 // Packets are untrusted; parsing is bounded by the ipsec/ functions and the
 // buffer.
 #pragma once
